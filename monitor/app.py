@@ -1,0 +1,71 @@
+"""Wiring: config → engine → schema → synced sources and seeds. Used by the CLI and service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Config, config_path, load_config
+from monitor.dedupe import read_seed_files, sync_seeds
+from monitor.fetch import Fetcher, FetchSettings
+from monitor.pipeline import Clock, Pipeline, utcnow
+from monitor.store import db, queries
+
+
+@dataclass
+class App:
+    config: Config
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock = utcnow
+
+    def sync(self) -> None:
+        """Bring the sources and seeds tables in line with the config and seed files."""
+        now = self.clock()
+        specs = [queries.SourceSpec(s.name, s.kind, s.url, s.enabled) for s in self.config.sources]
+        with self.sessions.begin() as session:
+            queries.sync_sources(session, specs, now)
+            sync_seeds(session, read_seed_files(self.config.seeds_dir), now)
+
+    def fetch_settings(self) -> FetchSettings:
+        fetch = self.config.fetch
+        return FetchSettings(
+            user_agent=fetch.user_agent,
+            timeout=fetch.timeout.total_seconds(),
+            concurrency=fetch.concurrency,
+            per_host_concurrency=fetch.per_host_concurrency,
+            per_host_delay=fetch.per_host_delay.total_seconds(),
+            max_bytes=fetch.max_bytes,
+            allow_private_addresses=fetch.allow_private_addresses,
+        )
+
+    @asynccontextmanager
+    async def pipeline(self) -> AsyncIterator[Pipeline]:
+        async with Fetcher(self.fetch_settings()) as fetcher:
+            yield Pipeline(self.config, self.sessions, fetcher, clock=self.clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_app(path: Path | None = None, *, migrate: bool = True, clock: Clock = utcnow) -> App:
+    """Load and validate the config, open the database, check its schema."""
+    config = load_config(config_path(path))
+    engine = db.make_engine(config.database.url)
+    if migrate:
+        db.ensure_schema(engine)
+    return App(config=config, engine=engine, sessions=db.session_factory(engine), clock=clock)
+
+
+@contextmanager
+def app_context(path: Path | None = None, *, migrate: bool = True) -> Iterator[App]:
+    app = open_app(path, migrate=migrate)
+    try:
+        yield app
+    finally:
+        app.close()

@@ -1,0 +1,372 @@
+"""The `monitor` command: thin Typer commands that parse arguments, call the app, render."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from monitor import views
+from monitor.app import App, app_context
+from monitor.config import parse_duration
+from monitor.errors import MonitorError, NotFoundError
+from monitor.store import queries
+from monitor.store.models import Story
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _Group(typer.core.TyperGroup):
+    """Turns a MonitorError anywhere below into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MonitorError as exc:
+            err.print(Text(f"monitor: {exc}"), soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+cli = typer.Typer(
+    cls=_Group,
+    name="monitor",
+    help="Media monitoring: poll sources, list new and changed coverage, show diffs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+db_cli = typer.Typer(help="Database schema management.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class State:
+    config: Path | None = None
+
+
+state = State()
+
+
+@cli.callback()
+def main_options(
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Config file (default: $MONITOR_CONFIG, then config/monitor.toml).",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each fetch.")] = False,
+) -> None:
+    state.config = config
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- poll and run
+
+
+@cli.command()
+def poll(
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Poll this source now (repeatable).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One pass over the due (or named) sources and the due re-checks."""
+    with app_context(state.config) as app:
+        if source:
+            for name in source:
+                app.config.source(name)  # an unknown name is refused before any work
+        app.sync()
+        summary = asyncio.run(_run_pass(app, source))
+    if as_json:
+        _print_json(
+            {
+                "sources_polled": summary.sources_polled,
+                "new": summary.new,
+                "changed": summary.changed,
+                "duplicates": summary.duplicates,
+                "failures": summary.failures,
+                "errors": summary.errors,
+            }
+        )
+        return
+    for line in summary.errors:
+        err.print(Text(views.clean(line), style="yellow"))
+    out.print(Text(summary.line()))
+
+
+async def _run_pass(app: App, sources: list[str] | None) -> Any:
+    async with app.pipeline() as pipeline:
+        return await pipeline.run_pass(sources)
+
+
+@cli.command()
+def run() -> None:
+    """Run the service: poll on schedule until SIGINT or SIGTERM."""
+    from monitor.service import serve
+
+    logging.getLogger("monitor").setLevel(logging.INFO)
+    with app_context(state.config) as app:
+        app.sync()
+        asyncio.run(serve(app))
+
+
+# ---------------------------------------------------------------- listings
+
+
+def parse_since(value: str, now: datetime) -> datetime | None:
+    """'24h' (a duration back from now), '2026-01-27' (a UTC day), an ISO time, or 'all'."""
+    text = value.strip()
+    if text.lower() == "all":
+        return None
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither a duration (24h, 7d) nor a date (2026-01-27)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@cli.command("list")
+def list_(
+    new: Annotated[
+        bool, typer.Option("--new", help="Only stories first seen in the window.")
+    ] = False,
+    changed: Annotated[
+        bool, typer.Option("--changed", help="Only stories with a new version in the window.")
+    ] = False,
+    since: Annotated[
+        str, typer.Option("--since", help="Window: 24h, 7d, 2026-01-27 or all.")
+    ] = "24h",
+    topic: Annotated[
+        list[str] | None, typer.Option("--topic", help="Only this topic (repeatable).")
+    ] = None,
+    include_duplicates: Annotated[
+        bool, typer.Option("--include-duplicates", help="Also list copies of seeds and stories.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """New and changed coverage."""
+    cutoff = parse_since(since, datetime.now(UTC))
+    both = not new and not changed
+    flt = queries.ListFilter(
+        since=cutoff,
+        new=new or both,
+        changed=changed or both,
+        topics=tuple(topic or ()),
+        include_duplicates=include_duplicates,
+    )
+    with app_context(state.config) as app, app.sessions() as session:
+        stories = queries.list_stories(session, flt)
+        if as_json:
+            _print_json([views.story_summary(s) for s in stories])
+            return
+        _print_story_table(stories, cutoff)
+
+
+def _print_story_table(stories: list[Story], cutoff: datetime | None) -> None:
+    if not stories:
+        out.print("No coverage in this window.")
+        return
+    table = Table(show_lines=False, pad_edge=False)
+    for column in ("id", "seen", "state", "v", "source", "topics", "title"):
+        table.add_column(column, overflow="fold")
+    for story in stories:
+        changed = story.version_count > 1 and (
+            cutoff is None
+            or (story.last_changed_at is not None and story.last_changed_at >= cutoff)
+        )
+        state_text = "changed" if changed else "new"
+        if story.duplicate_kind:
+            state_text = f"dup of {story.duplicate_kind}"
+        table.add_row(
+            str(story.id),
+            views.short_time(story.last_changed_at if changed else story.first_seen_at),
+            Text(state_text, style="yellow" if changed else "green"),
+            str(story.version_count),
+            Text(views.clean(story.source.name if story.source else "-")),
+            Text(", ".join(t.topic for t in story.topics)),
+            Text(views.clean(story.title)),
+        )
+    out.print(table)
+
+
+def _story(app: App, story_id: int) -> tuple[Story, Any]:
+    session = app.sessions()
+    story = session.get(Story, story_id)
+    if story is None:
+        session.close()
+        raise NotFoundError(f"no story with id {story_id}")
+    return story, session
+
+
+@cli.command()
+def show(
+    story_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOption = False
+) -> None:
+    """A story, its current text and its versions."""
+    with app_context(state.config) as app:
+        story, session = _story(app, story_id)
+        with session:
+            versions = queries.versions(session, story.id)
+            detail = views.story_detail(story, versions)
+    if as_json:
+        _print_json(detail)
+        return
+    out.print(Text(views.clean(detail["title"]) or "(no headline)", style="bold"))
+    out.print(Text(views.clean(detail["url"]), style="cyan"))
+    meta = [
+        f"story {detail['id']}",
+        f"source {detail['source'] or '-'}",
+        f"topics {', '.join(detail['topics']) or '-'}",
+        f"first seen {views.short_time(story.first_seen_at)}",
+    ]
+    if detail["byline"]:
+        meta.append(f"by {detail['byline']}")
+    if detail["duplicate_of"]:
+        dup = detail["duplicate_of"]
+        meta.append(f"duplicate of {dup['kind']} {dup['id']} ({dup['similarity']:.2f})")
+    out.print(Text(views.clean(" · ".join(meta)), style="dim"))
+    out.print()
+    out.print(Text(views.clean(detail["text"] or "(no text)")))
+    out.print()
+    table = Table(title="versions", title_justify="left")
+    for column in ("v", "fetched", "headline"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row(str(v.number), views.short_time(v.fetched_at), Text(views.clean(v.title)))
+    out.print(table)
+
+
+@cli.command()
+def diff(
+    story_id: Annotated[int, typer.Argument(metavar="ID")],
+    from_: Annotated[int | None, typer.Option("--from", help="Old version number.")] = None,
+    to: Annotated[int | None, typer.Option("--to", help="New version number.")] = None,
+    as_json: JsonOption = False,
+    color: Annotated[
+        bool | None,
+        typer.Option("--color/--no-color", help="Colour (default: when writing to a terminal)."),
+    ] = None,
+) -> None:
+    """What changed between two versions (by default the latest change)."""
+    from monitor.diff import VersionText, compute_diff, diff_to_json, render_plain, render_rich
+
+    with app_context(state.config) as app:
+        story, session = _story(app, story_id)
+        with session:
+            to_number = to if to is not None else story.version_count
+            from_number = from_ if from_ is not None else to_number - 1
+            if story.version_count < 2 and from_ is None and to is None:
+                raise NotFoundError(f"story {story_id} has one version: nothing has changed yet")
+            old = queries.version(session, story.id, from_number)
+            new = queries.version(session, story.id, to_number)
+            for number, row in ((from_number, old), (to_number, new)):
+                if row is None:
+                    raise NotFoundError(
+                        f"story {story_id} has no version {number} (it has {story.version_count})"
+                    )
+    assert old is not None and new is not None
+    result = compute_diff(_as_version_text(old, VersionText), _as_version_text(new, VersionText))
+    if as_json:
+        _print_json(diff_to_json(result, story_id, from_number, to_number))
+        return
+    use_color = out.is_terminal if color is None else color
+    out.print(Text(f"story {story_id}: version {from_number} → {to_number}", style="bold"))
+    if use_color:
+        out.print(render_rich(result))
+    else:
+        sys.stdout.write(render_plain(result) + "\n")
+
+
+def _as_version_text(row: Any, factory: Any) -> Any:
+    return factory(title=row.title, text=row.text, byline=row.byline, published=row.published_at)
+
+
+# ---------------------------------------------------------------- tools
+
+
+@cli.command()
+def extract(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", exists=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Run article extraction on saved HTML files (to check a site's extraction)."""
+    from monitor.encoding import decode_html
+    from monitor.extract import extract_article
+
+    failed = False
+    for path in files:
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            err.print(Text(f"monitor: {path}: {exc.strerror}"))
+            failed = True
+            continue
+        article = extract_article(decode_html(body), None)
+        record = {
+            "path": str(path),
+            "title": article.title,
+            "byline": article.byline,
+            "published": views.iso(article.published),
+            "canonical_url": article.canonical_url,
+            "text": article.text,
+        }
+        if as_json:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            continue
+        out.rule(Text(str(path)))
+        for key in ("title", "byline", "published", "canonical_url"):
+            out.print(Text(f"{key}: {views.clean(record[key] or '-')}"))
+        out.print()
+        out.print(Text(views.clean(article.text)))
+    if failed:
+        raise typer.Exit(1)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending database migrations."""
+    from monitor.store import db
+
+    with app_context(state.config, migrate=False) as app:
+        before = db.current_revision(app.engine)
+        db.upgrade(app.engine)
+        after = db.current_revision(app.engine)
+    if before == after:
+        out.print(f"database schema is up to date (revision {after})")
+    else:
+        out.print(f"database schema upgraded from {before or 'empty'} to {after}")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,258 @@
+"""monitor.toml: read once at start, validated completely, refused with one clear line.
+
+The keys here are a contract with users' config files: add to them, never rename.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+
+CONFIG_ENV = "MONITOR_CONFIG"
+DATABASE_ENV = "MONITOR_DATABASE_URL"
+DEFAULT_CONFIG = Path("config/monitor.toml")
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """'30s', '15m', '1h', '2d', '1h30m' → timedelta. Numbers are not accepted: units are."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        parts = _DURATION_PART.findall(text)
+        if parts and _DURATION_PART.sub("", text).strip() == "":
+            seconds = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts)
+            return timedelta(seconds=seconds)
+    raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 15m, 1h, 2d)")
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of parse_duration for display: 5400 s → '1h30m'."""
+    seconds = int(value.total_seconds())
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            out.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(out) or "0s"
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"{format_duration(value)!r} must be longer than zero")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///monitor.db"
+
+
+class FetchConfig(_Section):
+    user_agent: str = "monitor/0.1 (+https://example.org/monitor)"
+    timeout: PositiveDuration = timedelta(seconds=20)
+    concurrency: int = Field(16, ge=1, le=1000)
+    per_host_concurrency: int = Field(2, ge=1, le=100)
+    per_host_delay: Duration = timedelta(seconds=1)
+    max_bytes: int = Field(5_000_000, ge=1024)
+    allow_private_addresses: bool = False
+
+
+class PollingConfig(_Section):
+    interval: PositiveDuration = timedelta(minutes=15)
+    recheck: list[PositiveDuration] = Field(
+        default_factory=lambda: [
+            parse_duration(d) for d in ("1h", "3h", "12h", "1d", "2d", "4d", "7d")
+        ]
+    )
+
+
+class SeedsConfig(_Section):
+    path: Path = Path("seeds")
+
+
+class TopicConfig(_Section):
+    name: str = Field(min_length=1)
+    keywords: list[str] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+
+    @field_validator("keywords", "exclude")
+    @classmethod
+    def _no_blank_terms(cls, terms: list[str]) -> list[str]:
+        if any(not term.strip() for term in terms):
+            raise ValueError("terms must not be blank")
+        return terms
+
+
+class SourceConfig(_Section):
+    name: str = Field(min_length=1)
+    kind: Literal["feed"] = "feed"
+    url: str
+    interval: PositiveDuration | None = None
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url
+
+
+class Config(_Section):
+    database: DatabaseConfig = DatabaseConfig()
+    fetch: FetchConfig = FetchConfig()
+    polling: PollingConfig = PollingConfig()
+    seeds: SeedsConfig = SeedsConfig()
+    topics: list[TopicConfig] = Field(default_factory=list)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    # Where the file was read from; set by load_config, not by users.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        for section, names in (
+            ("topics", [t.name for t in self.topics]),
+            ("sources", [s.name for s in self.sources]),
+        ):
+            seen: set[str] = set()
+            for index, name in enumerate(names):
+                if name in seen:
+                    raise _CrossKeyError(f"{section}[{index}].name", f"duplicate name {name!r}")
+                seen.add(name)
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"no source named {name!r} in the configuration")
+
+    def source_interval(self, source: SourceConfig) -> timedelta:
+        return source.interval or self.polling.interval
+
+    @property
+    def seeds_dir(self) -> Path:
+        return _relative_to(self.base_dir, self.seeds.path)
+
+
+class _CrossKeyError(ValueError):
+    """A rule across keys, raised with the key to blame."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _relative_to(base: Path, path: Path) -> Path:
+    return path if path.is_absolute() else base / path
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """A relative SQLite path in the config file is relative to the file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        rest = url[len(prefix) :]
+        path, sep, query = rest.partition("?")
+        if path and path != ":memory:":
+            return prefix + str((base_dir / path).resolve()) + sep + query
+    return url
+
+
+def config_path(explicit: Path | None) -> Path:
+    """--config beats MONITOR_CONFIG beats config/monitor.toml."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate; any problem becomes one ConfigError line naming file and key."""
+    name = path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    base_dir = path.resolve().parent
+    config = _validate(data, name)
+    url = os.environ.get(DATABASE_ENV)
+    database = DatabaseConfig(url=url) if url else config.database
+    resolved = resolve_database_url(database.url, base_dir if not url else Path.cwd())
+    return config.model_copy(
+        update={"base_dir": base_dir, "database": DatabaseConfig(url=resolved)}
+    )
+
+
+def _validate(data: dict[str, Any], name: str) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, _CrossKeyError):
+            raise ConfigError(f"{name}: {cause.key}: {cause}{more}") from None
+        key = _format_key(first["loc"], data)
+        raise ConfigError(f"{name}: {key}: {_format_message(first)}{more}") from None
+
+
+def _format_key(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"function-after[_http_url(), str]"}:
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _format_message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    if kind not in {"value_error"}:
+        message = f"{message} (got {error.get('input')!r})"
+    return message

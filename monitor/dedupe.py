@@ -1,0 +1,132 @@
+"""Is this story a copy of a seed or of an earlier story? Lookups by hash and LSH band.
+
+Exact copies (same normalised text) short-circuit; otherwise the stories and seeds that
+share an LSH band are confirmed by exact shingle similarity (fingerprint.is_near_duplicate).
+A seed wins over a story, and a copy of a copy points at the original.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor import fingerprint as fp
+from monitor.normalize import content_hash, normalize_text
+from monitor.store import queries
+from monitor.store.models import Seed, Story, Version
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateMatch:
+    kind: Literal["seed", "story"]
+    id: str | int
+    similarity: float
+
+
+def find_duplicate(
+    session: Session,
+    normalized_text: str,
+    text_hash: str,
+    print_: fp.Fingerprint,
+    *,
+    exclude: int | None = None,
+) -> DuplicateMatch | None:
+    if not normalized_text.strip():
+        return None
+    seed = queries.seed_with_text_hash(session, text_hash)
+    if seed is not None:
+        return DuplicateMatch("seed", seed.id, 1.0)
+    story = queries.story_with_text_hash(session, text_hash, exclude)
+    if story is not None:
+        return DuplicateMatch("story", story.id, 1.0)
+    best: DuplicateMatch | None = None
+    for candidate in queries.band_candidates(session, print_.bands):
+        if candidate.story_id is not None and candidate.story_id == exclude:
+            continue
+        match = _confirm(session, candidate, print_)
+        if match is None:
+            continue
+        if best is None or _rank(match) > _rank(best):
+            best = match
+    return best
+
+
+def _rank(match: DuplicateMatch) -> tuple[int, float]:
+    return (1 if match.kind == "seed" else 0, match.similarity)
+
+
+def _confirm(
+    session: Session, candidate: queries.Candidate, print_: fp.Fingerprint
+) -> DuplicateMatch | None:
+    if candidate.seed_id is not None:
+        seed = session.get(Seed, candidate.seed_id)
+        if seed is None:
+            return None
+        sim = fp.similarity(print_.shingles, fp.shingles(normalize_text(seed.text)))
+        if fp.is_near_duplicate(sim):
+            return DuplicateMatch("seed", seed.id, round(fp.score(sim), 4))
+        return None
+    if candidate.story_id is None:
+        return None
+    text = session.scalars(
+        select(Version.text)
+        .where(Version.story_id == candidate.story_id)
+        .order_by(Version.number.desc())
+        .limit(1)
+    ).first()
+    if text is None:
+        return None
+    sim = fp.similarity(print_.shingles, fp.shingles(normalize_text(text)))
+    if not fp.is_near_duplicate(sim):
+        return None
+    original = session.get(Story, candidate.story_id)
+    if original is not None and original.duplicate_kind == "seed":
+        return DuplicateMatch("seed", str(original.duplicate_of_seed_id), round(fp.score(sim), 4))
+    return DuplicateMatch("story", candidate.story_id, round(fp.score(sim), 4))
+
+
+# ---------------------------------------------------------------- seeds
+
+
+@dataclass(frozen=True, slots=True)
+class SeedFile:
+    id: str
+    text: str
+
+
+def read_seed_files(folder: Path) -> list[SeedFile]:
+    """Each *.txt file is one seed article; its stem is the seed's id."""
+    if not folder.is_dir():
+        return []
+    return [
+        SeedFile(path.stem, path.read_text(encoding="utf-8", errors="replace"))
+        for path in sorted(folder.glob("*.txt"))
+    ]
+
+
+def sync_seeds(session: Session, files: list[SeedFile], now: datetime) -> int:
+    """Fingerprint new or changed seed files, forget removed ones. Returns how many changed."""
+    existing = queries.seeds_by_id(session)
+    changed = 0
+    for file in files:
+        normalized = normalize_text(file.text)
+        text_hash = content_hash("", normalized)
+        row = existing.pop(file.id, None)
+        if row is not None and row.text_hash == text_hash and row.scheme == fp.SCHEME:
+            continue
+        if row is None:
+            row = Seed(id=file.id, text=file.text, text_hash=text_hash, scheme=fp.SCHEME)
+            session.add(row)
+        row.text, row.text_hash, row.scheme, row.loaded_at = file.text, text_hash, fp.SCHEME, now
+        session.flush()
+        queries.replace_bands(session, fp.fingerprint(normalized).bands, seed_id=file.id)
+        changed += 1
+    for row in existing.values():
+        session.delete(row)
+        changed += 1
+    return changed

@@ -1,0 +1,552 @@
+"""HTML in, Article out: the headline, byline, date, canonical URL and main text of a page.
+
+Pure and total: hostile or broken HTML yields an Article with empty fields, never an
+exception. Metadata comes from what publishers declare for machines (JSON-LD, Open Graph,
+``rel=canonical``) read with selectolax; the main text comes from trafilatura, which scored
+best on a news benchmark, unless a source configures its own CSS selectors.
+
+``Article.text`` feeds change detection, so it is kept deterministic: trafilatura runs in
+``fast`` mode (one algorithm, no fallback voting that can flip between renderings), and
+paragraphs are rebuilt from its element tree rather than from source line breaks.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import logging
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import trafilatura
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+from trafilatura.settings import Document
+
+__all__ = ["Article", "check_selector", "extract_article", "extract_links"]
+
+log = logging.getLogger(__name__)
+
+# trafilatura logs an ERROR for every page it finds empty; we report that as an empty
+# Article instead. Quieten it only if the application has not configured it itself.
+for _name in ("trafilatura", "htmldate"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    title: str  # headline ('' if none found)
+    byline: str | None
+    published: datetime | None  # timezone-aware UTC
+    canonical_url: str | None  # absolute http(s): rel=canonical, else og:url
+    text: str  # main text, paragraphs separated by "\n\n", single spaces within
+
+
+EMPTY_ARTICLE = Article(title="", byline=None, published=None, canonical_url=None, text="")
+
+
+def extract_article(
+    html: str,
+    url: str | None = None,
+    *,
+    title_selector: str | None = None,
+    text_selector: str | None = None,
+) -> Article:
+    """Extract an article; selectors, when given and matching, override the generic guess.
+
+    Raises ValueError only for a syntactically invalid selector (a configuration error).
+    """
+    for selector in (title_selector, text_selector):
+        if selector:
+            check_selector(selector)
+    try:
+        return _extract(_sanitise(html), url, title_selector, text_selector)
+    except Exception:  # last resort: one odd page must not stop a poll; keep the trace
+        log.warning("extraction failed for %s", url, exc_info=True)
+        return EMPTY_ARTICLE
+
+
+def extract_links(html: str, base_url: str, selector: str) -> list[str]:
+    """Absolute http(s) links matched by ``selector``, in page order, without duplicates.
+
+    A matched element that is not an ``<a>`` contributes the links inside it. Fragments
+    are dropped, so ``story#comments`` and ``story`` count as one link.
+    """
+    check_selector(selector)
+    tree = LexborHTMLParser(_sanitise(html))
+    base = _document_base(tree, base_url)
+    seen: dict[str, None] = {}
+    for node in tree.css(selector):
+        anchors = [node] if node.tag == "a" else node.css("a[href]")
+        for anchor in anchors:
+            link = _absolute_http_url(anchor.attributes.get("href"), base)
+            if link is not None:
+                seen.setdefault(urldefrag(link).url)
+    return list(seen)
+
+
+def check_selector(selector: str) -> None:
+    """Raise ValueError if ``selector`` is not valid CSS (for validating configuration)."""
+    try:
+        LexborHTMLParser("<p></p>").css(selector)
+    except SelectolaxError as exc:
+        raise ValueError(f"invalid CSS selector {selector!r}") from exc
+
+
+def _extract(
+    html: str, url: str | None, title_selector: str | None, text_selector: str | None
+) -> Article:
+    tree = LexborHTMLParser(html)
+    page = _read_page(tree, url)
+    doc = _run_trafilatura(html, url)
+    title = _choose_title(tree, page, doc, title_selector)
+    return Article(
+        title=title,
+        byline=page.ld.byline or _clean_byline(doc.author),
+        published=page.ld.published or page.og_published or _parse_datetime(doc.date),
+        canonical_url=page.canonical,
+        text=_choose_text(tree, page, doc, text_selector, title),
+    )
+
+
+# --- page metadata (selectolax) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkedData:
+    """The main article object from the page's JSON-LD, reduced to what we use."""
+
+    headline: str | None = None
+    byline: str | None = None
+    published: datetime | None = None
+    body: str | None = None
+    publisher: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    ld: _LinkedData
+    og_title: str | None
+    og_published: datetime | None
+    site_name: str | None
+    canonical: str | None
+
+
+def _read_page(tree: LexborHTMLParser, url: str | None) -> _Page:
+    base = _document_base(tree, url)
+    canonical = _absolute_http_url(_attr(tree, "link[rel~=canonical i]", "href"), base)
+    og_url = _absolute_http_url(_meta(tree, "og:url"), base)
+    return _Page(
+        ld=_linked_data(tree),
+        og_title=_collapse(_meta(tree, "og:title")),
+        og_published=_parse_datetime(_meta(tree, "article:published_time")),
+        site_name=_collapse(_meta(tree, "og:site_name")),
+        canonical=canonical or og_url,
+    )
+
+
+def _meta(tree: LexborHTMLParser, prop: str) -> str | None:
+    """Content of an Open Graph tag; many sites wrongly use ``name=`` for ``property=``."""
+    return _attr(tree, f'meta[property="{prop}" i], meta[name="{prop}" i]', "content")
+
+
+def _attr(tree: LexborHTMLParser, selector: str, name: str) -> str | None:
+    for node in tree.css(selector):
+        value = node.attributes.get(name)
+        if value and value.strip():
+            return value.strip()
+    return None
+
+
+def _document_base(tree: LexborHTMLParser, url: str | None) -> str | None:
+    """The URL relative links resolve against: ``<base href>`` applied to the page URL."""
+    href = _attr(tree, "base[href]", "href")
+    if href is None:
+        return url
+    return _absolute_http_url(href, url) or url
+
+
+def _absolute_http_url(href: str | None, base: str | None) -> str | None:
+    if not href:
+        return None
+    try:
+        absolute = urljoin(base or "", href.strip())
+        parts = urlsplit(absolute)
+    except ValueError:  # e.g. a malformed IPv6 host
+        return None
+    return absolute if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+# --- JSON-LD -------------------------------------------------------------------------------
+
+_ARTICLE_TYPES = {
+    "Article", "NewsArticle", "ReportageNews", "AnalysisNewsArticle", "BackgroundNewsArticle",
+    "OpinionNewsArticle", "ReviewNewsArticle", "AskPublicNewsArticle", "BlogPosting",
+    "LiveBlogPosting", "Report", "TechArticle", "SatiricalArticle",
+}  # fmt: skip
+_JSON_WRAPPERS = re.compile(r"^\s*(?://\s*)?(?:<!--|<!\[CDATA\[)|(?://\s*)?(?:-->|\]\]>)\s*$")
+
+
+def _linked_data(tree: LexborHTMLParser) -> _LinkedData:
+    roots = [item for node in tree.css("script[type]") for item in _json_ld_items(node)]
+    by_id: dict[str, dict[str, Any]] = {}
+    for node in _walk(roots):  # full nodes only: {"@id": ...} alone is a reference
+        if isinstance(node.get("@id"), str) and len(node) > 1:
+            by_id.setdefault(node["@id"], node)
+    article = next((node for node in _walk(roots) if _is_article(node)), None)
+    if article is None:
+        return _LinkedData()
+    return _LinkedData(
+        headline=_ld_text(article.get("headline")) or _ld_text(article.get("name")),
+        byline=_ld_names(article.get("author"), by_id),
+        published=_parse_datetime(_ld_text(article.get("datePublished"))),
+        body=_ld_body(article.get("articleBody")),
+        publisher=_ld_names(article.get("publisher"), by_id),
+    )
+
+
+def _json_ld_items(node: LexborNode) -> list[dict[str, Any]]:
+    """Top-level objects of one JSON-LD script, with ``@graph`` members lifted up."""
+    if "ld+json" not in (node.attributes.get("type") or "").lower():
+        return []
+    try:
+        data = json.loads(_JSON_WRAPPERS.sub("", node.text(deep=True)), strict=False)
+    except (ValueError, RecursionError):
+        return []
+    items = data if isinstance(data, list) else [data]
+    dicts = [item for item in items if isinstance(item, dict)]
+    graph = [g for d in dicts if isinstance(d.get("@graph"), list) for g in d["@graph"]]
+    return dicts + [g for g in graph if isinstance(g, dict)]
+
+
+def _walk(roots: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Breadth-first, so a page's own article beats ones nested in related-item lists."""
+    queue = deque(roots)
+    while queue:
+        node = queue.popleft()
+        yield node
+        for value in node.values():
+            children = value if isinstance(value, list) else [value]
+            queue.extend(child for child in children if isinstance(child, dict))
+
+
+def _is_article(node: dict[str, Any]) -> bool:
+    types = node.get("@type")
+    names = types if isinstance(types, list) else [types]
+    # Types may be written "schema:NewsArticle" or "https://schema.org/NewsArticle".
+    return any(isinstance(t, str) and re.split(r"[/:#]", t)[-1] in _ARTICLE_TYPES for t in names)
+
+
+def _ld_text(value: object) -> str | None:
+    if isinstance(value, list):
+        value = next((v for v in value if isinstance(v, str)), None)
+    if isinstance(value, dict):
+        value = value.get("@value")
+    return _collapse(html_lib.unescape(value)) if isinstance(value, str) else None
+
+
+def _ld_names(value: object, by_id: dict[str, dict[str, Any]]) -> str | None:
+    """Names of the people or organisations in an author-like property, comma separated."""
+    names: list[str] = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict):
+            ref = item.get("@id")
+            if isinstance(ref, str) and "name" not in item:
+                item = by_id.get(ref, item)
+            item = item.get("name")
+        name = _clean_byline(_ld_text(item))
+        if name and name not in names:
+            names.append(name)
+    return ", ".join(names) or None
+
+
+def _ld_body(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if re.search(r"<(?:p|br|div|h\d)\b", value, re.I):  # some CMSs put HTML in articleBody
+        return _join(_node_paragraphs(LexborHTMLParser(value).body)) or None
+    lines = html_lib.unescape(value).splitlines()
+    return _join(" ".join(line.split()) for line in lines) or None
+
+
+# --- trafilatura ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Extracted:
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+    paragraphs: tuple[str, ...] = ()
+
+
+# Only dates the page marks up (meta tags, <time>, the URL): htmldate's "extensive" text
+# search takes a copyright line's year for a publication date.
+_DATE_PARAMS = {"original_date": True, "extensive_search": False}
+
+
+def _run_trafilatura(html: str, url: str | None) -> _Extracted:
+    """Main text and fallback metadata; any failure inside trafilatura means 'nothing found'."""
+    try:
+        doc = trafilatura.bare_extraction(
+            html,
+            url=url,
+            fast=True,
+            include_comments=False,
+            include_tables=True,
+            with_metadata=True,
+            date_extraction_params=_DATE_PARAMS,
+        )
+    except Exception:  # a third-party parser on hostile input: never let it take us down
+        log.debug("trafilatura failed on %s", url, exc_info=True)
+        return _Extracted()
+    if not isinstance(doc, Document):  # None when it found no text
+        return _Extracted()
+    paragraphs = () if doc.body is None else tuple(_xml_paragraphs(doc.body))
+    return _Extracted(title=doc.title, author=doc.author, date=doc.date, paragraphs=paragraphs)
+
+
+# --- choosing the headline and text --------------------------------------------------------
+
+_TITLE_SEPARATORS = (" | ", " – ", " — ", " - ", " :: ", " · ", " • ")
+
+
+def _choose_title(
+    tree: LexborHTMLParser, page: _Page, doc: _Extracted, title_selector: str | None
+) -> str:
+    """title_selector > JSON-LD > og:title > trafilatura > <h1> > <title> minus site suffix."""
+    title_tag = _collapse(_first_text(tree, "title"))
+    site_names = [name for name in (page.site_name, page.ld.publisher) if name]
+    from_doc = _collapse(doc.title)
+    if from_doc and from_doc == title_tag:
+        from_doc = _strip_site_suffix(from_doc, site_names)
+    candidates = (
+        _first_text(tree, title_selector) if title_selector else None,
+        page.ld.headline,
+        page.og_title,
+        from_doc,
+        _first_text(tree, "article h1") or _first_text(tree, "h1"),
+        _strip_site_suffix(title_tag, site_names) if title_tag else None,
+    )
+    return next((c for c in map(_collapse, candidates) if c), "")
+
+
+def _strip_site_suffix(title: str, site_names: list[str]) -> str:
+    """'Headline | Site Name' -> 'Headline'; only a short trailing segment counts as a site."""
+    for sep in _TITLE_SEPARATORS:
+        for name in site_names:
+            if title.endswith(sep + name) and len(title) > len(sep + name):
+                return title[: -len(sep + name)].strip()
+    for sep in _TITLE_SEPARATORS:
+        head, found, tail = title.rpartition(sep)
+        if found and head.strip() and len(tail.split()) <= 4 and len(tail) < len(head):
+            return head.strip()
+    return title
+
+
+def _choose_text(
+    tree: LexborHTMLParser,
+    page: _Page,
+    doc: _Extracted,
+    text_selector: str | None,
+    title: str,
+) -> str:
+    """text_selector > trafilatura > JSON-LD articleBody (when trafilatura found far less)."""
+    if text_selector and (
+        selected := _without_headline(_selected_paragraphs(tree, text_selector), title)
+    ):
+        return selected
+    text = _without_headline(doc.paragraphs, title)
+    body = page.ld.body
+    # A page rendered by JavaScript, or a paywalled teaser, may show only a cookie notice
+    # or a few lines while its JSON-LD carries the whole article. When both hold the same
+    # words, the JSON-LD copy keeps its paragraph breaks.
+    if body and (len(text) < len(body) / 3 or text.split() == body.split()):
+        return body
+    return text
+
+
+def _without_headline(paragraphs: Iterable[str], title: str) -> str:
+    """Join paragraphs, dropping a first one that repeats the headline (already in title)."""
+    kept = list(paragraphs)
+    if kept and kept[0].casefold().split() == title.casefold().split():
+        kept = kept[1:]
+    return _join(kept)
+
+
+def _first_text(tree: LexborHTMLParser, selector: str) -> str | None:
+    for node in tree.css(selector):
+        text = _collapse(node.text(deep=True))
+        if text:
+            return text
+    return None
+
+
+def _selected_paragraphs(tree: LexborHTMLParser, selector: str) -> Iterator[str]:
+    """Paragraphs of every matched element, skipping matches nested in earlier ones."""
+    chosen: set[int] = set()
+    for node in tree.css(selector):
+        if not any(a.mem_id in chosen for a in _ancestors(node)):
+            chosen.add(node.mem_id)
+            yield from _node_paragraphs(node)
+
+
+def _ancestors(node: LexborNode) -> Iterator[LexborNode]:
+    parent = node.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+# --- flattening element trees into paragraphs ---------------------------------------------
+
+# Elements whose start and end break a paragraph; everything else flows inline.
+_HTML_BLOCKS = {
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div",
+    "dl", "dt", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
+    "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
+    "tbody", "tfoot", "thead", "tr", "ul",
+}  # fmt: skip
+_HTML_CELLS = {"td", "th"}
+_HTML_SKIPPED = {"script", "style", "noscript", "template", "svg", "iframe", "object", "head"}
+# trafilatura's output vocabulary (TEI-like): only these flow inline.
+_XML_INLINE = {"hi", "ref", "del", "span", "a", "b", "i", "em", "strong", "sub", "sup"}
+
+
+class _Paragraphs:
+    """Accumulates inline text, cutting a paragraph at each block boundary."""
+
+    def __init__(self) -> None:
+        self.done: list[str] = []
+        self._parts: list[str] = []
+
+    def add(self, text: str | None) -> None:
+        if text:
+            self._parts.append(text)
+
+    def cell(self) -> None:
+        if "".join(self._parts).strip():
+            self._parts.append(" | ")
+
+    def cut(self) -> None:
+        paragraph = " ".join("".join(self._parts).split())
+        if paragraph:
+            self.done.append(paragraph)
+        self._parts = []
+
+
+def _xml_paragraphs(root: Any) -> list[str]:
+    """Paragraphs of trafilatura's lxml output tree (iterative: trees can be deep)."""
+    out = _Paragraphs()
+    stack: list[Any] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.add(item)
+        elif callable(item):
+            item()
+        elif isinstance(item.tag, str):  # skips comments and processing instructions
+            _open_xml(item, out, stack)
+    out.cut()
+    return out.done
+
+
+def _open_xml(element: Any, out: _Paragraphs, stack: list[Any]) -> None:
+    tag = element.tag
+    block = tag not in _XML_INLINE and tag != "cell"
+    if tag == "cell":
+        out.cell()
+    if block:
+        out.cut()
+    stack.append(element.tail or "")
+    if block:
+        stack.append(out.cut)
+    stack.extend(reversed(list(element)))
+    stack.append(element.text or "")
+
+
+def _node_paragraphs(root: LexborNode | None) -> list[str]:
+    """Paragraphs of an HTML subtree parsed by selectolax (iterative: trees can be deep)."""
+    out = _Paragraphs()
+    stack: list[LexborNode | Callable[[], None]] = [] if root is None else [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, LexborNode):
+            _open_node(item, out, stack)
+        else:
+            item()
+    out.cut()
+    return out.done
+
+
+def _open_node(
+    node: LexborNode, out: _Paragraphs, stack: list[LexborNode | Callable[[], None]]
+) -> None:
+    if node.is_text_node:
+        out.add(node.text_content)
+        return
+    tag = node.tag or ""
+    if not node.is_element_node or tag in _HTML_SKIPPED:
+        return
+    if tag in _HTML_CELLS:
+        out.cell()
+    if tag in _HTML_BLOCKS:
+        out.cut()
+        stack.append(out.cut)
+    stack.extend(reversed(list(node.iter(include_text=True))))
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+
+def _join(paragraphs: Iterable[str]) -> str:
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def _collapse(text: str | None) -> str | None:
+    return " ".join(text.split()) if text else None
+
+
+def _clean_byline(text: str | None) -> str | None:
+    text = _collapse(text)
+    if text and text.lower().startswith("by "):
+        text = text[3:].strip()
+    return text or None
+
+
+def _sanitise(html: str) -> str:
+    """Drop what the C parsers reject: NUL characters and lone surrogates."""
+    html = html.replace("\x00", "")
+    try:
+        html.encode("utf-8")
+    except UnicodeEncodeError:
+        html = html.encode("utf-8", errors="replace").decode("utf-8")
+    return html
+
+
+def _parse_datetime(value: str | None) -> datetime | None:
+    """ISO 8601 (what JSON-LD and Open Graph use) or RFC 2822; naive times are taken as UTC."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed.year < 1900:  # CMS placeholders such as 0001-01-01
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None

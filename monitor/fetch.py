@@ -1,0 +1,588 @@
+"""The one HTTP client of the service: polite, bounded, and never raising for the network's faults.
+
+Every request the service makes goes through `Fetcher.get`, which returns one of three outcomes:
+
+    Fetched      a 2xx answer with its (decompressed, size-capped) body
+    NotModified  a 304 answer to a conditional GET (ETag / Last-Modified)
+    Failed       anything else, classified into a small closed set of kinds with a message
+                 a user understands ("resource not found (HTTP 404)", "timed out after 20s")
+
+Limits that protect the service from the open web live here and nowhere else:
+
+- a global concurrency limit, a per-host limit and a minimum delay between request starts to the
+  same host, so one slow or hanging site cannot starve the others;
+- a deadline per HTTP request, so a server that trickles one byte a second cannot hold a slot;
+- a cap on the *decompressed* body, enforced while streaming, so a 100 MB page or a gzip bomb
+  costs at most about `max_bytes` of memory;
+- redirects followed by hand, each hop checked again;
+- an address guard refusing loopback, private, link-local (cloud metadata), multicast, reserved and
+  unspecified addresses, so a feed cannot make the service probe its own network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import time
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from types import TracebackType
+from typing import Literal, Self, cast
+
+import httpx
+
+__all__ = [
+    "Failed",
+    "FailureKind",
+    "FetchResult",
+    "FetchSettings",
+    "Fetched",
+    "Fetcher",
+    "NotModified",
+    "Resolver",
+    "is_public_address",
+    "parse_retry_after",
+]
+
+FailureKind = Literal[
+    "invalid_url",  # not an absolute http(s) URL, or a redirect to one
+    "blocked_address",  # the host resolves to a loopback/private/link-local/... address
+    "timeout",  # connect, read or the whole request took longer than `timeout`
+    "connection",  # DNS failure, refused, reset, or closed before the whole body arrived
+    "http",  # the server answered with an error status (see `status`)
+    "too_large",  # the decompressed body exceeds `max_bytes`
+    "redirects",  # a redirect loop or more than `max_redirects` hops
+    "decoding",  # an unsupported or corrupt Content-Encoding
+    "robots",  # reserved for callers that consult robots.txt before fetching
+]
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""Resolves (host, port) to IP address strings; the default asks the system via getaddrinfo."""
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+_HTTP_MESSAGES = {
+    400: "bad request",
+    401: "authentication required",
+    403: "access forbidden",
+    404: "resource not found",
+    405: "method not allowed",
+    410: "resource gone",
+    429: "too many requests",
+    451: "unavailable for legal reasons",
+    500: "server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How the fetcher behaves; validated here so a bad value fails at start, not mid-poll."""
+
+    user_agent: str
+    timeout: float  # seconds: connect, read, and the deadline of each HTTP request
+    concurrency: int  # requests in flight across all hosts
+    per_host_concurrency: int  # requests in flight to one host
+    per_host_delay: float  # minimum seconds between starting two requests to one host
+    max_bytes: int  # cap on the decompressed body
+    allow_private_addresses: bool = False  # True only for tests and trusted intranets
+    max_redirects: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.user_agent.strip():
+            raise ValueError("user_agent must not be empty")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self.concurrency < 1 or self.per_host_concurrency < 1:
+            raise ValueError("concurrency limits must be at least 1")
+        if self.per_host_delay < 0:
+            raise ValueError("per_host_delay must not be negative")
+        if self.max_bytes < 1:
+            raise ValueError("max_bytes must be at least 1")
+        if self.max_redirects < 0:
+            raise ValueError("max_redirects must not be negative")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str  # final URL, after redirects
+    status: int
+    headers: dict[str, str]  # all response headers, names lower-cased
+    body: bytes  # decompressed, at most max_bytes
+    content_type: str | None  # media type only, lower-cased: "text/html"
+    charset: str | None  # from the Content-Type parameter, lower-cased
+    etag: str | None
+    last_modified: str | None
+    elapsed: float  # seconds spent in get(), including waits for politeness
+
+
+@dataclass(frozen=True)
+class NotModified:
+    url: str
+    elapsed: float
+    status: int = 304
+
+
+@dataclass(frozen=True)
+class Failed:
+    url: str  # the URL of the request that failed (a redirect target if it failed there)
+    kind: FailureKind
+    message: str  # one line for humans
+    status: int | None = None  # the HTTP status, when there was one
+    retry_after: float | None = None  # seconds, from Retry-After on 429/503
+    elapsed: float = 0.0
+
+
+FetchResult = Fetched | NotModified | Failed
+
+
+class _Abort(Exception):
+    """Internal: stops a fetch at any depth; `get` turns it into a `Failed`."""
+
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind: FailureKind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    def failed(self, url: str, elapsed: float) -> Failed:
+        return Failed(url, self.kind, self.message, self.status, self.retry_after, elapsed)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """One HTTP exchange; `body` is read only for 2xx answers."""
+
+    url: httpx.URL
+    status: int
+    headers: httpx.Headers
+    body: bytes = b""
+
+
+@dataclass
+class _Host:
+    """Politeness state of one host: its concurrency slots and when its last request started."""
+
+    slots: asyncio.Semaphore
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_start: float = float("-inf")
+
+
+class Fetcher:
+    """Async context manager owning the service's single `httpx.AsyncClient`.
+
+    One instance per event loop; share it between all tasks so the limits are global.
+    """
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self._settings = settings
+        self._resolve: Resolver = resolver or _system_resolve
+        self._global = asyncio.Semaphore(settings.concurrency)
+        self._hosts: dict[str, _Host] = {}
+        self._client = httpx.AsyncClient(
+            headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
+            timeout=httpx.Timeout(settings.timeout),
+            limits=httpx.Limits(
+                max_connections=settings.concurrency,
+                max_keepalive_connections=settings.concurrency,
+            ),
+            # Redirects are followed by hand so that every hop passes the address guard.
+            follow_redirects=False,
+            # No proxy or netrc from the environment: the guard must see the real destination.
+            trust_env=False,
+            # Stateless: no cookie set by one site is replayed on later requests.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchResult:
+        """GET `url`, conditionally when `etag`/`last_modified` are given; never raises for
+        network or HTTP problems, which come back as `Failed`."""
+        started = time.monotonic()
+        headers = _conditional_headers(etag, last_modified)
+        current = url
+        try:
+            target = _parse_url(url, "invalid URL")
+            visited = {target}
+            for _ in range(self._settings.max_redirects + 1):
+                current = str(target)
+                reply = await self._exchange_once(target, headers)
+                location = _redirect_location(reply)
+                if location is None:
+                    return _conclude(reply, time.monotonic() - started)
+                if location in visited:
+                    raise _Abort("redirects", f"redirect loop back to {str(location)!r}")
+                visited.add(location)
+                target = location
+            raise _Abort(
+                "redirects", f"too many redirects (more than {self._settings.max_redirects})"
+            )
+        except _Abort as abort:
+            return abort.failed(current, time.monotonic() - started)
+
+    async def _exchange_once(self, url: httpx.URL, headers: dict[str, str]) -> _Reply:
+        """One hop: check the address, wait for a polite slot, then talk under a deadline."""
+        await self._guard(url)
+        async with self._slot(url.host):
+            try:
+                async with asyncio.timeout(self._settings.timeout):
+                    return await self._exchange(url, headers)
+            except (TimeoutError, httpx.TimeoutException):
+                raise _Abort("timeout", f"timed out after {self._settings.timeout:g}s") from None
+            except httpx.TransportError as exc:
+                raise _transport_failure(exc, url) from None
+
+    async def _exchange(self, url: httpx.URL, headers: dict[str, str]) -> _Reply:
+        """Send the request; read the body only for a 2xx answer (errors are not worth reading)."""
+        request = self._client.build_request("GET", url, headers=headers)
+        response = await self._client.send(request, stream=True)
+        try:
+            body = b""
+            if 200 <= response.status_code < 300:
+                body = await _read_body(response, self._settings.max_bytes)
+            return _Reply(url, response.status_code, response.headers, body)
+        finally:
+            await response.aclose()
+
+    @asynccontextmanager
+    async def _slot(self, host: str) -> AsyncIterator[None]:
+        """Hold a per-host slot and a global slot, starting no sooner than `per_host_delay` after
+        the host's previous start.
+
+        The host slot is taken first and the global one last, so requests queued behind a slow
+        host wait on that host's semaphore without occupying global slots other hosts need.
+        """
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _Host(
+                asyncio.Semaphore(self._settings.per_host_concurrency)
+            )
+        async with state.slots:
+            async with state.turn:
+                wait = state.last_start + self._settings.per_host_delay - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._global.acquire()
+                state.last_start = time.monotonic()
+            try:
+                yield
+            finally:
+                self._global.release()
+
+    async def _guard(self, url: httpx.URL) -> None:
+        """Refuse hosts that resolve to any non-public address, unless configured otherwise.
+
+        The name is resolved here, just before httpx resolves it again to connect. A DNS server
+        that answers differently the second time (DNS rebinding) could slip past; closing that
+        gap needs a connection-level hook that httpx does not offer publicly.
+        """
+        if self._settings.allow_private_addresses:
+            return
+        host = url.raw_host.decode("ascii")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            async with asyncio.timeout(self._settings.timeout):
+                addresses = await self._resolve(host, port)
+        except TimeoutError:
+            raise _Abort("timeout", f"timed out resolving {url.host!r}") from None
+        except OSError:
+            raise _Abort("connection", f"could not resolve host {url.host!r}") from None
+        if not addresses:
+            raise _Abort("connection", f"could not resolve host {url.host!r}")
+        for address in addresses:
+            if not is_public_address(address):
+                raise _Abort(
+                    "blocked_address",
+                    f"refusing to fetch {url.host!r}: it resolves to non-public address {address}",
+                )
+
+
+def is_public_address(address: str) -> bool:
+    """True when `address` (an IPv4 or IPv6 literal) is a public unicast address.
+
+    Loopback, private, shared (CGNAT), link-local (169.254.169.254 cloud metadata), multicast,
+    reserved and unspecified addresses are not public; neither is anything that is not an IP.
+    An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is judged by its IPv4 address, and 6to4 addresses
+    must be public both as IPv6 and in the IPv4 address they embed.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return _is_public_ip(ip.ipv4_mapped)
+        if ip.sixtofour is not None and not _is_public_ip(ip.sixtofour):
+            return False
+    return _is_public_ip(ip)
+
+
+def _is_public_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # `is_global` alone lets multicast through (224.0.0.1 is "global"), hence the explicit list.
+    return ip.is_global and not (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def parse_retry_after(value: str, now: datetime) -> float | None:
+    """Seconds to wait according to a Retry-After value: delta-seconds or an HTTP-date.
+
+    A date in the past gives 0; anything unparseable gives None. A naive `now` is taken as UTC.
+    """
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+async def _system_resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+
+
+def _parse_url(url: str, problem: str) -> httpx.URL:
+    """An absolute http(s) URL without its fragment, or an `invalid_url` abort."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise _Abort("invalid_url", f"{problem} {url!r}: {_one_line(exc)}") from None
+    if parsed.scheme not in ("http", "https"):
+        raise _Abort("invalid_url", f"{problem} {url!r}: only http and https URLs can be fetched")
+    if not parsed.host:
+        raise _Abort("invalid_url", f"{problem} {url!r}: no host")
+    return parsed.copy_with(fragment=None)
+
+
+def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def _redirect_location(reply: _Reply) -> httpx.URL | None:
+    """The absolute URL a redirect points to, or None when `reply` is not a usable redirect."""
+    location = reply.headers.get("location")
+    if reply.status not in _REDIRECT_STATUSES or not location:
+        return None
+    try:
+        joined = reply.url.join(location)
+    except httpx.InvalidURL:
+        raise _Abort("invalid_url", f"redirect to an invalid URL {location!r}") from None
+    return _parse_url(str(joined), "redirect to")
+
+
+def _conclude(reply: _Reply, elapsed: float) -> FetchResult:
+    """Turn the final (non-redirect) reply into the caller's outcome."""
+    url = str(reply.url)
+    if 200 <= reply.status < 300:
+        content_type, charset = _split_content_type(reply.headers.get("content-type"))
+        return Fetched(
+            url=url,
+            status=reply.status,
+            headers={name.lower(): value for name, value in reply.headers.items()},
+            body=reply.body,
+            content_type=content_type,
+            charset=charset,
+            etag=reply.headers.get("etag"),
+            last_modified=reply.headers.get("last-modified"),
+            elapsed=elapsed,
+        )
+    if reply.status == 304:
+        return NotModified(url=url, elapsed=elapsed)
+    retry_after = None
+    header = reply.headers.get("retry-after")
+    if header and reply.status in _RETRY_AFTER_STATUSES:
+        retry_after = parse_retry_after(header, datetime.now(UTC))
+    return Failed(url, "http", _http_message(reply), reply.status, retry_after, elapsed)
+
+
+def _http_message(reply: _Reply) -> str:
+    status = reply.status
+    if status in _REDIRECT_STATUSES:
+        text = "redirect without a Location header"
+    elif status in _HTTP_MESSAGES:
+        text = _HTTP_MESSAGES[status]
+    elif 400 <= status < 500:
+        text = "request refused"
+    elif status >= 500:
+        text = "server error"
+    else:
+        try:
+            text = f"unexpected response: {HTTPStatus(status).phrase.lower()}"
+        except ValueError:
+            text = "unexpected response"
+    return f"{text} (HTTP {status})"
+
+
+def _split_content_type(value: str | None) -> tuple[str | None, str | None]:
+    """("text/html", "utf-8") from "text/html; charset=UTF-8"."""
+    if not value:
+        return None, None
+    media_type, _, params = value.partition(";")
+    charset = None
+    for param in params.split(";"):
+        name, _, param_value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = param_value.strip().strip("\"'").lower() or None
+    return media_type.strip().lower() or None, charset
+
+
+async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
+    """Stream and decompress the body, aborting as soon as it would exceed `max_bytes`.
+
+    The raw (compressed) bytes are counted too, so bytes the decoder ignores (trailing garbage
+    after a gzip member) cannot pile up either.
+    """
+    too_large = _Abort(
+        "too_large", f"body larger than {max_bytes} bytes", status=response.status_code
+    )
+    decoder = _Decoder(response.headers.get("content-encoding", ""))
+    if decoder.is_identity and _declared_length(response) > max_bytes:
+        raise too_large
+    body = bytearray()
+    received = 0
+    try:
+        # Closed explicitly so an early abort does not leave the generator to the GC.
+        chunks = cast(AsyncGenerator[bytes, None], response.aiter_raw())
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                received += len(chunk)
+                body += decoder.decode(chunk, limit=max_bytes - len(body) + 1)
+                if received > max_bytes or len(body) > max_bytes:
+                    raise too_large
+    except httpx.RemoteProtocolError:
+        raise _Abort("connection", "connection closed before the whole body arrived") from None
+    except httpx.ReadError:
+        raise _Abort("connection", "connection reset while reading the body") from None
+    body += decoder.flush()
+    if len(body) > max_bytes:
+        raise too_large
+    return bytes(body)
+
+
+def _declared_length(response: httpx.Response) -> int:
+    try:
+        return int(response.headers.get("content-length", "0"))
+    except ValueError:
+        return 0
+
+
+class _Decoder:
+    """Undoes one Content-Encoding incrementally, never producing more than `limit` bytes per
+    call, so a compression bomb is stopped at the cap instead of being inflated in memory."""
+
+    def __init__(self, encoding: str) -> None:
+        self._encoding = encoding.strip().lower()
+        self._started = False
+        self._zlib: zlib._Decompress | None
+        if self._encoding in ("", "identity"):
+            self._zlib = None
+        elif self._encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif self._encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+        else:
+            raise _Abort("decoding", f"unsupported content encoding {encoding!r}")
+
+    @property
+    def is_identity(self) -> bool:
+        return self._zlib is None
+
+    def decode(self, chunk: bytes, *, limit: int) -> bytes:
+        """Decompress `chunk`; output stops at `limit` bytes (the caller then aborts)."""
+        if self._zlib is None:
+            return chunk
+        if self._zlib.eof:
+            return b""
+        try:
+            output = self._zlib.decompress(chunk, limit)
+        except zlib.error:
+            if self._encoding == "deflate" and not self._started:
+                # Some servers send raw deflate without the zlib header the RFC asks for.
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.decode(chunk, limit=limit)
+            raise _Abort("decoding", f"could not decompress the {self._encoding} body") from None
+        self._started = True
+        return output
+
+    def flush(self) -> bytes:
+        if self._zlib is None or self._zlib.eof:
+            return b""
+        try:
+            return self._zlib.flush()
+        except zlib.error:
+            raise _Abort("decoding", f"could not decompress the {self._encoding} body") from None
+
+
+def _transport_failure(exc: httpx.TransportError, url: httpx.URL) -> _Abort:
+    """Classify an httpx transport error that happened before the body was being read."""
+    if isinstance(exc, httpx.ConnectError):
+        return _Abort("connection", f"could not connect to {url.host!r}: {_one_line(exc)}")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return _Abort("connection", "server closed the connection or answered invalid HTTP")
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return _Abort("connection", "connection reset by the server")
+    return _Abort("connection", f"connection failed: {_one_line(exc)}")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as a short single line, without "[Errno 111]" noise."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
+    return text[:200]

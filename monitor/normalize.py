@@ -1,0 +1,128 @@
+"""Text normalisation applied before comparing versions and before fingerprinting.
+
+Pages change in ways no reader would call an edit: curly quotes become straight ones,
+a CMS inserts zero-width spaces or soft hyphens, spacing and line wrapping shift.
+Everything here maps such variants to one canonical form, so that a "new version" or
+a "different text" always means different words.
+
+The canonical text is a sequence of paragraphs separated by exactly ``"\\n\\n"``.
+Every line break in the input (``\\n``, ``\\r\\n``, U+2028, ...) ends a paragraph,
+because extracted article text puts one paragraph per line; within a paragraph all
+whitespace collapses to one ASCII space.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import unicodedata
+
+__all__ = ["content_hash", "normalize_text", "normalize_title", "words"]
+
+_PUNCTUATION = str.maketrans(
+    {
+        # single quotes, apostrophes, guillemets
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2039": "'",
+        "\u203a": "'",
+        # double quotes
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        # hyphens and dashes: hyphen, figure, en, em, horizontal bar, minus, 2-em, 3-em
+        "\u2010": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u2e3a": "-",
+        "\u2e3b": "-",
+    }
+)
+
+# Whitespace control characters (\t, \n, \r, \x0b, \x0c, \x1c-\x1f, \x85) carry layout,
+# so they are kept for the whitespace pass; all other controls are noise.
+_LAYOUT_CONTROLS = frozenset("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85")
+
+
+def _is_noise(char: str) -> bool:
+    """Invisible characters: format (Cf), surrogates (Cs) and non-layout controls (Cc)."""
+    category = unicodedata.category(char)
+    if category == "Cc":
+        return char not in _LAYOUT_CONTROLS
+    return category in ("Cf", "Cs")
+
+
+def _drop_noise(line: str) -> str:
+    if line.isprintable():  # fast path: no Cc/Cf/Cs (nor any non-ASCII space) at all
+        return line
+    return "".join(char for char in line if not _is_noise(char))
+
+
+def _paragraphs(text: str) -> list[str]:
+    paragraphs = []
+    for line in text.splitlines():
+        # Noise goes before NFKC, so that characters it separated can combine now and
+        # not on a second pass: this ordering is what makes normalisation idempotent.
+        canonical = unicodedata.normalize("NFKC", _drop_noise(line)).translate(_PUNCTUATION)
+        paragraph = " ".join(canonical.split())
+        if paragraph:
+            paragraphs.append(paragraph)
+    return paragraphs
+
+
+def normalize_text(text: str) -> str:
+    """Canonical article text: NFKC, ASCII quotes and dashes, no invisible characters,
+    one space between words, paragraphs joined by exactly one blank line."""
+    return "\n\n".join(_paragraphs(text))
+
+
+def normalize_title(title: str) -> str:
+    """Canonical single-line text (titles, bylines): like normalize_text, one line."""
+    return " ".join(_paragraphs(title))
+
+
+def content_hash(title: str, text: str) -> str:
+    """Hex SHA-256 of the normalised title and text: equal iff both normalise equal.
+
+    The title is length-prefixed, so no title/text split can collide with another.
+    """
+    title_bytes = normalize_title(title).encode()
+    text_bytes = normalize_text(text).encode()
+    digest = hashlib.sha256(b"%d:" % len(title_bytes))
+    digest.update(title_bytes)
+    digest.update(text_bytes)
+    return digest.hexdigest()
+
+
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char).startswith("M")
+
+
+@functools.cache
+def _word_pattern() -> re.Pattern[str]:
+    """Runs of letters, digits and combining marks; an inner apostrophe joins ("it's").
+
+    Python's ``\\w`` leaves out combining marks, which would cut words in Devanagari,
+    Thai, ... apart, so the BMP's marks are added (found once, lazily, in about 5 ms).
+    Marks beyond the BMP (historic scripts) are left out: they would make the character
+    class several times slower, and a split word is harmless for fingerprints.
+    """
+    marks = "".join(chr(cp) for cp in range(0x300, 0x10000) if _is_mark(chr(cp)))
+    letters = f"[\\w{re.escape(marks)}]+"
+    return re.compile(f"{letters}(?:'{letters})*")
+
+
+def words(text: str) -> list[str]:
+    """Case-folded words of the normalised text: runs of Unicode letters, digits and
+    combining marks; punctuation dropped, inner apostrophes removed ("it's" -> "its")."""
+    folded = normalize_text(text).casefold().replace("_", " ")
+    return [match.replace("'", "") for match in _word_pattern().findall(folded)]

@@ -1,0 +1,58 @@
+"""When is a source polled again, when is a story re-checked (pure; the clock is passed in)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+MAX_BACKOFF = timedelta(hours=24)
+
+
+def next_poll_after_success(now: datetime, interval: timedelta) -> datetime:
+    return now + interval
+
+
+def next_poll_after_failure(
+    now: datetime,
+    interval: timedelta,
+    consecutive_failures: int,
+    retry_after: float | None = None,
+    *,
+    rng: random.Random | None = None,
+) -> datetime:
+    """Exponential back-off with jitter, capped at a day; Retry-After wins when longer.
+
+    The first failure waits one interval, each further failure doubles it. Jitter
+    (±20 %) keeps sources that failed together from retrying together.
+    """
+    failures = max(1, consecutive_failures)
+    base = interval * (1 << min(failures - 1, 16))
+    jitter: float = (rng or random).uniform(0.8, 1.2)
+    delay = min(base * jitter, MAX_BACKOFF)
+    if retry_after is not None:
+        delay = max(delay, min(timedelta(seconds=retry_after), MAX_BACKOFF))
+    return now + delay
+
+
+def next_recheck(
+    checked_at: datetime, step: int, schedule: Sequence[timedelta]
+) -> tuple[datetime | None, int]:
+    """The check after the one at `checked_at` that used step `step`.
+
+    Returns the time of the next check and the step it will use; None once the schedule
+    is exhausted (the story is no longer re-checked).
+    """
+    following = step + 1
+    if following >= len(schedule):
+        return None, following
+    return checked_at + schedule[following], following
+
+
+def first_recheck(
+    fetched_at: datetime, schedule: Sequence[timedelta]
+) -> tuple[datetime | None, int]:
+    """A story just fetched (or just found changed) starts the schedule again."""
+    if not schedule:
+        return None, 0
+    return fetched_at + schedule[0], 0

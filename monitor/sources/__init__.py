@@ -1,0 +1,1 @@
+"""Source parsers: bytes in, entries out (pure)."""

@@ -1,0 +1,1 @@
+"""Persistence: models, engine and migrations, and the queries the pipeline and CLI use."""

@@ -1,0 +1,251 @@
+"""The queries: claims, upserts and listings. Each takes the caller's session."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from monitor.store.models import FingerprintBand, Poll, Seed, Source, Story, StoryTopic, Version
+
+# ---------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    name: str
+    kind: str
+    url: str
+    enabled: bool
+
+
+def sync_sources(session: Session, specs: Sequence[SourceSpec], now: datetime) -> None:
+    """Make the sources table match the config; a source no longer configured is disabled."""
+    existing = {s.name: s for s in session.scalars(select(Source))}
+    for spec in specs:
+        row = existing.pop(spec.name, None)
+        if row is None:
+            session.add(
+                Source(
+                    name=spec.name,
+                    kind=spec.kind,
+                    url=spec.url,
+                    enabled=spec.enabled,
+                    next_poll_at=now,
+                    consecutive_failures=0,
+                    created_at=now,
+                )
+            )
+            continue
+        if row.url != spec.url or row.kind != spec.kind:
+            row.url, row.kind = spec.url, spec.kind
+            row.etag = row.last_modified = None
+            row.next_poll_at = now
+        row.enabled = spec.enabled
+    for row in existing.values():
+        row.enabled = False
+
+
+def claim_sources(
+    session: Session,
+    now: datetime,
+    owner: str,
+    lease: timedelta,
+    names: Sequence[str] | None = None,
+    limit: int = 1000,
+) -> list[Source]:
+    """Lease the due (or the named) sources to `owner`; others skip what is leased."""
+    lease_free = or_(Source.lease_expires_at.is_(None), Source.lease_expires_at < now)
+    query = select(Source).where(lease_free).order_by(Source.next_poll_at).limit(limit)
+    if names:
+        query = query.where(Source.name.in_(names))
+    else:
+        query = query.where(
+            Source.enabled.is_(True),
+            or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now),
+        )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.lease_owner = owner
+        row.lease_expires_at = now + lease
+    return rows
+
+
+def release_source(session: Session, source_id: int, owner: str) -> None:
+    session.execute(
+        update(Source)
+        .where(Source.id == source_id, Source.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
+
+
+def record_poll(session: Session, poll: Poll) -> None:
+    session.add(poll)
+
+
+# ---------------------------------------------------------------- seeds
+
+
+def seeds_by_id(session: Session) -> dict[str, Seed]:
+    return {seed.id: seed for seed in session.scalars(select(Seed))}
+
+
+def replace_bands(
+    session: Session,
+    bands: Iterable[int],
+    *,
+    seed_id: str | None = None,
+    story_id: int | None = None,
+) -> None:
+    """Store an owner's LSH band hashes, replacing what it had."""
+    if seed_id is not None:
+        session.execute(delete(FingerprintBand).where(FingerprintBand.seed_id == seed_id))
+    if story_id is not None:
+        session.execute(delete(FingerprintBand).where(FingerprintBand.story_id == story_id))
+    session.add_all(
+        FingerprintBand(band=index, hash=value, seed_id=seed_id, story_id=story_id)
+        for index, value in enumerate(bands)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    seed_id: str | None
+    story_id: int | None
+    shared_bands: int
+
+
+def band_candidates(session: Session, bands: Sequence[int], limit: int = 50) -> list[Candidate]:
+    """Seeds and stories sharing at least one LSH band with these: a few indexed lookups."""
+    pairs = list(enumerate(bands))
+    if not pairs:
+        return []
+    shared = func.count().label("shared")
+    query = (
+        select(FingerprintBand.seed_id, FingerprintBand.story_id, shared)
+        .where(tuple_(FingerprintBand.band, FingerprintBand.hash).in_(pairs))
+        .group_by(FingerprintBand.seed_id, FingerprintBand.story_id)
+        .order_by(shared.desc())
+        .limit(limit)
+    )
+    return [Candidate(seed, story, count) for seed, story, count in session.execute(query)]
+
+
+def story_with_text_hash(session: Session, text_hash: str, exclude_id: int | None) -> Story | None:
+    query = select(Story).where(Story.text_hash == text_hash, Story.duplicate_kind.is_(None))
+    if exclude_id is not None:
+        query = query.where(Story.id != exclude_id)
+    return session.scalars(query.order_by(Story.id).limit(1)).first()
+
+
+def seed_with_text_hash(session: Session, text_hash: str) -> Seed | None:
+    return session.scalars(select(Seed).where(Seed.text_hash == text_hash).limit(1)).first()
+
+
+# ---------------------------------------------------------------- stories
+
+
+def known_urls(session: Session, urls: Iterable[str]) -> set[str]:
+    wanted = list(dict.fromkeys(urls))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(session.scalars(select(Story.url).where(Story.url.in_(chunk))))
+    return found
+
+
+def latest_version(session: Session, story_id: int) -> Version | None:
+    return session.scalars(
+        select(Version).where(Version.story_id == story_id).order_by(Version.number.desc()).limit(1)
+    ).first()
+
+
+def version(session: Session, story_id: int, number: int) -> Version | None:
+    return session.scalars(
+        select(Version).where(Version.story_id == story_id, Version.number == number)
+    ).first()
+
+
+def versions(session: Session, story_id: int) -> list[Version]:
+    return list(
+        session.scalars(
+            select(Version).where(Version.story_id == story_id).order_by(Version.number)
+        )
+    )
+
+
+def claim_due_stories(
+    session: Session, now: datetime, owner: str, lease: timedelta, limit: int = 500
+) -> list[Story]:
+    lease_free = or_(Story.lease_expires_at.is_(None), Story.lease_expires_at < now)
+    query = (
+        select(Story)
+        .where(Story.status == "active", Story.next_check_at <= now, lease_free)
+        .order_by(Story.next_check_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Story)
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.lease_owner = owner
+        row.lease_expires_at = now + lease
+    return rows
+
+
+def compress_html(html: bytes) -> bytes:
+    return zlib.compress(html, 6)
+
+
+def decompress_html(blob: bytes | None) -> bytes | None:
+    return zlib.decompress(blob) if blob is not None else None
+
+
+# ---------------------------------------------------------------- listings
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    since: datetime | None
+    new: bool = True
+    changed: bool = True
+    topics: Sequence[str] = ()
+    include_duplicates: bool = False
+    limit: int | None = None
+
+
+def list_stories(session: Session, flt: ListFilter) -> list[Story]:
+    """On-topic stories first seen (new) or changed (changed) since the cut-off."""
+    query = select(Story).where(Story.status == "active")
+    windows = []
+    if flt.new:
+        windows.append(Story.first_seen_at >= flt.since if flt.since else Story.id.is_not(None))
+    if flt.changed:
+        windows.append(
+            and_(
+                Story.version_count > 1,
+                Story.last_changed_at >= flt.since if flt.since else Story.id.is_not(None),
+            )
+        )
+    query = query.where(or_(*windows))
+    if not flt.include_duplicates:
+        query = query.where(Story.duplicate_kind.is_(None))
+    if flt.topics:
+        query = query.where(
+            Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic.in_(flt.topics)))
+        )
+    order_key = func.coalesce(Story.last_changed_at, Story.first_seen_at)
+    query = query.order_by(order_key.desc(), Story.id.desc())
+    if flt.limit:
+        query = query.limit(flt.limit)
+    return list(session.scalars(query))
+
+
+def story_topics(session: Session, story_id: int) -> list[StoryTopic]:
+    return list(session.scalars(select(StoryTopic).where(StoryTopic.story_id == story_id)))

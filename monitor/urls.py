@@ -1,0 +1,50 @@
+"""URL canonicalisation (pure): one story, one key, whatever tracking was added to its link."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+# Parameters that identify a campaign or a click, never the document.
+_TRACKING_EXACT = frozenset(
+    {
+        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid",
+        "igshid", "mc_cid", "mc_eid", "_ga", "_gl", "ocid", "cmpid", "ncid", "sr_share",
+        "smid", "mbid", "guccounter", "guce_referrer", "guce_referrer_sig", "spm",
+        "ref_src", "__twitter_impression",
+    }
+)  # fmt: skip
+_TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "hsa_", "at_", "oly_", "vero_")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def is_tracking_parameter(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _TRACKING_EXACT or lowered.startswith(_TRACKING_PREFIXES)
+
+
+def canonicalize_url(url: str, base: str | None = None) -> str:
+    """Lower-case scheme and host, drop default port, fragment and tracking parameters.
+
+    The path and the remaining query keep their case and order: servers may treat them
+    as significant.
+    """
+    if base:
+        url = urljoin(base, url)
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if parts.port is not None and str(parts.port) != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{parts.port}"
+    if parts.username:
+        host = f"{parts.username}@{host}"
+    path = re.sub(r"/{2,}", "/", parts.path) or "/"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    kept = [(k, v) for k, v in query if not is_tracking_parameter(k)]
+    return urlunsplit((scheme, host, path, urlencode(kept, doseq=True), ""))
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()

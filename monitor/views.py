@@ -1,0 +1,88 @@
+"""What the CLI shows: stories and versions as JSON-ready dicts and as safe terminal text.
+
+Text from the web is never trusted: control and escape sequences are stripped before it
+reaches a terminal, and it is always handed to Rich as plain Text, never as markup.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.store.models import Story, Version
+
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str | None) -> str:
+    """Web text made safe for a terminal: no escape sequences or control characters."""
+    return _CONTROL.sub("", text or "")
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as every JSON time in the CLI contract."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def duplicate_of(story: Story) -> dict[str, Any] | None:
+    if story.duplicate_kind == "seed":
+        return {"kind": "seed", "id": story.duplicate_of_seed_id, "similarity": story.similarity}
+    if story.duplicate_kind == "story":
+        return {
+            "kind": "story",
+            "id": story.duplicate_of_story_id,
+            "similarity": story.similarity,
+        }
+    return None
+
+
+def story_summary(story: Story) -> dict[str, Any]:
+    """The `monitor list --json` contract."""
+    return {
+        "id": story.id,
+        "url": story.url,
+        "title": story.title,
+        "source": story.source.name if story.source else None,
+        "topics": [t.topic for t in story.topics],
+        "first_seen": iso(story.first_seen_at),
+        "last_changed": iso(story.last_changed_at),
+        "version_count": story.version_count,
+        "duplicate_of": duplicate_of(story),
+    }
+
+
+def version_summary(version: Version) -> dict[str, Any]:
+    return {
+        "number": version.number,
+        "fetched_at": iso(version.fetched_at),
+        "title": version.title,
+        "byline": version.byline,
+        "published": iso(version.published_at),
+        "canonical_url": version.canonical_url,
+        "content_hash": version.content_hash,
+    }
+
+
+def story_detail(story: Story, versions: list[Version]) -> dict[str, Any]:
+    """The `monitor show --json` document: the summary, the current text, every version."""
+    current = versions[-1] if versions else None
+    detail = story_summary(story)
+    detail.update(
+        {
+            "status": story.status,
+            "published": iso(story.published_at),
+            "byline": current.byline if current else None,
+            "text": current.text if current else None,
+            "topic_terms": {t.topic: list(t.terms) for t in story.topics},
+            "next_check": iso(story.next_check_at),
+            "versions": [version_summary(v) for v in versions],
+        }
+    )
+    return detail
+
+
+def short_time(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"

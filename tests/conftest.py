@@ -1,0 +1,24 @@
+"""Shared fixtures. Servers are real and local; nothing here reaches beyond loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import database_url
+from tests.support.webserver import WebServer
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a fresh SQLite file and on the real PostgreSQL (skipped without it)."""
+    return database_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def web_server() -> Iterator[WebServer]:
+    """A real HTTP/1.1 server on 127.0.0.1 and a free port; program it with `route(...)`."""
+    with WebServer() as server:
+        yield server

@@ -1,0 +1,84 @@
+"""Schema management: migrations build the models' schema, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+
+from monitor.errors import SchemaError
+from monitor.store import db
+from monitor.store.models import Base, Source
+
+
+def test_single_head() -> None:
+    script = ScriptDirectory.from_config(db._script_config())
+    assert len(script.get_heads()) == 1
+
+
+def test_upgrade_empty_database_to_head_matches_models(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    try:
+        db.upgrade(engine)
+        assert db.current_revision(engine) == db.head_revision()
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert diff == []
+        assert {"sources", "stories", "versions", "seeds", "polls", "fingerprint_bands"} <= set(
+            inspect(engine).get_table_names()
+        )
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_is_migrated_automatically_and_uses_wal(tmp_path: object) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path}/auto.db")
+    try:
+        db.ensure_schema(engine)
+        assert db.current_revision(engine) == db.head_revision()
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert int(connection.execute(text("PRAGMA busy_timeout")).scalar() or 0) > 0
+    finally:
+        engine.dispose()
+
+
+def test_out_of_date_postgres_is_refused(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite is upgraded automatically instead")
+    engine = db.make_engine(db_url)
+    try:
+        with pytest.raises(SchemaError, match="run `monitor db upgrade`"):
+            db.ensure_schema(engine)
+        db.upgrade(engine)
+        db.ensure_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def test_times_come_back_as_aware_utc(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    try:
+        db.upgrade(engine)
+        when = datetime(2026, 1, 27, 8, 30, tzinfo=UTC)
+        with db.session_factory(engine).begin() as session:
+            session.add(
+                Source(
+                    name="s",
+                    kind="feed",
+                    url="https://x.org/",
+                    created_at=when,
+                    enabled=True,
+                    consecutive_failures=0,
+                )
+            )
+        with db.session_factory(engine)() as session:
+            source = session.query(Source).one()
+            assert source.created_at == when
+            assert source.created_at.tzinfo is not None
+    finally:
+        engine.dispose()

@@ -1,0 +1,84 @@
+"""Pure helpers: URL canonicalisation, topic rules, the schedule functions."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor import schedule
+from monitor.topics import TopicRule, match_topics
+from monitor.urls import canonicalize_url
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def test_tracking_parameters_fragment_and_case_are_dropped() -> None:
+    url = "HTTPS://News.Example.ORG:443/a/Story?id=7&utm_source=x&fbclid=abc&gclid=1#comments"
+    assert canonicalize_url(url) == "https://news.example.org/a/Story?id=7"
+
+
+def test_meaningful_query_and_path_case_are_kept() -> None:
+    assert canonicalize_url("http://x.org:8080/P?b=2&a=1") == "http://x.org:8080/P?b=2&a=1"
+
+
+def test_relative_links_resolve_against_the_feed() -> None:
+    assert canonicalize_url("/news/a?utm_medium=rss", base="https://x.org/feed") == (
+        "https://x.org/news/a"
+    )
+
+
+@given(st.text(alphabet="abc/?=&#%_", max_size=30))
+def test_canonicalisation_is_idempotent(path: str) -> None:
+    once = canonicalize_url("https://x.org/" + path)
+    assert canonicalize_url(once) == once
+
+
+RULES = [
+    TopicRule("deepseek", ("DeepSeek", "Liang Wenfeng")),
+    TopicRule("chips", ("export controls", "H800")),
+    TopicRule("stargate", ("Stargate",), exclude=("Stargate SG-1",)),
+]
+
+
+def test_whole_words_and_phrases_case_insensitive() -> None:
+    matches = match_topics(RULES, "DEEPSEEK tops the chart", "New export\n controls on the H800.")
+    assert [(m.topic, m.terms) for m in matches] == [
+        ("deepseek", ("DeepSeek",)),
+        ("chips", ("export controls", "H800")),
+    ]
+
+
+def test_part_of_a_word_is_not_a_match() -> None:
+    assert match_topics(RULES, "DeepSeeking answers", "H8000 cards and Stargates") == []
+
+
+def test_exclude_wins() -> None:
+    assert match_topics(RULES, "Stargate SG-1 reunion", "The Stargate cast meets again") == []
+
+
+def test_backoff_doubles_with_jitter_and_caps_at_a_day() -> None:
+    rng = random.Random(1)
+    interval = timedelta(minutes=15)
+    delays = [
+        schedule.next_poll_after_failure(NOW, interval, n, rng=rng) - NOW for n in range(1, 12)
+    ]
+    assert timedelta(minutes=12) <= delays[0] <= timedelta(minutes=18)
+    assert timedelta(minutes=24) <= delays[1] <= timedelta(minutes=36)
+    assert max(delays) == timedelta(hours=24)
+
+
+def test_retry_after_is_honoured() -> None:
+    due = schedule.next_poll_after_failure(NOW, timedelta(minutes=1), 1, retry_after=3600)
+    assert due - NOW == timedelta(hours=1)
+
+
+def test_recheck_schedule_steps_then_stops() -> None:
+    steps = [timedelta(hours=1), timedelta(hours=3)]
+    due, step = schedule.first_recheck(NOW, steps)
+    assert (due, step) == (NOW + timedelta(hours=1), 0)
+    due, step = schedule.next_recheck(NOW + timedelta(hours=1), step, steps)
+    assert (due, step) == (NOW + timedelta(hours=4), 1)
+    assert schedule.next_recheck(NOW, step, steps)[0] is None
