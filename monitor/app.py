@@ -58,7 +58,11 @@ def open_app(path: Path | None = None, *, migrate: bool = True, clock: Clock = u
     config = load_config(config_path(path))
     engine = db.make_engine(config.database.url)
     if migrate:
-        db.ensure_schema(engine)
+        try:
+            db.ensure_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return App(config=config, engine=engine, sessions=db.session_factory(engine), clock=clock)
 
 

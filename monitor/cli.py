@@ -22,7 +22,22 @@ from monitor.errors import MonitorError, NotFoundError
 from monitor.store import queries
 from monitor.store.models import Story
 
-out = Console(highlight=False, soft_wrap=False)
+# Piped output is not wrapped at 80 columns: scripts grep it line by line.
+PIPE_WIDTH = 4096
+
+
+def _stdout_console() -> Console:
+    return Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+
+
+class _LazyConsole:
+    """Binds to the sys.stdout of the moment (tests and pipes swap it)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_stdout_console(), name)
+
+
+out: Any = _LazyConsole()
 err = Console(stderr=True, highlight=False)
 
 
@@ -341,7 +356,7 @@ def extract(
         if as_json:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             continue
-        out.rule(Text(str(path)))
+        out.print(Text(f"== {path}", style="bold"))
         for key in ("title", "byline", "published", "canonical_url"):
             out.print(Text(f"{key}: {views.clean(record[key] or '-')}"))
         out.print()

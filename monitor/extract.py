@@ -28,7 +28,7 @@ import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from trafilatura.settings import Document
 
-__all__ = ["Article", "check_selector", "extract_article", "extract_links"]
+__all__ = ["EMPTY_ARTICLE", "Article", "check_selector", "extract_article", "extract_links"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ for _name in ("trafilatura", "htmldate"):
 
 @dataclass(frozen=True, slots=True)
 class Article:
+    """What a reader sees of a story: every field is plain text, empty when not found."""
+
     title: str  # headline ('' if none found)
     byline: str | None
     published: datetime | None  # timezone-aware UTC
@@ -75,8 +77,8 @@ def extract_article(
 def extract_links(html: str, base_url: str, selector: str) -> list[str]:
     """Absolute http(s) links matched by ``selector``, in page order, without duplicates.
 
-    A matched element that is not an ``<a>`` contributes the links inside it. Fragments
-    are dropped, so ``story#comments`` and ``story`` count as one link.
+    A matched element that is not an ``<a>`` contributes the links inside it. In-page
+    links (``#top``) are skipped and fragments dropped: ``story#comments`` is ``story``.
     """
     check_selector(selector)
     tree = LexborHTMLParser(_sanitise(html))
@@ -85,7 +87,8 @@ def extract_links(html: str, base_url: str, selector: str) -> list[str]:
     for node in tree.css(selector):
         anchors = [node] if node.tag == "a" else node.css("a[href]")
         for anchor in anchors:
-            link = _absolute_http_url(anchor.attributes.get("href"), base)
+            href = (anchor.attributes.get("href") or "").strip()
+            link = None if href.startswith("#") else _absolute_http_url(href, base)
             if link is not None:
                 seen.setdefault(urldefrag(link).url)
     return list(seen)
@@ -106,12 +109,14 @@ def _extract(
     page = _read_page(tree, url)
     doc = _run_trafilatura(html, url)
     title = _choose_title(tree, page, doc, title_selector)
+    # Forms of the headline that may open the text; it is in Article.title already.
+    headlines = {title, page.ld.headline, page.og_title, page.h1, _collapse(doc.title)}
     return Article(
         title=title,
         byline=page.ld.byline or _clean_byline(doc.author),
         published=page.ld.published or page.og_published or _parse_datetime(doc.date),
         canonical_url=page.canonical,
-        text=_choose_text(tree, page, doc, text_selector, title),
+        text=_choose_text(tree, page, doc, text_selector, headlines),
     )
 
 
@@ -136,6 +141,8 @@ class _Page:
     og_published: datetime | None
     site_name: str | None
     canonical: str | None
+    title_tag: str | None
+    h1: str | None
 
 
 def _read_page(tree: LexborHTMLParser, url: str | None) -> _Page:
@@ -148,6 +155,8 @@ def _read_page(tree: LexborHTMLParser, url: str | None) -> _Page:
         og_published=_parse_datetime(_meta(tree, "article:published_time")),
         site_name=_collapse(_meta(tree, "og:site_name")),
         canonical=canonical or og_url,
+        title_tag=_first_text(tree, "head title"),
+        h1=_first_text(tree, "article h1") or _first_text(tree, "h1"),
     )
 
 
@@ -321,20 +330,19 @@ def _choose_title(
     tree: LexborHTMLParser, page: _Page, doc: _Extracted, title_selector: str | None
 ) -> str:
     """title_selector > JSON-LD > og:title > trafilatura > <h1> > <title> minus site suffix."""
-    title_tag = _collapse(_first_text(tree, "title"))
     site_names = [name for name in (page.site_name, page.ld.publisher) if name]
     from_doc = _collapse(doc.title)
-    if from_doc and from_doc == title_tag:
+    if from_doc and from_doc == page.title_tag:
         from_doc = _strip_site_suffix(from_doc, site_names)
     candidates = (
         _first_text(tree, title_selector) if title_selector else None,
         page.ld.headline,
         page.og_title,
         from_doc,
-        _first_text(tree, "article h1") or _first_text(tree, "h1"),
-        _strip_site_suffix(title_tag, site_names) if title_tag else None,
+        page.h1,
+        _strip_site_suffix(page.title_tag, site_names) if page.title_tag else None,
     )
-    return next((c for c in map(_collapse, candidates) if c), "")
+    return next((c for c in candidates if c), "")
 
 
 def _strip_site_suffix(title: str, site_names: list[str]) -> str:
@@ -355,14 +363,14 @@ def _choose_text(
     page: _Page,
     doc: _Extracted,
     text_selector: str | None,
-    title: str,
+    headlines: set[str | None],
 ) -> str:
     """text_selector > trafilatura > JSON-LD articleBody (when trafilatura found far less)."""
     if text_selector and (
-        selected := _without_headline(_selected_paragraphs(tree, text_selector), title)
+        selected := _without_headline(_selected_paragraphs(tree, text_selector), headlines)
     ):
         return selected
-    text = _without_headline(doc.paragraphs, title)
+    text = _without_headline(doc.paragraphs, headlines)
     body = page.ld.body
     # A page rendered by JavaScript, or a paywalled teaser, may show only a cookie notice
     # or a few lines while its JSON-LD carries the whole article. When both hold the same
@@ -372,10 +380,10 @@ def _choose_text(
     return text
 
 
-def _without_headline(paragraphs: Iterable[str], title: str) -> str:
-    """Join paragraphs, dropping a first one that repeats the headline (already in title)."""
+def _without_headline(paragraphs: Iterable[str], headlines: set[str | None]) -> str:
+    """Join paragraphs, dropping a first one that repeats the headline."""
     kept = list(paragraphs)
-    if kept and kept[0].casefold().split() == title.casefold().split():
+    if kept and kept[0].casefold() in {h.casefold() for h in headlines if h}:
         kept = kept[1:]
     return _join(kept)
 
@@ -521,12 +529,33 @@ def _clean_byline(text: str | None) -> str | None:
 
 
 def _sanitise(html: str) -> str:
-    """Drop what the C parsers reject: NUL characters and lone surrogates."""
+    """Drop what the C parsers reject (NUL characters, lone surrogates) or choke on."""
     html = html.replace("\x00", "")
     try:
         html.encode("utf-8")
     except UnicodeEncodeError:
         html = html.encode("utf-8", errors="replace").decode("utf-8")
+    return _limit_nesting(html)
+
+
+# lexbor builds trees in time quadratic in the depth of nested blocks: 40,000 nested <div>s
+# take seconds, 100,000 most of a minute. Real pages nest a few dozen deep.
+_MAX_NESTING = 1000
+_NESTING_TAG = re.compile(
+    r"<(/?)(?:article|aside|blockquote|details|div|dl|fieldset|figure|footer|form|header"
+    r"|main|nav|ol|section|table|ul)\b",
+    re.IGNORECASE,
+)
+
+
+def _limit_nesting(html: str) -> str:
+    """Cut the page off where block elements nest deeper than any real page does."""
+    depth = 0
+    for match in _NESTING_TAG.finditer(html):
+        depth = max(0, depth - 1) if match.group(1) else depth + 1
+        if depth > _MAX_NESTING:
+            log.debug("page nests blocks over %d deep; cut off there", _MAX_NESTING)
+            return html[: match.start()]
     return html
 
 

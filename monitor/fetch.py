@@ -67,6 +67,7 @@ FailureKind = Literal[
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 """Resolves (host, port) to IP address strings; the default asks the system via getaddrinfo."""
 
+_MAX_REMEMBERED_HOSTS = 1024  # beyond this, idle hosts' politeness state is dropped
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 _HTTP_MESSAGES = {
@@ -184,6 +185,7 @@ class _Host:
     slots: asyncio.Semaphore
     turn: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_start: float = float("-inf")
+    users: int = 0  # requests holding or waiting for this state; 0 means it may be forgotten
 
 
 class Fetcher:
@@ -292,22 +294,39 @@ class Fetcher:
         The host slot is taken first and the global one last, so requests queued behind a slow
         host wait on that host's semaphore without occupying global slots other hosts need.
         """
+        state = self._host(host)
+        state.users += 1
+        try:
+            async with state.slots:
+                async with state.turn:
+                    wait = state.last_start + self._settings.per_host_delay - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    await self._global.acquire()
+                    state.last_start = time.monotonic()
+                try:
+                    yield
+                finally:
+                    self._global.release()
+        finally:
+            state.users -= 1
+
+    def _host(self, host: str) -> _Host:
+        """The politeness state of `host`; idle hosts are forgotten once the table grows large,
+        so a service that meets thousands of hosts over weeks does not keep them all."""
         state = self._hosts.get(host)
         if state is None:
+            if len(self._hosts) >= _MAX_REMEMBERED_HOSTS:
+                horizon = time.monotonic() - self._settings.per_host_delay
+                self._hosts = {
+                    name: kept
+                    for name, kept in self._hosts.items()
+                    if kept.users or kept.last_start > horizon
+                }
             state = self._hosts[host] = _Host(
                 asyncio.Semaphore(self._settings.per_host_concurrency)
             )
-        async with state.slots:
-            async with state.turn:
-                wait = state.last_start + self._settings.per_host_delay - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                await self._global.acquire()
-                state.last_start = time.monotonic()
-            try:
-                yield
-            finally:
-                self._global.release()
+        return state
 
     async def _guard(self, url: httpx.URL) -> None:
         """Refuse hosts that resolve to any non-public address, unless configured otherwise.

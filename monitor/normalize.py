@@ -18,7 +18,7 @@ import hashlib
 import re
 import unicodedata
 
-__all__ = ["content_hash", "normalize_text", "normalize_title", "words"]
+__all__ = ["content_hash", "normalize_text", "normalize_title", "word_character_class", "words"]
 
 _PUNCTUATION = str.maketrans(
     {
@@ -108,21 +108,26 @@ def _is_mark(char: str) -> bool:
 
 
 @functools.cache
-def _word_pattern() -> re.Pattern[str]:
-    """Runs of letters, digits and combining marks; an inner apostrophe joins ("it's").
+def word_character_class() -> str:
+    """Regex character class of word characters: ``\\w`` plus combining marks.
 
     Python's ``\\w`` leaves out combining marks, which would cut words in Devanagari,
-    Thai, ... apart, so the BMP's marks are added (found once, lazily, in about 5 ms).
+    Thai, ... apart, so the BMP's marks are added (found once, lazily, in 10-20 ms).
     Marks beyond the BMP (historic scripts) are left out: they would make the character
-    class several times slower, and a split word is harmless for fingerprints.
+    class several times slower, and a split word there is harmless.
     """
     marks = "".join(chr(cp) for cp in range(0x300, 0x10000) if _is_mark(chr(cp)))
-    letters = f"[\\w{re.escape(marks)}]+"
-    return re.compile(f"{letters}(?:'{letters})*")
+    return f"[\\w{re.escape(marks)}]"
+
+
+@functools.cache
+def _word_pattern() -> re.Pattern[str]:
+    letters = f"{word_character_class()}+"
+    return re.compile(f"{letters}(?:'{letters})*")  # an inner apostrophe joins: "it's"
 
 
 def words(text: str) -> list[str]:
-    """Case-folded words of the normalised text: runs of Unicode letters, digits and
-    combining marks; punctuation dropped, inner apostrophes removed ("it's" -> "its")."""
+    """Case-folded words of the normalised text, for fingerprints: runs of letters,
+    digits and combining marks; punctuation and "_" dropped; "it's" becomes "its"."""
     folded = normalize_text(text).casefold().replace("_", " ")
     return [match.replace("'", "") for match in _word_pattern().findall(folded)]

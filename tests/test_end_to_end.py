@@ -178,7 +178,9 @@ def newsroom(web_server: WebServer) -> Newsroom:
 
 @pytest.fixture
 def monitor(tmp_path: Path, web_server: WebServer, db_url: str) -> Monitor:
-    return Monitor(write_config(tmp_path, web_server, db_url), CliRunner())
+    run = Monitor(write_config(tmp_path, web_server, db_url), CliRunner())
+    assert "database schema upgraded from empty to" in run("db", "upgrade")
+    return run
 
 
 def titles(listing: list[dict[str, Any]]) -> list[str]:

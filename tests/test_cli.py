@@ -1,0 +1,101 @@
+"""The CLI as people see it: tables, plain diffs, extraction of saved pages, hostile text."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.cli import cli
+from tests.support.newsroom import NewsArticle, Newsroom
+from tests.support.webserver import WebServer
+from tests.test_end_to_end import CHIPS, DEEPSEEK, Monitor, write_config
+
+pytestmark = pytest.mark.integration
+PAGES = Path(__file__).parent / "data" / "pages"
+
+HOSTILE = NewsArticle(
+    slug="hostile",
+    title="[bold red]DeepSeek[/] \x1b[31mred\x1b[0m headline",
+    paragraphs=DEEPSEEK.paragraphs,
+)
+
+
+@pytest.fixture
+def monitor(tmp_path: Path, web_server: WebServer) -> Monitor:
+    return Monitor(
+        write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'm.db'}"), CliRunner()
+    )
+
+
+def test_tables_show_web_text_literally_and_without_escapes(
+    monitor: Monitor, web_server: WebServer
+) -> None:
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(HOSTILE, "tech")
+    room.publish(CHIPS, "tech")
+    assert "2 new" in monitor("poll")
+    table = monitor("list")
+    assert "[bold red]DeepSeek[/]" in table
+    assert "\x1b" not in table
+    assert "Commerce Department tightens" in table
+    story_id = next(s["id"] for s in monitor.json("list") if "[bold red]" in s["title"])
+    shown = monitor("show", str(story_id))
+    assert "[bold red]DeepSeek[/]" in shown and "\x1b" not in shown
+    assert "DeepSeek said on Tuesday" in shown
+
+
+def test_diff_of_a_story_with_one_version_says_so(monitor: Monitor, web_server: WebServer) -> None:
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(CHIPS, "tech")
+    monitor("poll")
+    story_id = monitor.json("list")[0]["id"]
+    result = monitor.runner.invoke(cli, ["--config", str(monitor.config), "diff", str(story_id)])
+    assert result.exit_code == 1
+    assert "has one version" in result.stderr
+
+
+def test_headline_change_is_reported(monitor: Monitor, web_server: WebServer) -> None:
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(CHIPS, "tech")
+    monitor("poll")
+    room.edit(CHIPS.slug, title="US tightens export controls on AI chips")
+    time.sleep(1.2)
+    assert "1 changed" in monitor("poll")
+    story_id = monitor.json("list", "--changed")[0]["id"]
+    diff = monitor.json("diff", str(story_id), "--from", "1", "--to", "2")
+    assert diff["title_changed"] == {
+        "old": CHIPS.title,
+        "new": "US tightens export controls on AI chips",
+    }
+    assert diff["changes"] == []
+
+
+def test_poll_of_an_unknown_source_is_refused(monitor: Monitor) -> None:
+    result = monitor.runner.invoke(
+        cli, ["--config", str(monitor.config), "poll", "--source", "nope"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "monitor: no source named 'nope' in the configuration"
+
+
+def test_extract_prints_one_json_object_per_file(monitor: Monitor) -> None:
+    pages = sorted(PAGES.glob("*.html"))[:2]
+    out = monitor("extract", *map(str, pages), "--json")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["path"] for r in records] == [str(p) for p in pages]
+    assert set(records[0]) == {"path", "title", "byline", "published", "canonical_url", "text"}
+    assert all(r["text"] for r in records)
+
+
+def test_extract_of_a_missing_file_names_it(monitor: Monitor, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.html"
+    result = monitor.runner.invoke(cli, ["extract", str(missing)])
+    assert result.exit_code == 1
+    assert str(missing) in result.stderr
