@@ -24,8 +24,8 @@ run: $(VENV)/.installed-run
 	$(BIN)/monitor --config $(CONFIG) run
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check monitor tests bench migrations
-	$(BIN)/ruff format --check monitor tests bench migrations
+	$(BIN)/ruff check monitor tests migrations $(wildcard bench)
+	$(BIN)/ruff format --check monitor tests migrations $(wildcard bench)
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

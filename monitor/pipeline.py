@@ -102,7 +102,7 @@ class Pipeline:
         self, source_names: Sequence[str] | None = None, *, recheck: bool = True
     ) -> PassSummary:
         summary = PassSummary()
-        self._taken: set[str] = set()  # URLs this pass is already fetching, from any source
+        self._taken = set()  # URLs this pass is already fetching, from any source
         now = self.clock()
         with self.sessions.begin() as session:
             claimed = queries.claim_sources(
