@@ -40,6 +40,12 @@ def wait_for_stories(config: Path, count: int, deadline: float) -> list[dict[str
     return listing
 
 
+def _stop(process: subprocess.Popen[str]) -> str:
+    """The service's stderr, for a failure message."""
+    process.kill()
+    return process.communicate()[1]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_run_polls_then_stops_cleanly_on_signal(
     tmp_path: Path, web_server: WebServer, sig: signal.Signals
@@ -57,16 +63,21 @@ def test_run_polls_then_stops_cleanly_on_signal(
     )
     try:
         first = wait_for_stories(config, 1, time.monotonic() + 30)
-        assert [item["title"] for item in first] == [DEEPSEEK.title]
+        assert [item["title"] for item in first] == [DEEPSEEK.title], _stop(process)
         room.publish(CHIPS, "tech")  # appears while the service runs: the next tick finds it
         later = wait_for_stories(config, 2, time.monotonic() + 30)
-        assert sorted(str(item["title"]) for item in later) == sorted([DEEPSEEK.title, CHIPS.title])
+        assert sorted(str(item["title"]) for item in later) == sorted(
+            [DEEPSEEK.title, CHIPS.title]
+        ), _stop(process)
         process.send_signal(sig)
         _, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait()
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "stopped" in stderr

@@ -82,3 +82,22 @@ def test_times_come_back_as_aware_utc(db_url: str) -> None:
             assert source.created_at.tzinfo is not None
     finally:
         engine.dispose()
+
+
+def test_concurrent_first_opens_of_a_sqlite_file_migrate_once(tmp_path: object) -> None:
+    """The service and a CLI command started together must not both create the tables."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"sqlite:///{tmp_path}/race.db"
+
+    def open_and_migrate(_: int) -> str | None:
+        engine = db.make_engine(url)
+        try:
+            db.ensure_schema(engine)
+            return db.current_revision(engine)
+        finally:
+            engine.dispose()
+
+    with ThreadPoolExecutor(4) as pool:
+        revisions = list(pool.map(open_and_migrate, range(4)))
+    assert revisions == [db.head_revision()] * 4

@@ -7,6 +7,9 @@ workers may share the database, so an out-of-date schema is refused instead.
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,19 +97,40 @@ def upgrade(engine: Engine) -> None:
 
 def ensure_schema(engine: Engine) -> None:
     """Bring SQLite up to date; refuse an out-of-date shared database."""
+    head = head_revision()
+    if _revision(engine) == head:
+        return
+    if engine.dialect.name == "sqlite":
+        with _migration_lock(engine):
+            if _revision(engine) != head:  # another process may have just done it
+                upgrade(engine)
+        return
+    current = _revision(engine)
+    state = "has no schema" if current is None else f"is at revision {current}, not {head}"
+    raise SchemaError(f"the database {state}: run `monitor db upgrade`")
+
+
+def _revision(engine: Engine) -> str | None:
     try:
-        current = current_revision(engine)
+        return current_revision(engine)
     except SQLAlchemyError as exc:
         where = safe_url(str(engine.url))
         raise StoreError(f"cannot open database {where}: {_one_line(exc)}") from None
-    head = head_revision()
-    if current == head:
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """One process migrates a SQLite file at a time (the service and a CLI may start together)."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
         return
-    if engine.dialect.name == "sqlite":
-        upgrade(engine)
-        return
-    state = "has no schema" if current is None else f"is at revision {current}, not {head}"
-    raise SchemaError(f"the database {state}: run `monitor db upgrade`")
+    with open(f"{database}-migrate.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _one_line(exc: BaseException) -> str:
