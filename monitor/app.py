@@ -42,6 +42,7 @@ class App:
             per_host_delay=fetch.per_host_delay.total_seconds(),
             max_bytes=fetch.max_bytes,
             allow_private_addresses=fetch.allow_private_addresses,
+            respect_robots=fetch.respect_robots,
         )
 
     @asynccontextmanager

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -113,7 +114,13 @@ def poll(
             for name in source:
                 app.config.source(name)  # an unknown name is refused before any work
         app.sync()
-        summary = asyncio.run(_run_pass(app, source))
+        console = _stdout_console()
+        bar = _ProgressBar(console) if console.is_terminal and not as_json else None
+        try:
+            summary = asyncio.run(_run_pass(app, source, bar))
+        finally:
+            if bar is not None:
+                bar.stop()
     if as_json:
         _print_json(
             {
@@ -131,9 +138,77 @@ def poll(
     out.print(Text(summary.line()))
 
 
-async def _run_pass(app: App, sources: list[str] | None) -> Any:
+async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -> Any:
     async with app.pipeline() as pipeline:
-        return await pipeline.run_pass(sources)
+        return await pipeline.run_pass(sources, progress=progress)
+
+
+class _ProgressBar:
+    """A Rich progress bar over the sources of a pass (only on a terminal)."""
+
+    def __init__(self, console: Console) -> None:
+        self.bar = Progress(
+            TextColumn("polling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+            transient=True,
+        )
+        self.task = self.bar.add_task("", total=None)
+
+    def start(self, total: int) -> None:
+        self.bar.update(self.task, total=total)
+        self.bar.start()
+
+    def advance(self, source: str) -> None:
+        self.bar.update(self.task, advance=1, description=views.clean(source))
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+@cli.command()
+def sources(as_json: JsonOption = False) -> None:
+    """The configured sources and how their polling goes."""
+    with app_context(state.config) as app:
+        app.sync()
+        with app.sessions() as session:
+            rows = [
+                views.source_summary(s, n) for s, n in queries.sources_with_story_counts(session)
+            ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(pad_edge=False)
+    for column in (
+        "name",
+        "kind",
+        "last polled",
+        "status",
+        "fails",
+        "next poll",
+        "stories",
+        "error",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        failing = row["consecutive_failures"] > 0
+        table.add_row(
+            Text(views.clean(row["name"]), style="dim" if not row["enabled"] else ""),
+            row["kind"],
+            _short_iso(row["last_polled"]),
+            str(row["last_status"] or "-"),
+            Text(str(row["consecutive_failures"]), style="red" if failing else ""),
+            _short_iso(row["next_poll"]) if row["enabled"] else "disabled",
+            str(row["stories"]),
+            Text(views.clean(row["last_error"] or ""), style="red"),
+        )
+    out.print(table)
+
+
+def _short_iso(value: str | None) -> str:
+    return value.replace("T", " ")[:16] if value else "-"
 
 
 @cli.command()

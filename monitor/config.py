@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError
+from monitor.extract import check_selector
 
 CONFIG_ENV = "MONITOR_CONFIG"
 DATABASE_ENV = "MONITOR_DATABASE_URL"
@@ -67,6 +68,14 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 
 
+class _CrossKeyError(ValueError):
+    """A rule across keys, raised with the key to blame."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -83,6 +92,7 @@ class FetchConfig(_Section):
     per_host_delay: Duration = timedelta(seconds=1)
     max_bytes: int = Field(5_000_000, ge=1024)
     allow_private_addresses: bool = False
+    respect_robots: bool = True
 
 
 class PollingConfig(_Section):
@@ -111,12 +121,24 @@ class TopicConfig(_Section):
         return terms
 
 
+SourceKind = Literal["feed", "page", "sitemap", "article"]
+
+
 class SourceConfig(_Section):
     name: str = Field(min_length=1)
-    kind: Literal["feed"] = "feed"
+    kind: SourceKind = "feed"
     url: str
     interval: PositiveDuration | None = None
     enabled: bool = True
+    # page: which links are articles
+    links: str | None = None
+    include: str | None = None
+    exclude: str | None = None
+    # sitemap: how old an entry may be
+    max_age: PositiveDuration = timedelta(days=2)
+    # any kind: CSS selectors that override generic extraction of the articles
+    title: str | None = None
+    text: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -124,6 +146,33 @@ class SourceConfig(_Section):
         if not re.match(r"^https?://[^/\s]+", url):
             raise ValueError(f"{url!r} is not an http(s) URL")
         return url
+
+    @field_validator("links", "title", "text")
+    @classmethod
+    def _css_selector(cls, selector: str | None) -> str | None:
+        if selector is not None:
+            check_selector(selector)
+        return selector
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _regex(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return pattern
+
+    @model_validator(mode="after")
+    def _kind_options(self) -> SourceConfig:
+        if self.kind == "page" and not self.links:
+            raise _CrossKeyError("links", "a page source needs a CSS selector for its links")
+        if self.kind != "page":
+            for key in ("links", "include", "exclude"):
+                if getattr(self, key) is not None:
+                    raise _CrossKeyError(key, f"only page sources take {key!r}")
+        return self
 
 
 class Config(_Section):
@@ -161,14 +210,6 @@ class Config(_Section):
     @property
     def seeds_dir(self) -> Path:
         return _relative_to(self.base_dir, self.seeds.path)
-
-
-class _CrossKeyError(ValueError):
-    """A rule across keys, raised with the key to blame."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
 
 
 def _relative_to(base: Path, path: Path) -> Path:
@@ -226,7 +267,9 @@ def _validate(data: dict[str, Any], name: str) -> Config:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         cause = first.get("ctx", {}).get("error")
         if isinstance(cause, _CrossKeyError):
-            raise ConfigError(f"{name}: {cause.key}: {cause}{more}") from None
+            prefix = _format_key(first["loc"], data) if first["loc"] else ""
+            key = f"{prefix}.{cause.key}" if prefix else cause.key
+            raise ConfigError(f"{name}: {key}: {cause}{more}") from None
         key = _format_key(first["loc"], data)
         raise ConfigError(f"{name}: {key}: {_format_message(first)}{more}") from None
 

@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import schedule
-from monitor.config import Config
+from monitor.config import Config, SourceConfig
 from monitor.dedupe import DuplicateMatch, find_duplicate
 from monitor.encoding import decode_html
 from monitor.errors import ParseError
@@ -30,13 +31,17 @@ from monitor.fetch import Failed, Fetched, Fetcher, NotModified
 from monitor.fingerprint import fingerprint
 from monitor.normalize import content_hash, normalize_text
 from monitor.sources.feed import FeedEntry, parse_feed
+from monitor.sources.page import parse_listing
+from monitor.sources.sitemap import parse_sitemap
 from monitor.store import queries
 from monitor.store.models import Poll, Source, Story, StoryTopic, Version
 from monitor.topics import TopicMatch, TopicRule, match_topics
+from monitor.urls import canonicalize_url
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+MAX_CHILD_SITEMAPS = 20  # of a sitemap index, per poll
 
 
 def utcnow() -> datetime:
@@ -63,6 +68,27 @@ class PassSummary:
             f"{self.sources_polled} sources polled, {self.new} new, {self.changed} changed, "
             f"{self.duplicates} duplicates, {self.failures} failures"
         )
+
+
+class PassProgress(Protocol):
+    """Told how many sources a pass claimed and when each is done (the CLI's progress bar)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, source: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceJob:
+    """A claimed source, detached from the session that claimed it."""
+
+    id: int
+    name: str
+    kind: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    settings: SourceConfig | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +121,16 @@ class Pipeline:
         # A lease outlives the slowest possible source: feed plus its articles.
         self.lease = max(timedelta(minutes=5), config.fetch.timeout * 10)
         self._taken: set[str] = set()
+        self._source_configs = {source.name: source for source in config.sources}
 
     # ------------------------------------------------------------ the pass
 
     async def run_pass(
-        self, source_names: Sequence[str] | None = None, *, recheck: bool = True
+        self,
+        source_names: Sequence[str] | None = None,
+        *,
+        recheck: bool = True,
+        progress: PassProgress | None = None,
     ) -> PassSummary:
         summary = PassSummary()
         self._taken = set()  # URLs this pass is already fetching, from any source
@@ -108,53 +139,102 @@ class Pipeline:
             claimed = queries.claim_sources(
                 session, now, self.owner, self.lease, names=source_names or None
             )
-            sources = [(s.id, s.name, s.url, s.etag, s.last_modified) for s in claimed]
-        await asyncio.gather(*(self._poll_source(summary, *source) for source in sources))
+            jobs = [
+                SourceJob(
+                    s.id, s.name, s.kind, s.url, s.etag, s.last_modified, self._settings(s.name)
+                )
+                for s in claimed
+            ]
+        if progress is not None:
+            progress.start(len(jobs))
+
+        async def poll(job: SourceJob) -> None:
+            await self._poll_source(summary, job)
+            if progress is not None:
+                progress.advance(job.name)
+
+        await asyncio.gather(*(poll(job) for job in jobs))
         if recheck:
             await self._recheck_due(summary)
         return summary
 
+    def _settings(self, name: str) -> SourceConfig | None:
+        return self._source_configs.get(name)
+
     # ------------------------------------------------------------ sources
 
-    async def _poll_source(
-        self,
-        summary: PassSummary,
-        source_id: int,
-        name: str,
-        url: str,
-        etag: str | None,
-        last_modified: str | None,
-    ) -> None:
+    async def _poll_source(self, summary: PassSummary, job: SourceJob) -> None:
         started = self.clock()
         clock_start = time.monotonic()
         summary.sources_polled += 1
-        result = await self.fetcher.get(url, etag=etag, last_modified=last_modified)
-        poll = Poll(source_id=source_id, started_at=started, duration=0.0, bytes=0)
+        result = await self.fetcher.get(job.url, etag=job.etag, last_modified=job.last_modified)
+        poll = Poll(source_id=job.id, started_at=started, duration=0.0, bytes=0)
         error: str | None = None
         retry_after: float | None = None
-        entries: tuple[FeedEntry, ...] = ()
         if isinstance(result, Failed):
             error, retry_after, poll.status = result.message, result.retry_after, result.status
         elif isinstance(result, NotModified):
             poll.status = result.status
+        elif job.kind == "article":
+            poll.status, poll.bytes, poll.entries = result.status, len(result.body), 1
+            poll.new_stories = self._watch_article(summary, job, result)
         else:
             poll.status, poll.bytes = result.status, len(result.body)
             try:
-                entries = parse_feed(result.body, result.url).entries
+                entries = await self._entries(job, result)
             except ParseError as exc:
                 error = str(exc)
-        poll.entries = len(entries)
-        if entries:
-            poll.new_stories = await self._take_entries(summary, source_id, entries)
+            else:
+                poll.entries = len(entries)
+                poll.new_stories = await self._take_entries(summary, job, entries)
         poll.duration = time.monotonic() - clock_start
         poll.error = error
         if error:
             summary.failures += 1
-            summary.errors.append(f"{name}: {error}")
-            log.warning("source %s: %s", name, error)
+            summary.errors.append(f"{job.name}: {error}")
+            log.warning("source %s: %s", job.name, error)
         else:
-            log.info("source %s: %s entries, %s new", name, poll.entries, poll.new_stories)
-        self._finish_source(source_id, poll, result, error, retry_after)
+            log.info("source %s: %s entries, %s new", job.name, poll.entries, poll.new_stories)
+        self._finish_source(job.id, poll, result, error, retry_after)
+
+    async def _entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:
+        """The story links a feed, listing page or sitemap offers (ParseError if unreadable)."""
+        settings = job.settings
+        if job.kind == "page":
+            html = decode_html(fetched.body, fetched.charset)
+            links = settings.links if settings and settings.links else "a"
+            include = settings.include if settings else None
+            exclude = settings.exclude if settings else None
+            return parse_listing(
+                html, fetched.url, links=links, include=include, exclude=exclude
+            ).entries
+        if job.kind == "sitemap":
+            return await self._sitemap_entries(job, fetched)
+        return parse_feed(fetched.body, fetched.url).entries
+
+    async def _sitemap_entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:
+        """A sitemap's entries, or those of the recent child sitemaps of a sitemap index."""
+        max_age = job.settings.max_age if job.settings else timedelta(days=2)
+        now = self.clock()
+        parsed = parse_sitemap(fetched.body, fetched.url, now=now, max_age=max_age)
+        entries = list(parsed.entries)
+        for child_url in parsed.sitemaps[:MAX_CHILD_SITEMAPS]:
+            child = await self.fetcher.get(child_url)
+            if not isinstance(child, Fetched):
+                log.warning(
+                    "source %s: child sitemap %s: %s",
+                    job.name,
+                    child_url,
+                    getattr(child, "message", "not modified"),
+                )
+                continue
+            try:
+                entries.extend(
+                    parse_sitemap(child.body, child.url, now=now, max_age=max_age).entries
+                )
+            except ParseError as exc:
+                log.warning("source %s: child sitemap %s: %s", job.name, child_url, exc)
+        return tuple(dict((e.url, e) for e in entries).values())
 
     def _finish_source(
         self,
@@ -190,21 +270,40 @@ class Pipeline:
                 source.lease_owner = source.lease_expires_at = None
 
     def _interval(self, name: str) -> timedelta:
-        for source in self.config.sources:
-            if source.name == name:
-                return self.config.source_interval(source)
-        return self.config.polling.interval
+        settings = self._settings(name)
+        return self.config.source_interval(settings) if settings else self.config.polling.interval
+
+    # ------------------------------------------------------------ watched articles
+
+    def _watch_article(self, summary: PassSummary, job: SourceJob, fetched: Fetched) -> int:
+        """An `article` source is one story, topic or not, checked at every poll of the source."""
+        extracted = self._extracted(fetched, job.settings)
+        url = canonicalize_url(job.url)
+        now = self.clock()
+        with self.sessions.begin() as session:
+            story = queries.story_by_url(session, url)
+            if story is None:
+                self._new_story(session, job.id, url, extracted, None, now)
+                summary.new += 1
+                return 1
+            if self._record_if_changed(session, story, extracted, now):
+                summary.changed += 1
+            story.last_checked_at = now
+            story.next_check_at = None  # the source's interval drives its checks
+            return 0
 
     # ------------------------------------------------------------ new stories
 
     async def _take_entries(
-        self, summary: PassSummary, source_id: int, entries: Sequence[FeedEntry]
+        self, summary: PassSummary, job: SourceJob, entries: Sequence[FeedEntry]
     ) -> int:
         with self.sessions() as session:
             known = queries.known_urls(session, (e.url for e in entries))
         fresh = [e for e in entries if e.url not in known and e.url not in self._taken]
         self._taken.update(e.url for e in fresh)
-        results = await asyncio.gather(*(self._fetch_article(e.url) for e in fresh))
+        results = await asyncio.gather(
+            *(self._fetch_article(e.url, settings=job.settings) for e in fresh)
+        )
         stored = 0
         for entry, extracted in zip(fresh, results, strict=True):
             if isinstance(extracted, NotModified):  # not asked for: no validators were sent
@@ -214,58 +313,91 @@ class Pipeline:
                 summary.errors.append(f"{entry.url}: {extracted.message}")
                 log.warning("article %s: %s", entry.url, extracted.message)
                 continue
-            if self._store_new_story(summary, source_id, entry, extracted):
+            if self._store_new_story(summary, job.id, entry, extracted):
                 stored += 1
         return stored
 
     async def _fetch_article(
-        self, url: str, etag: str | None = None, last_modified: str | None = None
+        self,
+        url: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        *,
+        settings: SourceConfig | None = None,
     ) -> Extracted | NotModified | Failed:
         result = await self.fetcher.get(url, etag=etag, last_modified=last_modified)
         if not isinstance(result, Fetched):
             return result
-        html = decode_html(result.body, result.charset)
-        article = extract_article(html, result.url)
-        return Extracted(article=article, raw_html=result.body, fetched=result)
+        return self._extracted(result, settings)
+
+    @staticmethod
+    def _extracted(fetched: Fetched, settings: SourceConfig | None) -> Extracted:
+        html = decode_html(fetched.body, fetched.charset)
+        article = extract_article(
+            html,
+            fetched.url,
+            title_selector=settings.title if settings else None,
+            text_selector=settings.text if settings else None,
+        )
+        return Extracted(article=article, raw_html=fetched.body, fetched=fetched)
 
     def _store_new_story(
         self, summary: PassSummary, source_id: int, entry: FeedEntry, extracted: Extracted
     ) -> bool:
-        article = extracted.article
-        title = article.title or entry.title
-        matches = match_topics(self.rules, title, article.text)
         now = self.clock()
         try:
             with self.sessions.begin() as session:
-                story = Story(
-                    url=entry.url,
-                    source_id=source_id,
-                    first_seen_at=now,
-                    title=title,
-                    published_at=article.published or entry.published,
-                    status="active" if matches else "offtopic",
-                    version_count=0,
-                    recheck_step=0,
-                )
-                session.add(story)
-                session.flush()
-                if not matches:
-                    summary.offtopic += 1
-                    return True
-                self._set_topics(story, matches)
-                self._add_version(session, story, extracted, title, now)
-                story.next_check_at, story.recheck_step = schedule.first_recheck(
-                    now, self.config.polling.recheck
-                )
-                duplicate = self._dedupe(session, story, article.text)
-                if duplicate is not None:
-                    summary.duplicates += 1
-                else:
-                    summary.new += 1
+                story = self._new_story(session, source_id, entry.url, extracted, entry, now)
         except IntegrityError:
             log.info("story %s was stored by another worker meanwhile", entry.url)
             return False
+        if story.status == "offtopic":
+            summary.offtopic += 1
+        elif story.duplicate_kind is not None:
+            summary.duplicates += 1
+        else:
+            summary.new += 1
         return True
+
+    def _new_story(
+        self,
+        session: Session,
+        source_id: int,
+        url: str,
+        extracted: Extracted,
+        entry: FeedEntry | None,
+        now: datetime,
+    ) -> Story:
+        """Story and version 1. A watched article (no feed entry) is kept whatever its topics
+        and never marked a duplicate: someone asked for that page by name."""
+        article = extracted.article
+        title = article.title or (entry.title if entry else "")
+        matches = match_topics(self.rules, title, article.text)
+        watched = entry is None
+        story = Story(
+            url=url,
+            source_id=source_id,
+            first_seen_at=now,
+            title=title,
+            published_at=article.published or (entry.published if entry else None),
+            status="active" if matches or watched else "offtopic",
+            version_count=0,
+            recheck_step=0,
+        )
+        session.add(story)
+        session.flush()
+        if story.status == "offtopic":
+            return story
+        self._set_topics(story, matches)
+        self._add_version(session, story, extracted, title, now)
+        if watched:
+            story.next_check_at = None
+            return story
+        story.next_check_at, story.recheck_step = schedule.first_recheck(
+            now, self.config.polling.recheck
+        )
+        self._dedupe(session, story, article.text)
+        return story
 
     def _dedupe(self, session: Session, story: Story, text: str) -> DuplicateMatch | None:
         """Mark the story as a copy of a seed or an earlier story, or index it for later."""
@@ -319,7 +451,16 @@ class Pipeline:
         now = self.clock()
         with self.sessions.begin() as session:
             due = queries.claim_due_stories(session, now, self.owner, self.lease)
-            work = [(s.id, s.url, s.etag, s.last_modified) for s in due]
+            work = [
+                (
+                    s.id,
+                    s.url,
+                    s.etag,
+                    s.last_modified,
+                    self._settings(s.source.name) if s.source else None,
+                )
+                for s in due
+            ]
         await asyncio.gather(*(self._recheck(summary, *item) for item in work))
 
     async def _recheck(
@@ -329,8 +470,9 @@ class Pipeline:
         url: str,
         etag: str | None,
         last_modified: str | None,
+        settings: SourceConfig | None,
     ) -> None:
-        result = await self._fetch_article(url, etag, last_modified)
+        result = await self._fetch_article(url, etag, last_modified, settings=settings)
         now = self.clock()
         summary.rechecked += 1
         with self.sessions.begin() as session:

@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.store.models import Story, Version
+from monitor.store.models import Source, Story, Version
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -86,3 +86,19 @@ def story_detail(story: Story, versions: list[Version]) -> dict[str, Any]:
 
 def short_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def source_summary(source: Source, stories: int) -> dict[str, Any]:
+    """The `monitor sources --json` contract."""
+    return {
+        "name": source.name,
+        "kind": source.kind,
+        "url": source.url,
+        "enabled": source.enabled,
+        "last_polled": iso(source.last_polled_at),
+        "last_status": source.last_status,
+        "last_error": source.last_error,
+        "consecutive_failures": source.consecutive_failures,
+        "next_poll": iso(source.next_poll_at) if source.enabled else None,
+        "stories": stories,
+    }

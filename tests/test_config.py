@@ -88,6 +88,28 @@ def test_format_duration_round_trips() -> None:
             "monitor.toml: sources[1].name: duplicate name 'a'",
         ),
         ("[polling\n", "monitor.toml: "),
+        (
+            '[[sources]]\nname = "a"\nkind = "page"\nurl = "https://x.org/"\n',
+            "monitor.toml: sources[0].links: a page source needs a CSS selector",
+        ),
+        (
+            '[[sources]]\nname = "a"\nurl = "https://x.org/"\nlinks = "a"\n',
+            "monitor.toml: sources[0].links: only page sources take 'links'",
+        ),
+        (
+            '[[sources]]\nname = "a"\nkind = "page"\nurl = "https://x.org/"\nlinks = "a["\n',
+            "monitor.toml: sources[0].links: invalid CSS selector 'a['",
+        ),
+        (
+            '[[sources]]\nname = "a"\nkind = "page"\nurl = "https://x.org/"\nlinks = "a"\n'
+            'include = "(unclosed"\n',
+            "monitor.toml: sources[0].include: '(unclosed' is not a regular expression",
+        ),
+        (
+            '[[sources]]\nname = "a"\nkind = "sitemap"\nurl = "https://x.org/s.xml"\n'
+            'max_age = "recent"\n',
+            "monitor.toml: sources[0].max_age: 'recent' is not a duration",
+        ),
         ("colour = 1\n", "monitor.toml: colour: unknown key"),
         ('[polling]\ninterval = "0s"\n', "monitor.toml: polling.interval: '0s' must be longer"),
     ],

@@ -85,6 +85,22 @@ def release_source(session: Session, source_id: int, owner: str) -> None:
     )
 
 
+def sources_with_story_counts(session: Session) -> list[tuple[Source, int]]:
+    """Every source, with how many listed (on-topic) stories came from it."""
+    counts = (
+        select(Story.source_id, func.count().label("n"))
+        .where(Story.status == "active")
+        .group_by(Story.source_id)
+        .subquery()
+    )
+    query = (
+        select(Source, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.source_id == Source.id)
+        .order_by(Source.name)
+    )
+    return [(source, int(n)) for source, n in session.execute(query)]
+
+
 def record_poll(session: Session, poll: Poll) -> None:
     session.add(poll)
 
@@ -149,6 +165,10 @@ def seed_with_text_hash(session: Session, text_hash: str) -> Seed | None:
 
 
 # ---------------------------------------------------------------- stories
+
+
+def story_by_url(session: Session, url: str) -> Story | None:
+    return session.scalars(select(Story).where(Story.url == url)).first()
 
 
 def known_urls(session: Session, urls: Iterable[str]) -> set[str]:
