@@ -75,23 +75,27 @@ def extract_article(
 
 
 def extract_links(html: str, base_url: str, selector: str) -> list[str]:
-    """Absolute http(s) links matched by ``selector``, in page order, without duplicates.
+    """Absolute http(s) links matched by ``selector``, in page order, without duplicates."""
+    return list(dict.fromkeys(url for url, _anchor in matched_anchors(html, base_url, selector)))
 
-    A matched element that is not an ``<a>`` contributes the links inside it. In-page
-    links (``#top``) are skipped and fragments dropped: ``story#comments`` is ``story``.
+
+def matched_anchors(html: str, base_url: str, selector: str) -> Iterator[tuple[str, LexborNode]]:
+    """Each link ``selector`` matches, as (absolute URL, its <a> element), in page order.
+
+    A matched element that is not an ``<a>`` contributes the links inside it. Links are
+    resolved against ``<base href>``; in-page links (``#top``) are skipped and fragments
+    dropped: ``story#comments`` is ``story``.
     """
     check_selector(selector)
     tree = LexborHTMLParser(_sanitise(html))
     base = _document_base(tree, base_url)
-    seen: dict[str, None] = {}
     for node in tree.css(selector):
         anchors = [node] if node.tag == "a" else node.css("a[href]")
         for anchor in anchors:
             href = (anchor.attributes.get("href") or "").strip()
             link = None if href.startswith("#") else _absolute_http_url(href, base)
             if link is not None:
-                seen.setdefault(urldefrag(link).url)
-    return list(seen)
+                yield urldefrag(link).url, anchor
 
 
 def check_selector(selector: str) -> None:

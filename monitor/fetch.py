@@ -17,6 +17,16 @@ Limits that protect the service from the open web live here and nowhere else:
 - redirects followed by hand, each hop checked again;
 - an address guard refusing loopback, private, link-local (cloud metadata), multicast, reserved and
   unspecified addresses, so a feed cannot make the service probe its own network.
+
+robots.txt is honoured unless `respect_robots` is off: before each request (each redirect hop
+too) the origin's /robots.txt is read once through the same client, guard and limits, and cached
+for 24 hours (see `monitor.robots` for the parsing and matching rules). A disallowed URL is
+`Failed(kind="robots")` and never requested; a Crawl-delay for us (capped at 30 s) lengthens the
+per-host delay. A robots.txt that is missing (4xx) allows everything. One that cannot be read
+(5xx, 429, timeout, network failure) also allows everything, or keeps the rules last read from
+it, and is asked for again after an hour: Google and RFC 9309 would stop crawling the whole site
+instead, but a monitor that polls a few URLs per site at a polite pace should not go silent
+because a CDN answers 503 for one file; the page's own fetch reports a site that is really down.
 """
 
 from __future__ import annotations
@@ -38,6 +48,8 @@ from types import TracebackType
 from typing import Literal, Self, cast
 
 import httpx
+
+from monitor.robots import ALLOW_ALL, RobotsCache, RobotsRules, parse_robots
 
 __all__ = [
     "Failed",
@@ -61,7 +73,7 @@ FailureKind = Literal[
     "too_large",  # the decompressed body exceeds `max_bytes`
     "redirects",  # a redirect loop or more than `max_redirects` hops
     "decoding",  # an unsupported or corrupt Content-Encoding
-    "robots",  # reserved for callers that consult robots.txt before fetching
+    "robots",  # the site's robots.txt disallows the URL for our user agent
 ]
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -70,6 +82,11 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 _MAX_REMEMBERED_HOSTS = 1024  # beyond this, idle hosts' politeness state is dropped
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
+# robots.txt: how long a reading is trusted, its size cap (Google reads 500 KiB) and delay cap
+_ROBOTS_TTL = 24 * 3600.0  # after a 2xx (parsed) or a 4xx (no rules: allow all)
+_ROBOTS_RETRY_TTL = 3600.0  # after a 5xx, 429, timeout or network failure
+_ROBOTS_MAX_BYTES = 500 * 1024  # a longer file is cut there, at a line end, and the rest ignored
+_MAX_CRAWL_DELAY = 30.0
 _HTTP_MESSAGES = {
     400: "bad request",
     401: "authentication required",
@@ -98,6 +115,7 @@ class FetchSettings:
     max_bytes: int  # cap on the decompressed body
     allow_private_addresses: bool = False  # True only for tests and trusted intranets
     max_redirects: int = 10
+    respect_robots: bool = True  # consult each origin's robots.txt before requesting a URL
 
     def __post_init__(self) -> None:
         if not self.user_agent.strip():
@@ -163,9 +181,12 @@ class _Abort(Exception):
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.url: str | None = None  # the URL being requested when it happened; set by _follow
 
     def failed(self, url: str, elapsed: float) -> Failed:
-        return Failed(url, self.kind, self.message, self.status, self.retry_after, elapsed)
+        return Failed(
+            self.url or url, self.kind, self.message, self.status, self.retry_after, elapsed
+        )
 
 
 @dataclass(frozen=True)
@@ -188,10 +209,19 @@ class _Host:
     users: int = 0  # requests holding or waiting for this state; 0 means it may be forgotten
 
 
+@dataclass
+class _RobotsTurn:
+    """Serialises reading one origin's robots.txt, so concurrent requests read it once."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class Fetcher:
     """Async context manager owning the service's single `httpx.AsyncClient`.
 
-    One instance per event loop; share it between all tasks so the limits are global.
+    One instance per event loop; share it between all tasks so the limits are global. Pass a
+    `robots_cache` to share robots.txt readings between fetchers or to give it a test clock.
     """
 
     def __init__(
@@ -200,11 +230,18 @@ class Fetcher:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
+        robots_cache: RobotsCache | None = None,
     ) -> None:
         self._settings = settings
         self._resolve: Resolver = resolver or _system_resolve
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, _Host] = {}
+        self._robots = robots_cache if robots_cache is not None else RobotsCache()
+        self._robots_turns: dict[str, _RobotsTurn] = {}
+        # How long a host's last start matters: its delay may be lengthened by a Crawl-delay.
+        self._longest_delay = max(
+            settings.per_host_delay, _MAX_CRAWL_DELAY if settings.respect_robots else 0.0
+        )
         self._client = httpx.AsyncClient(
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(settings.timeout),
@@ -242,16 +279,41 @@ class Fetcher:
         network or HTTP problems, which come back as `Failed`."""
         started = time.monotonic()
         headers = _conditional_headers(etag, last_modified)
+        try:
+            reply = await self._follow(
+                url,
+                headers,
+                robots=self._settings.respect_robots,
+                max_bytes=self._settings.max_bytes,
+            )
+        except _Abort as abort:
+            return abort.failed(url, time.monotonic() - started)
+        return _conclude(reply, time.monotonic() - started)
+
+    async def _follow(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        robots: bool,
+        max_bytes: int,
+        truncate: bool = False,
+    ) -> _Reply:
+        """GET `url`, following redirects, each hop checked by the guard (and robots.txt when
+        `robots`); the final non-redirect reply, or an `_Abort` carrying the URL it stopped at."""
         current = url
         try:
             target = _parse_url(url, "invalid URL")
             visited = {target}
             for _ in range(self._settings.max_redirects + 1):
                 current = str(target)
-                reply = await self._exchange_once(target, headers)
+                delay = await self._obey_robots(target) if robots else self._settings.per_host_delay
+                reply = await self._exchange_once(
+                    target, headers, delay=delay, max_bytes=max_bytes, truncate=truncate
+                )
                 location = _redirect_location(reply)
                 if location is None:
-                    return _conclude(reply, time.monotonic() - started)
+                    return reply
                 if location in visited:
                     raise _Abort("redirects", f"redirect loop back to {str(location)!r}")
                 visited.add(location)
@@ -260,36 +322,104 @@ class Fetcher:
                 "redirects", f"too many redirects (more than {self._settings.max_redirects})"
             )
         except _Abort as abort:
-            return abort.failed(current, time.monotonic() - started)
+            abort.url = current
+            raise
 
-    async def _exchange_once(self, url: httpx.URL, headers: dict[str, str]) -> _Reply:
+    async def _obey_robots(self, url: httpx.URL) -> float:
+        """Abort unless robots.txt lets us fetch `url`; the delay to keep before requesting it."""
+        origin = _origin(url)
+        rules = await self._robots_for(origin)
+        if not rules.allows(url.raw_path.decode("ascii", errors="replace")):
+            raise _Abort("robots", f"disallowed by robots.txt ({origin}/robots.txt)")
+        if rules.crawl_delay is None:
+            return self._settings.per_host_delay
+        return max(self._settings.per_host_delay, min(rules.crawl_delay, _MAX_CRAWL_DELAY))
+
+    async def _robots_for(self, origin: str) -> RobotsRules:
+        """The cached rules of `origin`, reading its robots.txt first when they are missing or
+        expired; concurrent callers for one origin wait for a single reading."""
+        rules = self._robots.get(origin)
+        if rules is not None:
+            return rules
+        turn = self._robots_turns.setdefault(origin, _RobotsTurn())
+        turn.users += 1
+        try:
+            async with turn.lock:
+                rules = self._robots.get(origin)
+                if rules is None:
+                    rules = await self._read_robots(origin)
+                return rules
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._robots_turns[origin]
+
+    async def _read_robots(self, origin: str) -> RobotsRules:
+        """Fetch, parse and cache `origin`'s robots.txt, applying the policy of the module
+        docstring to missing and unreadable files."""
+        try:
+            reply: _Reply | None = await self._follow(
+                f"{origin}/robots.txt",
+                {},
+                robots=False,
+                max_bytes=_ROBOTS_MAX_BYTES,
+                truncate=True,
+            )
+        except _Abort:
+            reply = None  # blocked, timed out, unreachable, redirect loop, corrupt encoding...
+        if reply is not None and 200 <= reply.status < 300:
+            body = reply.body
+            if len(body) >= _ROBOTS_MAX_BYTES:  # cut: drop the last, possibly partial, line
+                body = body[: body.rfind(b"\n") + 1]
+            rules = parse_robots(body, self._settings.user_agent)
+            self._robots.put(origin, rules, _ROBOTS_TTL, from_file=True)
+        elif reply is not None and 400 <= reply.status < 500 and reply.status != 429:
+            rules = ALLOW_ALL
+            self._robots.put(origin, rules, _ROBOTS_TTL, from_file=False)
+        else:
+            previous = self._robots.last_read(origin)
+            rules = previous if previous is not None else ALLOW_ALL
+            self._robots.put(origin, rules, _ROBOTS_RETRY_TTL, from_file=previous is not None)
+        return rules
+
+    async def _exchange_once(
+        self,
+        url: httpx.URL,
+        headers: dict[str, str],
+        *,
+        delay: float,
+        max_bytes: int,
+        truncate: bool,
+    ) -> _Reply:
         """One hop: check the address, wait for a polite slot, then talk under a deadline."""
         await self._guard(url)
-        async with self._slot(url.host):
+        async with self._slot(url.host, delay):
             try:
                 async with asyncio.timeout(self._settings.timeout):
-                    return await self._exchange(url, headers)
+                    return await self._exchange(url, headers, max_bytes, truncate)
             except (TimeoutError, httpx.TimeoutException):
                 raise _Abort("timeout", f"timed out after {self._settings.timeout:g}s") from None
             except httpx.TransportError as exc:
                 raise _transport_failure(exc, url) from None
 
-    async def _exchange(self, url: httpx.URL, headers: dict[str, str]) -> _Reply:
+    async def _exchange(
+        self, url: httpx.URL, headers: dict[str, str], max_bytes: int, truncate: bool
+    ) -> _Reply:
         """Send the request; read the body only for a 2xx answer (errors are not worth reading)."""
         request = self._client.build_request("GET", url, headers=headers)
         response = await self._client.send(request, stream=True)
         try:
             body = b""
             if 200 <= response.status_code < 300:
-                body = await _read_body(response, self._settings.max_bytes)
+                body = await _read_body(response, max_bytes, truncate=truncate)
             return _Reply(url, response.status_code, response.headers, body)
         finally:
             await response.aclose()
 
     @asynccontextmanager
-    async def _slot(self, host: str) -> AsyncIterator[None]:
-        """Hold a per-host slot and a global slot, starting no sooner than `per_host_delay` after
-        the host's previous start.
+    async def _slot(self, host: str, delay: float) -> AsyncIterator[None]:
+        """Hold a per-host slot and a global slot, starting no sooner than `delay` (the
+        per-host delay, or a longer Crawl-delay) after the host's previous start.
 
         The host slot is taken first and the global one last, so requests queued behind a slow
         host wait on that host's semaphore without occupying global slots other hosts need.
@@ -299,7 +429,7 @@ class Fetcher:
         try:
             async with state.slots:
                 async with state.turn:
-                    wait = state.last_start + self._settings.per_host_delay - time.monotonic()
+                    wait = state.last_start + delay - time.monotonic()
                     if wait > 0:
                         await asyncio.sleep(wait)
                     await self._global.acquire()
@@ -317,7 +447,7 @@ class Fetcher:
         state = self._hosts.get(host)
         if state is None:
             if len(self._hosts) >= _MAX_REMEMBERED_HOSTS:
-                horizon = time.monotonic() - self._settings.per_host_delay
+                horizon = time.monotonic() - self._longest_delay
                 self._hosts = {
                     name: kept
                     for name, kept in self._hosts.items()
@@ -425,6 +555,11 @@ def _parse_url(url: str, problem: str) -> httpx.URL:
     return parsed.copy_with(fragment=None)
 
 
+def _origin(url: httpx.URL) -> str:
+    """ "https://example.org" or "http://example.org:8080": what robots.txt applies to."""
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"
+
+
 def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
     headers = {}
     if etag:
@@ -502,8 +637,9 @@ def _split_content_type(value: str | None) -> tuple[str | None, str | None]:
     return media_type.strip().lower() or None, charset
 
 
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
-    """Stream and decompress the body, aborting as soon as it would exceed `max_bytes`.
+async def _read_body(response: httpx.Response, max_bytes: int, *, truncate: bool = False) -> bytes:
+    """Stream and decompress the body, aborting as soon as it would exceed `max_bytes` (or, with
+    `truncate`, returning what arrived so far, cut to `max_bytes`).
 
     The raw (compressed) bytes are counted too, so bytes the decoder ignores (trailing garbage
     after a gzip member) cannot pile up either.
@@ -512,7 +648,7 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
         "too_large", f"body larger than {max_bytes} bytes", status=response.status_code
     )
     decoder = _Decoder(response.headers.get("content-encoding", ""))
-    if decoder.is_identity and _declared_length(response) > max_bytes:
+    if decoder.is_identity and _declared_length(response) > max_bytes and not truncate:
         raise too_large
     body = bytearray()
     received = 0
@@ -524,6 +660,8 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
                 received += len(chunk)
                 body += decoder.decode(chunk, limit=max_bytes - len(body) + 1)
                 if received > max_bytes or len(body) > max_bytes:
+                    if truncate:
+                        return bytes(body[:max_bytes])
                     raise too_large
     except httpx.RemoteProtocolError:
         raise _Abort("connection", "connection closed before the whole body arrived") from None
@@ -531,6 +669,8 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
         raise _Abort("connection", "connection reset while reading the body") from None
     body += decoder.flush()
     if len(body) > max_bytes:
+        if truncate:
+            return bytes(body[:max_bytes])
         raise too_large
     return bytes(body)
 

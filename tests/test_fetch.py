@@ -49,6 +49,7 @@ SETTINGS = FetchSettings(
     per_host_delay=0.0,
     max_bytes=1_000_000,
     allow_private_addresses=True,  # the test server lives on loopback
+    respect_robots=False,  # these tests count requests; robots.txt has tests/test_robots.py
 )
 PAGE = b"<html><head><title>Hello</title></head><body><p>World</p></body></html>"
 
