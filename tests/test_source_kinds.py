@@ -65,7 +65,7 @@ def listed(monitor: Monitor) -> list[str]:
 def test_listing_page_source(tmp_path: Path, web_server: WebServer, room: Newsroom) -> None:
     web_server.route(
         "/tech",
-        f"""<html><body><nav><a href="/about">About us</a> <a href="/news/{CHIPS.slug}">Top</a></nav>
+        f"""<html><body><nav><a href="/about">About</a> <a href="/news/{CHIPS.slug}">Top</a></nav>
 <h3 class="headline"><a href="/news/{DEEPSEEK.slug}?utm_source=front">DeepSeek prices</a></h3>
 <h3 class="headline"><a href="news/{STARGATE.slug}">Stargate campus</a></h3>
 <h3 class="headline"><a href="/news/{FOOTBALL.slug}">Cup final</a></h3>
