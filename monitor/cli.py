@@ -260,15 +260,19 @@ def list_(
     include_duplicates: Annotated[
         bool, typer.Option("--include-duplicates", help="Also list copies of seeds and stories.")
     ] = False,
+    removed: Annotated[
+        bool, typer.Option("--removed", help="Only stories taken down in the window.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """New and changed coverage."""
     cutoff = parse_since(since, datetime.now(UTC))
-    both = not new and not changed
+    both = not new and not changed and not removed
     flt = queries.ListFilter(
         since=cutoff,
         new=new or both,
         changed=changed or both,
+        removed=removed,
         topics=tuple(topic or ()),
         include_duplicates=include_duplicates,
     )
@@ -292,19 +296,22 @@ def _print_story_table(stories: list[Story], cutoff: datetime | None) -> None:
             cutoff is None
             or (story.last_changed_at is not None and story.last_changed_at >= cutoff)
         )
-        state_text = "changed" if changed else "new"
+        state_text = (story.change_class or "changed") if changed else "new"
         if story.duplicate_kind:
             state_text = f"dup of {story.duplicate_kind}"
         table.add_row(
             str(story.id),
             views.short_time(story.last_changed_at if changed else story.first_seen_at),
-            Text(state_text, style="yellow" if changed else "green"),
+            Text(state_text, style=_CLASS_STYLES.get(state_text, "yellow" if changed else "green")),
             str(story.version_count),
             Text(views.clean(story.source.name if story.source else "-")),
             Text(", ".join(t.topic for t in story.topics)),
             Text(views.clean(story.title)),
         )
     out.print(table)
+
+
+_CLASS_STYLES = {"removed": "red", "major": "bold yellow", "headline": "magenta", "minor": "dim"}
 
 
 def _story(app: App, story_id: int) -> tuple[Story, Any]:
@@ -366,7 +373,8 @@ def diff(
     ] = None,
 ) -> None:
     """What changed between two versions (by default the latest change)."""
-    from monitor.diff import VersionText, compute_diff, diff_to_json, render_plain, render_rich
+    from monitor.diff import compute_diff, diff_to_json, render_plain, render_rich
+    from monitor.pipeline import version_text
 
     with app_context(state.config) as app:
         story, session = _story(app, story_id)
@@ -383,20 +391,75 @@ def diff(
                         f"story {story_id} has no version {number} (it has {story.version_count})"
                     )
     assert old is not None and new is not None
-    result = compute_diff(_as_version_text(old, VersionText), _as_version_text(new, VersionText))
+    result = compute_diff(version_text(old), version_text(new))
     if as_json:
-        _print_json(diff_to_json(result, story_id, from_number, to_number))
+        document = diff_to_json(result, story_id, from_number, to_number)
+        document["change_class"] = new.change_class
+        _print_json(document)
         return
     use_color = out.is_terminal if color is None else color
-    out.print(Text(f"story {story_id}: version {from_number} → {to_number}", style="bold"))
+    label = f" ({new.change_class})" if new.change_class else ""
+    out.print(Text(f"story {story_id}: version {from_number} → {to_number}{label}", style="bold"))
     if use_color:
         out.print(render_rich(result))
     else:
         sys.stdout.write(render_plain(result) + "\n")
 
 
-def _as_version_text(row: Any, factory: Any) -> Any:
-    return factory(title=row.title, text=row.text, byline=row.byline, published=row.published_at)
+@cli.command()
+def history(
+    story_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOption = False
+) -> None:
+    """A story's versions: when each was fetched, its change class, words added and removed."""
+    with app_context(state.config) as app:
+        story, session = _story(app, story_id)
+        with session:
+            rows: list[dict[str, Any]] = [
+                {
+                    "number": v.number,
+                    "fetched_at": views.iso(v.fetched_at),
+                    "change_class": v.change_class,
+                    "words_added": v.words_added,
+                    "words_removed": v.words_removed,
+                    "title": v.title,
+                }
+                for v in queries.versions(session, story.id)
+            ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(pad_edge=False)
+    for column in ("v", "fetched", "change", "+words", "-words", "headline"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        change = row["change_class"] or "first"
+        table.add_row(
+            str(row["number"]),
+            _short_iso(row["fetched_at"]),
+            Text(change, style=_CLASS_STYLES.get(change, "")),
+            f"+{row['words_added']}",
+            f"-{row['words_removed']}",
+            Text(views.clean(row["title"])),
+        )
+    out.print(table)
+
+
+@cli.command()
+def reextract(
+    story_ids: Annotated[
+        list[int] | None, typer.Argument(metavar="[ID]...", help="Stories (default: all).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-run extraction on stored versions (after the extractor improved)."""
+    from monitor.reextract import reextract_stories
+
+    with app_context(state.config) as app, app.sessions.begin() as session:
+        report = reextract_stories(session, app.config, story_ids or None)
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        out.print(Text(report.line()))
 
 
 # ---------------------------------------------------------------- tools

@@ -136,6 +136,8 @@ class SourceConfig(_Section):
     exclude: str | None = None
     # sitemap: how old an entry may be
     max_age: PositiveDuration = timedelta(days=2)
+    # any kind: the re-check schedule of its stories, instead of [polling] recheck
+    recheck: list[PositiveDuration] | None = None
     # any kind: CSS selectors that override generic extraction of the articles
     title: str | None = None
     text: str | None = None

@@ -22,8 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import schedule
+from monitor.changes import classify, is_removal
 from monitor.config import Config, SourceConfig
 from monitor.dedupe import DuplicateMatch, find_duplicate
+from monitor.diff import VersionText, compute_diff
 from monitor.encoding import decode_html
 from monitor.errors import ParseError
 from monitor.extract import Article, extract_article
@@ -122,6 +124,7 @@ class Pipeline:
         self.lease = max(timedelta(minutes=5), config.fetch.timeout * 10)
         self._taken: set[str] = set()
         self._source_configs = {source.name: source for source in config.sources}
+        self._source_names: dict[int, str] = {}
 
     # ------------------------------------------------------------ the pass
 
@@ -139,6 +142,7 @@ class Pipeline:
             claimed = queries.claim_sources(
                 session, now, self.owner, self.lease, names=source_names or None
             )
+            self._source_names.update({s.id: s.name for s in claimed})
             jobs = [
                 SourceJob(
                     s.id, s.name, s.kind, s.url, s.etag, s.last_modified, self._settings(s.name)
@@ -161,6 +165,9 @@ class Pipeline:
     def _settings(self, name: str) -> SourceConfig | None:
         return self._source_configs.get(name)
 
+    def _settings_by_id(self, source_id: int) -> SourceConfig | None:
+        return self._settings(self._source_names.get(source_id, ""))
+
     # ------------------------------------------------------------ sources
 
     async def _poll_source(self, summary: PassSummary, job: SourceJob) -> None:
@@ -171,13 +178,15 @@ class Pipeline:
         poll = Poll(source_id=job.id, started_at=started, duration=0.0, bytes=0)
         error: str | None = None
         retry_after: float | None = None
-        if isinstance(result, Failed):
+        if job.kind == "article" and not isinstance(result, NotModified):
+            poll.status, poll.entries = result.status, 1
+            poll.bytes = len(result.body) if isinstance(result, Fetched) else 0
+            poll.new_stories, error = self._watch_article(summary, job, result)
+            retry_after = result.retry_after if isinstance(result, Failed) else None
+        elif isinstance(result, Failed):
             error, retry_after, poll.status = result.message, result.retry_after, result.status
         elif isinstance(result, NotModified):
             poll.status = result.status
-        elif job.kind == "article":
-            poll.status, poll.bytes, poll.entries = result.status, len(result.body), 1
-            poll.new_stories = self._watch_article(summary, job, result)
         else:
             poll.status, poll.bytes = result.status, len(result.body)
             try:
@@ -275,22 +284,32 @@ class Pipeline:
 
     # ------------------------------------------------------------ watched articles
 
-    def _watch_article(self, summary: PassSummary, job: SourceJob, fetched: Fetched) -> int:
-        """An `article` source is one story, topic or not, checked at every poll of the source."""
-        extracted = self._extracted(fetched, job.settings)
+    def _watch_article(
+        self, summary: PassSummary, job: SourceJob, result: Fetched | Failed
+    ) -> tuple[int, str | None]:
+        """An `article` source is one story, topic or not, checked at every poll of the source.
+
+        Returns (new stories, error). A watched page that is taken down is a change (a
+        `removed` version), not a failure of the source.
+        """
         url = canonicalize_url(job.url)
+        observed = result if isinstance(result, Failed) else self._extracted(result, job.settings)
         now = self.clock()
         with self.sessions.begin() as session:
             story = queries.story_by_url(session, url)
             if story is None:
-                self._new_story(session, job.id, url, extracted, None, now)
+                if isinstance(observed, Failed):
+                    return 0, observed.message
+                self._new_story(session, job.id, url, observed, None, now)
                 summary.new += 1
-                return 1
-            if self._record_if_changed(session, story, extracted, now):
+                return 1, None
+            if self._observe(session, story, observed, now):
                 summary.changed += 1
             story.last_checked_at = now
             story.next_check_at = None  # the source's interval drives its checks
-            return 0
+        if isinstance(observed, Failed) and not is_removal(observed.status, url):
+            return 0, observed.message
+        return 0, None
 
     # ------------------------------------------------------------ new stories
 
@@ -394,7 +413,7 @@ class Pipeline:
             story.next_check_at = None
             return story
         story.next_check_at, story.recheck_step = schedule.first_recheck(
-            now, self.config.polling.recheck
+            now, self._recheck_schedule(self._settings_by_id(source_id))
         )
         self._dedupe(session, story, article.text)
         return story
@@ -475,22 +494,73 @@ class Pipeline:
         result = await self._fetch_article(url, etag, last_modified, settings=settings)
         now = self.clock()
         summary.rechecked += 1
+        steps = self._recheck_schedule(settings)
         with self.sessions.begin() as session:
             story = session.get(Story, story_id)
             if story is None:
                 return
-            if isinstance(result, Failed):
-                log.warning("re-check %s: %s", url, result.message)
-            elif isinstance(result, Extracted) and self._record_if_changed(
-                session, story, result, now
-            ):
-                summary.changed += 1
-                return
+            changed = self._observe(session, story, result, now)
             story.last_checked_at = now
-            story.next_check_at, story.recheck_step = schedule.next_recheck(
-                now, story.recheck_step, self.config.polling.recheck
-            )
             story.lease_owner = story.lease_expires_at = None
+            if changed:
+                summary.changed += 1
+                story.next_check_at, story.recheck_step = schedule.first_recheck(now, steps)
+            else:
+                story.next_check_at, story.recheck_step = schedule.next_recheck(
+                    now, story.recheck_step, steps
+                )
+
+    def _recheck_schedule(self, settings: SourceConfig | None) -> Sequence[timedelta]:
+        if settings is not None and settings.recheck is not None:
+            return settings.recheck
+        return self.config.polling.recheck
+
+    def _observe(
+        self,
+        session: Session,
+        story: Story,
+        result: Extracted | NotModified | Failed,
+        now: datetime,
+    ) -> bool:
+        """Record what a check of a known story found; True when it wrote a version."""
+        if isinstance(result, NotModified):
+            return False
+        if isinstance(result, Failed):
+            if is_removal(result.status, story.url):
+                return self._record_removal(session, story, now)
+            log.warning("re-check %s: %s", story.url, result.message)
+            return False
+        if is_removal(result.fetched.status, story.url, result.fetched.url):
+            return self._record_removal(session, story, now)
+        return self._record_if_changed(session, story, result, now)
+
+    def _record_removal(self, session: Session, story: Story, now: datetime) -> bool:
+        """A page taken down is a version of its own: empty text, the last headline kept."""
+        latest = queries.latest_version(session, story.id)
+        if latest is None or latest.change_class == "removed":
+            return False
+        story.version_count += 1
+        session.add(
+            Version(
+                story_id=story.id,
+                number=story.version_count,
+                fetched_at=now,
+                title=latest.title,
+                byline=None,
+                published_at=None,
+                canonical_url=None,
+                text="",
+                content_hash=content_hash(latest.title, ""),
+                raw_html=None,
+                change_class="removed",
+                words_added=0,
+                words_removed=len(latest.text.split()),
+            )
+        )
+        story.change_class = "removed"
+        story.last_changed_at = now
+        story.etag = story.last_modified = None
+        return True
 
     def _record_if_changed(
         self, session: Session, story: Story, extracted: Extracted, now: datetime
@@ -499,22 +569,45 @@ class Pipeline:
         article = extracted.article
         latest = queries.latest_version(session, story.id)
         title = article.title or (latest.title if latest else story.title)
-        if latest is not None and latest.content_hash == content_hash(title, article.text):
-            story.etag = extracted.fetched.etag
-            story.last_modified = extracted.fetched.last_modified
+        story.etag = extracted.fetched.etag
+        story.last_modified = extracted.fetched.last_modified
+        was_removed = latest is not None and latest.change_class == "removed"
+        if (
+            latest is not None
+            and not was_removed
+            and latest.content_hash == content_hash(title, article.text)
+        ):
             return False
-        self._add_version(session, story, extracted, title, now)
+        version = self._add_version(session, story, extracted, title, now)
+        if latest is not None:
+            before = queries.latest_content_version(session, story.id, below=version.number)
+            classify_version(version, before or latest, restored=was_removed)
+        story.change_class = version.change_class
         matches = match_topics(self.rules, title, article.text)
         if matches:
             self._set_topics(story, matches)
         story.last_changed_at = now
-        story.last_checked_at = now
-        story.next_check_at, story.recheck_step = schedule.first_recheck(
-            now, self.config.polling.recheck
-        )
-        story.lease_owner = story.lease_expires_at = None
         if story.duplicate_kind is None:
             normalized = normalize_text(article.text)
             story.text_hash = content_hash("", normalized)
             queries.replace_bands(session, fingerprint(normalized).bands, story_id=story.id)
         return True
+
+
+def classify_version(version: Version, before: Version, *, restored: bool) -> None:
+    """Set a version's change class and word counts against the version before it."""
+    result = compute_diff(version_text(before), version_text(version))
+    version.words_added = result.words_added
+    version.words_removed = result.words_removed
+    version.change_class = (
+        "restored" if restored else classify(result, before.title, version.title, before.text)
+    )
+
+
+def version_text(version: Version) -> VersionText:
+    return VersionText(
+        title=version.title,
+        text=version.text,
+        byline=version.byline,
+        published=version.published_at,
+    )

@@ -51,6 +51,7 @@ def story_summary(story: Story) -> dict[str, Any]:
         "last_changed": iso(story.last_changed_at),
         "version_count": story.version_count,
         "duplicate_of": duplicate_of(story),
+        "change_class": story.change_class,
     }
 
 
@@ -63,6 +64,9 @@ def version_summary(version: Version) -> dict[str, Any]:
         "published": iso(version.published_at),
         "canonical_url": version.canonical_url,
         "content_hash": version.content_hash,
+        "change_class": version.change_class,
+        "words_added": version.words_added,
+        "words_removed": version.words_removed,
     }
 
 

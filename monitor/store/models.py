@@ -115,6 +115,7 @@ class Story(Base):
     published_at: Mapped[datetime | None]
     version_count: Mapped[int] = mapped_column(Integer, default=0)
     last_changed_at: Mapped[datetime | None] = mapped_column(index=True)
+    change_class: Mapped[str | None] = mapped_column(String(10), index=True)  # of the latest
     last_checked_at: Mapped[datetime | None]
     next_check_at: Mapped[datetime | None] = mapped_column(index=True)
     recheck_step: Mapped[int] = mapped_column(Integer, default=0)
@@ -165,6 +166,10 @@ class Version(Base):
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     raw_html: Mapped[bytes | None] = mapped_column(LargeBinary)  # zlib-compressed
+    # How this version differs from the one before (None for version 1): see monitor.changes.
+    change_class: Mapped[str | None] = mapped_column(String(10))
+    words_added: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    words_removed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class FingerprintBand(Base):

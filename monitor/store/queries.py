@@ -186,6 +186,20 @@ def latest_version(session: Session, story_id: int) -> Version | None:
     ).first()
 
 
+def latest_content_version(session: Session, story_id: int, below: int) -> Version | None:
+    """The newest version before `below` that is not a removal: what a change is compared to."""
+    return session.scalars(
+        select(Version)
+        .where(
+            Version.story_id == story_id,
+            Version.number < below,
+            or_(Version.change_class.is_(None), Version.change_class != "removed"),
+        )
+        .order_by(Version.number.desc())
+        .limit(1)
+    ).first()
+
+
 def version(session: Session, story_id: int, number: int) -> Version | None:
     return session.scalars(
         select(Version).where(Version.story_id == story_id, Version.number == number)
@@ -235,6 +249,7 @@ class ListFilter:
     since: datetime | None
     new: bool = True
     changed: bool = True
+    removed: bool = False
     topics: Sequence[str] = ()
     include_duplicates: bool = False
     limit: int | None = None
@@ -250,6 +265,13 @@ def list_stories(session: Session, flt: ListFilter) -> list[Story]:
         windows.append(
             and_(
                 Story.version_count > 1,
+                Story.last_changed_at >= flt.since if flt.since else Story.id.is_not(None),
+            )
+        )
+    if flt.removed:
+        windows.append(
+            and_(
+                Story.change_class == "removed",
                 Story.last_changed_at >= flt.since if flt.since else Story.id.is_not(None),
             )
         )
