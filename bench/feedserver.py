@@ -1,0 +1,387 @@
+"""A small, fast HTTP/1.1 server of synthetic RSS feeds on loopback, for the benchmarks.
+
+    python -m bench.feedserver --feeds 500 --items 30      # prints its base URL, serves until ^C
+
+    with run_server(feeds=500) as server:                 # the same, in a child process
+        server.feed_url(7)                                # http://127.0.0.1:PORT/feeds/0007.xml
+        before = server.stats()
+        ...
+        server.stats().minus(before).feeds_ok             # 200s served since `before`
+
+It is an `asyncio.Protocol` over pre-built responses, so that at benchmark rates the server is
+not what is measured: it answers a keep-alive GET in a few microseconds of CPU, runs in its own
+process (the machine has two cores: one for the server, one for the client under test) and
+reports its own CPU time, so a benchmark can show how busy it was.
+
+Routes:
+
+    /feeds/NNNN.xml   feed NNNN (0 <= NNNN < feeds): RSS 2.0 with `items` items, each linking to
+                      /articles/NNNN/II; a strong ETag, and 304 Not Modified to a matching
+                      If-None-Match (also a list, W/ prefixes, or *)
+    /robots.txt       404, which means "everything allowed"
+    /_stats           the counters as JSON; not counted itself
+    anything else     404 (counted: a benchmark can check that nothing unexpected was asked)
+
+Connections are kept alive (HTTP/1.1) unless the client sends `Connection: close` or speaks
+HTTP/1.0; pipelined requests are answered in order. Request bodies are not supported: a request
+that announces one is answered 400 and its connection closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import httpx
+
+__all__ = [
+    "DEFAULT_ITEMS",
+    "FeedServer",
+    "RunningServer",
+    "Stats",
+    "article_url",
+    "feed_body",
+    "feed_etag",
+    "feed_path",
+    "run_server",
+]
+
+DEFAULT_ITEMS = 30
+_MAX_HEAD = 64 * 1024  # a request head longer than this is refused
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+_EPOCH = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+_VOCABULARY = (
+    "export controls chips model training data centre regulators investors shares market "
+    "analysts quarter revenue growth launch release open weights benchmark reasoning cost "
+    "inference cluster supply chain ministry officials licence shipment cloud startup "
+    "researchers paper lab funding round valuation lawsuit court ruling policy agency review"
+)
+_WORDS = _VOCABULARY.split()
+
+
+# ---------------------------------------------------------------- the feeds (pure)
+
+
+def feed_path(index: int) -> str:
+    return f"/feeds/{index:04d}.xml"
+
+
+def article_url(base_url: str, feed: int, item: int) -> str:
+    return f"{base_url}/articles/{feed:04d}/{item:02d}"
+
+
+def feed_etag(index: int) -> str:
+    return f'"feed-{index:04d}-v1"'
+
+
+def feed_body(base_url: str, index: int, items: int = DEFAULT_ITEMS) -> bytes:
+    """Feed `index` as RSS 2.0: deterministic, about 700 bytes an item (title, link, guid,
+    date, author, a one-paragraph description with escaped markup), like a news site's feed."""
+    rng = random.Random(index)
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">\n<channel>\n'
+        f"<title>Bench outlet {index:04d}</title>\n<link>{base_url}/</link>\n"
+        f"<description>Synthetic feed {index:04d} for the monitor benchmarks</description>\n"
+        "<language>en</language>\n"
+    ]
+    for item in range(items):
+        url = article_url(base_url, index, item)
+        title = " ".join(rng.choice(_WORDS) for _ in range(9)).capitalize()
+        text = " ".join(rng.choice(_WORDS) for _ in range(55))
+        published = _EPOCH - timedelta(minutes=17 * item + index)
+        parts.append(
+            "<item>\n"
+            f"<title>{escape(title)}</title>\n"
+            f"<link>{url}</link>\n"
+            f'<guid isPermaLink="true">{url}</guid>\n'
+            f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>\n"
+            f"<dc:creator>Reporter {rng.randrange(100)}</dc:creator>\n"
+            f"<description>{escape(f'<p>{text.capitalize()}.</p>')}</description>\n"
+            "</item>\n"
+        )
+    parts.append("</channel>\n</rss>\n")
+    return "".join(parts).encode("utf-8")
+
+
+def _etag_matches(header: bytes, etag: bytes) -> bool:
+    """If-None-Match uses the weak comparison: W/ prefixes are ignored; `*` matches anything."""
+    for candidate in header.split(b","):
+        candidate = candidate.strip()
+        if candidate == b"*" or candidate.removeprefix(b"W/") == etag:
+            return True
+    return False
+
+
+def _response(status: str, headers: list[tuple[str, str]], body: bytes = b"") -> bytes:
+    lines = [f"HTTP/1.1 {status}", *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+# ---------------------------------------------------------------- the server
+
+
+@dataclass
+class Stats:
+    """Counters since the server started; `minus` gives those of an interval."""
+
+    requests: int = 0
+    connections: int = 0
+    feeds_ok: int = 0
+    feeds_not_modified: int = 0
+    robots: int = 0
+    not_found: int = 0
+    bytes_sent: int = 0
+    cpu_seconds: float = 0.0  # the server process's CPU time
+
+    def minus(self, earlier: Stats) -> Stats:
+        return Stats(
+            **{f.name: getattr(self, f.name) - getattr(earlier, f.name) for f in fields(self)}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Feed:
+    ok: bytes  # the whole 200 response
+    not_modified: bytes  # the whole 304 response
+    etag: bytes
+
+
+class FeedServer:
+    """The server itself, on the running event loop: `await start()`, then `await close()`."""
+
+    def __init__(self, feeds: int, items: int = DEFAULT_ITEMS) -> None:
+        self.feeds = feeds
+        self.items = items
+        self.stats = Stats()
+        self.base_url = ""
+        self._server: asyncio.Server | None = None
+        self._cache: dict[int, _Feed] = {}
+        self._not_found = _response(
+            "404 Not Found",
+            [("Content-Type", "text/plain"), ("Content-Length", "10")],
+            b"not found\n",
+        )
+        self._bad_request = _response(
+            "400 Bad Request", [("Content-Length", "0"), ("Connection", "close")]
+        )
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), host, port, reuse_address=True, backlog=1024
+        )
+        bound = self._server.sockets[0].getsockname()
+        self.base_url = f"http://{bound[0]}:{bound[1]}"
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+
+    def respond(self, head: bytes) -> tuple[bytes, bool]:
+        """The response to one request head, and whether to close the connection after it."""
+        request_line, _, header_block = head.partition(b"\r\n")
+        parts = request_line.split(b" ")
+        if len(parts) != 3:
+            return self._bad_request, True
+        method, target, version = parts
+        if_none_match: bytes | None = None
+        close = version != b"HTTP/1.1"
+        for line in header_block.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"if-none-match":
+                if_none_match = value.strip()
+            elif name == b"connection":
+                token = value.strip().lower()
+                close = token == b"close" or (close and token != b"keep-alive")
+            elif name == b"transfer-encoding" or (
+                name == b"content-length" and value.strip() not in (b"", b"0")
+            ):
+                return self._bad_request, True  # a request body: not supported
+        path = target.partition(b"?")[0]
+        if path == b"/_stats":
+            self.stats.cpu_seconds = time.process_time()
+            body = json.dumps(asdict(self.stats)).encode()
+            headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            return _response("200 OK", headers, body), close
+        self.stats.requests += 1
+        feed = self._feed(path) if method in (b"GET", b"HEAD") else None
+        if feed is None:
+            if path == b"/robots.txt":
+                self.stats.robots += 1
+            else:
+                self.stats.not_found += 1
+            return self._not_found, close
+        if if_none_match is not None and _etag_matches(if_none_match, feed.etag):
+            self.stats.feeds_not_modified += 1
+            return feed.not_modified, close
+        self.stats.feeds_ok += 1
+        if method == b"HEAD":
+            return feed.ok[: feed.ok.index(b"\r\n\r\n") + 4], close
+        return feed.ok, close
+
+    def _feed(self, path: bytes) -> _Feed | None:
+        if not (path.startswith(b"/feeds/") and path.endswith(b".xml")):
+            return None
+        digits = path[len(b"/feeds/") : -len(b".xml")]
+        if not digits.isdigit() or len(digits) != 4:
+            return None
+        index = int(digits)
+        if index >= self.feeds:
+            return None
+        feed = self._cache.get(index)
+        if feed is None:
+            body = feed_body(self.base_url, index, self.items)
+            etag = feed_etag(index)
+            ok = _response(
+                "200 OK",
+                [
+                    ("Content-Type", "application/rss+xml; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                    ("ETag", etag),
+                    ("Cache-Control", "max-age=300"),
+                ],
+                body,
+            )
+            not_modified = _response(
+                "304 Not Modified", [("ETag", etag), ("Cache-Control", "max-age=300")]
+            )
+            feed = self._cache[index] = _Feed(ok, not_modified, etag.encode())
+        return feed
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: split the byte stream into request heads, answer each in order."""
+
+    def __init__(self, server: FeedServer) -> None:
+        self._server = server
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._server.stats.connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        self._buffer += data
+        while True:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buffer) > _MAX_HEAD:
+                    transport.close()
+                return
+            head = bytes(self._buffer[:end])
+            del self._buffer[: end + 4]
+            response, close = self._server.respond(head)
+            transport.write(response)
+            self._server.stats.bytes_sent += len(response)
+            if close:
+                transport.close()
+                self._transport = None
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+
+
+# ---------------------------------------------------------------- in a child process
+
+
+@dataclass
+class RunningServer:
+    """A feed server in a child process, as seen from the benchmark."""
+
+    base_url: str
+    feeds: int
+    process: subprocess.Popen[bytes]
+
+    def feed_url(self, index: int) -> str:
+        return self.base_url + feed_path(index)
+
+    def feed_urls(self) -> list[str]:
+        return [self.feed_url(index) for index in range(self.feeds)]
+
+    def stats(self) -> Stats:
+        # trust_env=False: no proxy from the environment, the request stays on loopback
+        response = httpx.get(self.base_url + "/_stats", trust_env=False, timeout=10)
+        response.raise_for_status()
+        return Stats(**response.json())
+
+
+@contextlib.contextmanager
+def run_server(feeds: int, items: int = DEFAULT_ITEMS) -> Iterator[RunningServer]:
+    """Start `python -m bench.feedserver` in a child process; stop it on exit."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.feedserver",
+        "--feeds",
+        str(feeds),
+        "--items",
+        str(items),
+    ]
+    process = subprocess.Popen(command, cwd=_REPO_ROOT, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode().strip()
+        if not line.startswith("http://"):
+            raise RuntimeError(f"the feed server did not start (exit code {process.poll()})")
+        yield RunningServer(base_url=line, feeds=feeds, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+async def _serve(feeds: int, items: int, host: str, port: int) -> None:
+    server = FeedServer(feeds, items)
+    await server.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(server.base_url, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.feedserver", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--feeds", type=int, default=500, help="how many feeds (default 500)")
+    parser.add_argument("--items", type=int, default=DEFAULT_ITEMS, help="items per feed")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (a loopback one)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    args = parser.parse_args(argv)
+    asyncio.run(_serve(args.feeds, args.items, args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()
