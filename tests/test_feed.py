@@ -27,7 +27,7 @@ def test_sample_feeds(sample: Path) -> None:
 
 
 def test_html_is_not_a_feed() -> None:
-    with pytest.raises(ParseError, match="not an RSS or Atom feed"):
+    with pytest.raises(ParseError, match="not an RSS or Atom feed: the server sent an HTML page"):
         parse_feed(b"<!DOCTYPE html><html><body><p>Hello</p></body></html>", "https://x.org/")
 
 

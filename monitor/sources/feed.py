@@ -42,8 +42,15 @@ class ParsedFeed:
 
 
 def strip_doctype(body: bytes) -> bytes:
-    """Remove the DOCTYPE and its internal subset: no entity of the feed is ever expanded."""
-    return _DOCTYPE.sub(b"", body, count=1)
+    """Remove every DOCTYPE and internal subset: no entity of the feed is ever expanded.
+
+    Repeated until nothing changes, because cutting one out can splice a new one together
+    (`<!DOC<!DOCTYPE x>TYPE rss [...]>`), and feedparser re-declares the entities of any
+    DOCTYPE left before the root element.
+    """
+    while (stripped := _DOCTYPE.sub(b"", body)) != body:
+        body = stripped
+    return body
 
 
 def parse_feed(body: bytes, base_url: str) -> ParsedFeed:
@@ -57,9 +64,7 @@ def parse_feed(body: bytes, base_url: str) -> ParsedFeed:
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
     if not version and not entries:
-        reason = parsed.get("bozo_exception")
-        detail = f": {str(reason).splitlines()[0]}" if reason else ""
-        raise ParseError(f"not an RSS or Atom feed{detail}")
+        raise ParseError(f"not an RSS or Atom feed{_what_it_is(body)}")
     out: list[FeedEntry] = []
     seen: set[str] = set()
     skipped = 0
@@ -72,6 +77,15 @@ def parse_feed(body: bytes, base_url: str) -> ParsedFeed:
             out.append(item)
     feed_title = str(parsed.get("feed", {}).get("title") or "")
     return ParsedFeed(title=feed_title, entries=tuple(out), skipped=skipped)
+
+
+def _what_it_is(body: bytes) -> str:
+    head = body[:2048].lstrip().lower()
+    if not head:
+        return ": the body is empty"
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return ": the server sent an HTML page"
+    return ""
 
 
 def _entry(entry: Any, base_url: str) -> FeedEntry | None:
