@@ -99,3 +99,20 @@ def test_extract_of_a_missing_file_names_it(monitor: Monitor, tmp_path: Path) ->
     result = monitor.runner.invoke(cli, ["extract", str(missing)])
     assert result.exit_code == 1
     assert str(missing) in result.stderr
+
+
+def test_poll_shows_a_progress_bar_only_on_a_terminal(
+    monitor: Monitor, web_server: WebServer
+) -> None:
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(CHIPS, "tech")
+    args = ["--config", str(monitor.config), "poll", "--source", "daily-test-tech"]
+    on_terminal = monitor.runner.invoke(cli, args, env={"TTY_COMPATIBLE": "1"})
+    assert on_terminal.exit_code == 0
+    assert "polling" in on_terminal.stdout and "1/1" in on_terminal.stdout
+    piped = monitor.runner.invoke(cli, args)
+    assert "polling" not in piped.stdout
+    as_json = monitor.runner.invoke(cli, [*args, "--json"], env={"TTY_COMPATIBLE": "1"})
+    assert "polling" not in as_json.stdout
+    assert json.loads(as_json.stdout)["sources_polled"] == 1
