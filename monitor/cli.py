@@ -332,7 +332,7 @@ def show(
         story, session = _story(app, story_id)
         with session:
             versions = queries.versions(session, story.id)
-            detail = views.story_detail(story, versions)
+            detail = views.story_detail(story, versions, queries.aliases(session, story.id))
     if as_json:
         _print_json(detail)
         return
@@ -350,6 +350,8 @@ def show(
         dup = detail["duplicate_of"]
         meta.append(f"duplicate of {dup['kind']} {dup['id']} ({dup['similarity']:.2f})")
     out.print(Text(views.clean(" · ".join(meta)), style="dim"))
+    for alias in detail["aliases"]:
+        out.print(Text(f"also at {views.clean(alias)}", style="dim"))
     out.print()
     out.print(Text(views.clean(detail["text"] or "(no text)")))
     out.print()

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,7 +39,7 @@ from monitor.sources.sitemap import parse_sitemap
 from monitor.store import queries
 from monitor.store.models import Poll, Source, Story, StoryTopic, Version
 from monitor.topics import TopicMatch, TopicRule, match_topics
-from monitor.urls import canonicalize_url
+from monitor.urls import canonicalize_url, identity_key
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class PassSummary:
     duplicates: int = 0
     offtopic: int = 0
     rechecked: int = 0
+    aliases: int = 0  # links that turned out to be a known story at another URL
     failures: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -296,11 +298,12 @@ class Pipeline:
         observed = result if isinstance(result, Failed) else self._extracted(result, job.settings)
         now = self.clock()
         with self.sessions.begin() as session:
-            story = queries.story_by_url(session, url)
+            story = queries.story_by_keys(session, [identity_key(url)])
             if story is None:
                 if isinstance(observed, Failed):
                     return 0, observed.message
-                self._new_story(session, job.id, url, observed, None, now)
+                story = self._new_story(session, job.id, url, observed, None, now)
+                queries.add_aliases(session, story.id, {identity_key(url): url})
                 summary.new += 1
                 return 1, None
             if self._observe(session, story, observed, now):
@@ -316,10 +319,11 @@ class Pipeline:
     async def _take_entries(
         self, summary: PassSummary, job: SourceJob, entries: Sequence[FeedEntry]
     ) -> int:
+        keys = {e.url: identity_key(e.url) for e in entries}
         with self.sessions() as session:
-            known = queries.known_urls(session, (e.url for e in entries))
-        fresh = [e for e in entries if e.url not in known and e.url not in self._taken]
-        self._taken.update(e.url for e in fresh)
+            known = queries.known_keys(session, keys.values())
+        fresh = [e for e in entries if keys[e.url] not in known | self._taken]
+        self._taken.update(keys[e.url] for e in fresh)
         results = await asyncio.gather(
             *(self._fetch_article(e.url, settings=job.settings) for e in fresh)
         )
@@ -363,10 +367,20 @@ class Pipeline:
     def _store_new_story(
         self, summary: PassSummary, source_id: int, entry: FeedEntry, extracted: Extracted
     ) -> bool:
+        """Store a story, unless the page turns out to be one already known at another URL
+        (its rel=canonical or the end of its redirects): then the URL becomes an alias."""
         now = self.clock()
+        urls = story_urls(entry.url, extracted)
         try:
             with self.sessions.begin() as session:
-                story = self._new_story(session, source_id, entry.url, extracted, entry, now)
+                known = queries.story_by_keys(session, urls)
+                if known is not None:
+                    queries.add_aliases(session, known.id, urls)
+                    summary.aliases += 1
+                    return False
+                url = next(reversed(urls.values()))  # the canonical, else the final URL
+                story = self._new_story(session, source_id, url, extracted, entry, now)
+                queries.add_aliases(session, story.id, urls)
         except IntegrityError:
             log.info("story %s was stored by another worker meanwhile", entry.url)
             return False
@@ -592,6 +606,21 @@ class Pipeline:
             story.text_hash = content_hash("", normalized)
             queries.replace_bands(session, fingerprint(normalized).bands, story_id=story.id)
         return True
+
+
+def story_urls(entry_url: str, extracted: Extracted) -> dict[str, str]:
+    """{identity key: URL} for every URL a fetched article answers to: the link it was found
+    by, where its redirects ended, and its declared canonical URL (last, so it names the
+    story). A canonical that points at a site's front page is a site bug and ignored."""
+    urls = [entry_url, canonicalize_url(extracted.fetched.url)]
+    canonical = extracted.article.canonical_url
+    if canonical and urlsplit(canonical).path not in ("", "/"):
+        urls.append(canonicalize_url(canonical))
+    found: dict[str, str] = {}
+    for url in urls:
+        found.pop(identity_key(url), None)
+        found[identity_key(url)] = url
+    return found
 
 
 def classify_version(version: Version, before: Version, *, restored: bool) -> None:

@@ -48,3 +48,31 @@ def canonicalize_url(url: str, base: str | None = None) -> str:
 
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
+
+
+_AMP_QUERY = {("output", "amp"), ("amp", "1"), ("amp", "true"), ("outputtype", "amp")}
+_PRINT_QUERY = {("print", "1"), ("print", "true"), ("view", "print"), ("output", "print")}
+_HOST_PREFIXES = ("www.", "m.", "mobile.", "amp.")
+_PATH_MARKERS = re.compile(r"(?:/(?:amp|print))+/?$|\.amp(?=\.html?$)")
+
+
+def identity_key(url: str) -> str:
+    """One key for the versions of a page that only differ in how it is served.
+
+    AMP (`/amp`, `?output=amp`, `amp.` hosts, `.amp.html`), mobile hosts (`m.`, `mobile.`),
+    `www.`, print views (`/print`, `?print=1`) and http versus https all map to the same
+    key. The key is for matching only: stories keep a real URL to fetch.
+    """
+    parts = urlsplit(canonicalize_url(url))
+    host = parts.netloc
+    for prefix in _HOST_PREFIXES:
+        if host.startswith(prefix) and host.count(".") >= 2:
+            host = host[len(prefix) :]
+            break
+    path = _PATH_MARKERS.sub("", parts.path).rstrip("/") or "/"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if (k.lower(), v.lower()) not in _AMP_QUERY | _PRINT_QUERY
+    ]
+    return urlunsplit(("", host, path, urlencode(query, doseq=True), ""))[2:]

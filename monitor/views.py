@@ -70,7 +70,9 @@ def version_summary(version: Version) -> dict[str, Any]:
     }
 
 
-def story_detail(story: Story, versions: list[Version]) -> dict[str, Any]:
+def story_detail(
+    story: Story, versions: list[Version], aliases: list[str] | None = None
+) -> dict[str, Any]:
     """The `monitor show --json` document: the summary, the current text, every version."""
     current = versions[-1] if versions else None
     detail = story_summary(story)
@@ -82,6 +84,7 @@ def story_detail(story: Story, versions: list[Version]) -> dict[str, Any]:
             "text": current.text if current else None,
             "topic_terms": {t.topic: list(t.terms) for t in story.topics},
             "next_check": iso(story.next_check_at),
+            "aliases": [url for url in aliases or [] if url != story.url],
             "versions": [version_summary(v) for v in versions],
         }
     )

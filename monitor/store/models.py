@@ -139,6 +139,19 @@ class Story(Base):
     )
 
 
+class StoryAlias(Base):
+    """Every URL a story was seen at, keyed so AMP, mobile and print variants meet.
+
+    The story's own URL is one of them; `monitor show` lists the others.
+    """
+
+    __tablename__ = "story_aliases"
+
+    key: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+
+
 class StoryTopic(Base):
     __tablename__ = "story_topics"
 
@@ -203,3 +216,33 @@ class Poll(Base):
     entries: Mapped[int] = mapped_column(Integer, default=0)
     new_stories: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class DigestRecord(Base):
+    """One digest: one recipient, one period. Written before and after sending, so a
+    crash, a restart or a second worker never sends a period twice (monitor.digest.run).
+
+    state: 'pending' (not tried yet) → 'sending' (the message is being handed to the
+    server: never retried, as it may have arrived) → 'sent'; 'failed' (retried at
+    next_attempt_at, or given up when that is null); 'skipped' (nothing to report).
+    """
+
+    __tablename__ = "digests"
+    __table_args__ = (
+        UniqueConstraint("recipient", "period_end"),
+        Index("ix_digests_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    message_id: Mapped[str] = mapped_column(String(250))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -10,7 +10,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from monitor.store.models import FingerprintBand, Poll, Seed, Source, Story, StoryTopic, Version
+from monitor.store.models import (
+    FingerprintBand,
+    Poll,
+    Seed,
+    Source,
+    Story,
+    StoryAlias,
+    StoryTopic,
+    Version,
+)
 
 # ---------------------------------------------------------------- sources
 
@@ -171,13 +180,39 @@ def story_by_url(session: Session, url: str) -> Story | None:
     return session.scalars(select(Story).where(Story.url == url)).first()
 
 
-def known_urls(session: Session, urls: Iterable[str]) -> set[str]:
-    wanted = list(dict.fromkeys(urls))
+def known_keys(session: Session, keys: Iterable[str]) -> set[str]:
+    """Which of these identity keys (monitor.urls.identity_key) a story already has."""
+    wanted = list(dict.fromkeys(keys))
     found: set[str] = set()
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        found.update(session.scalars(select(Story.url).where(Story.url.in_(chunk))))
+        found.update(session.scalars(select(StoryAlias.key).where(StoryAlias.key.in_(chunk))))
     return found
+
+
+def story_by_keys(session: Session, keys: Iterable[str]) -> Story | None:
+    story_id = session.scalars(
+        select(StoryAlias.story_id).where(StoryAlias.key.in_(list(keys))).limit(1)
+    ).first()
+    return session.get(Story, story_id) if story_id is not None else None
+
+
+def add_aliases(session: Session, story_id: int, urls: dict[str, str]) -> None:
+    """Register {key: url} for the story, skipping keys already registered."""
+    known = known_keys(session, urls)
+    session.add_all(
+        StoryAlias(key=key, url=url, story_id=story_id)
+        for key, url in urls.items()
+        if key not in known
+    )
+
+
+def aliases(session: Session, story_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(StoryAlias.url).where(StoryAlias.story_id == story_id).order_by(StoryAlias.url)
+        )
+    )
 
 
 def latest_version(session: Session, story_id: int) -> Version | None:

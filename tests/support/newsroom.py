@@ -106,8 +106,8 @@ class Newsroom:
             articles = dict(self.articles)
         items = []
         for link in links:
-            slug = link.split("/news/", 1)[1].split("?", 1)[0]
-            article = articles[slug]
+            slug = next((slug for slug in articles if f"/{slug}" in link), None)
+            article = articles[slug] if slug else NewsArticle(slug="", title=link, paragraphs=())
             items.append(
                 "<item>"
                 f"<title>{html.escape(article.title)}</title>"
