@@ -32,15 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from bench import Options, Report, Row
 from bench.feedserver import DEFAULT_ITEMS, RunningServer, Stats, article_url, run_server
 from monitor.app import App, open_app
 from monitor.config import CONFIG_ENV, DATABASE_ENV
 from monitor.pipeline import PassSummary, utcnow
-from monitor.store.models import Source, Story
-from monitor.urls import canonicalize_url
+from monitor.store.models import Source, Story, StoryAlias
+from monitor.urls import canonicalize_url, identity_key
 
 FEEDS = 500
 QUICK_FEEDS = 100
@@ -159,6 +159,11 @@ def _store_known_stories(app: App, server: RunningServer) -> int:
     ]
     with app.sessions.begin() as session:
         session.execute(insert(Story), rows)
+        ids = {url: story_id for url, story_id in session.execute(select(Story.url, Story.id))}
+        session.execute(
+            insert(StoryAlias),
+            [{"key": identity_key(url), "url": url, "story_id": ids[url]} for url in ids],
+        )
     return len(rows)
 
 

@@ -263,6 +263,9 @@ def list_(
     removed: Annotated[
         bool, typer.Option("--removed", help="Only stories taken down in the window.")
     ] = False,
+    clusters: Annotated[
+        bool, typer.Option("--clusters", help="One line per coverage cluster.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """New and changed coverage."""
@@ -278,10 +281,37 @@ def list_(
     )
     with app_context(state.config) as app, app.sessions() as session:
         stories = queries.list_stories(session, flt)
+        if clusters:
+            _print_clusters(queries.clusters(session, stories), as_json)
+            return
         if as_json:
             _print_json([views.story_summary(s) for s in stories])
             return
         _print_story_table(stories, cutoff)
+
+
+def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
+    rows = [views.cluster_summary(cluster_id, members) for cluster_id, members in groups.items()]
+    rows.sort(key=lambda row: (-row["count"], row["lead"]["first_seen"] or ""))
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("No coverage in this window.")
+        return
+    table = Table(pad_edge=False)
+    for column in ("cluster", "stories", "outlets", "lead story"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        outlets = row["outlets"]
+        shown = ", ".join(outlets[:3]) + (f", +{len(outlets) - 3}" if len(outlets) > 3 else "")
+        table.add_row(
+            str(row["cluster"]),
+            str(row["count"]),
+            Text(views.clean(shown)),
+            Text(views.clean(row["lead"]["title"])),
+        )
+    out.print(table)
 
 
 def _print_story_table(stories: list[Story], cutoff: datetime | None) -> None:

@@ -104,6 +104,11 @@ class PollingConfig(_Section):
     )
 
 
+class ClustersConfig(_Section):
+    window: PositiveDuration = timedelta(days=3)
+    threshold: float = Field(0.15, gt=0, le=1)
+
+
 class SeedsConfig(_Section):
     path: Path = Path("seeds")
 
@@ -182,6 +187,7 @@ class Config(_Section):
     fetch: FetchConfig = FetchConfig()
     polling: PollingConfig = PollingConfig()
     seeds: SeedsConfig = SeedsConfig()
+    clusters: ClustersConfig = ClustersConfig()
     topics: list[TopicConfig] = Field(default_factory=list)
     sources: list[SourceConfig] = Field(default_factory=list)
     # Where the file was read from; set by load_config, not by users.

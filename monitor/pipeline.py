@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import schedule
 from monitor.changes import classify, is_removal
+from monitor.clusters import best_cluster, cluster_terms
 from monitor.config import Config, SourceConfig
 from monitor.dedupe import DuplicateMatch, find_duplicate
 from monitor.diff import VersionText, compute_diff
@@ -429,8 +430,25 @@ class Pipeline:
         story.next_check_at, story.recheck_step = schedule.first_recheck(
             now, self._recheck_schedule(self._settings_by_id(source_id))
         )
-        self._dedupe(session, story, article.text)
+        if self._dedupe(session, story, article.text) is None:
+            self._cluster(session, story, title, article.text, now)
         return story
+
+    def _cluster(
+        self, session: Session, story: Story, title: str, text: str, now: datetime
+    ) -> None:
+        """Join the cluster of the most similar recent story, or start one."""
+        terms = cluster_terms(title, text)
+        story.cluster_terms = sorted(terms)
+        settings = self.config.clusters
+        candidates = queries.cluster_candidates(
+            session,
+            since=now - settings.window,
+            topics=[t.topic for t in story.topics],
+            exclude=story.id,
+        )
+        best = best_cluster(terms, candidates, threshold=settings.threshold)
+        story.cluster_id = best[0] if best else story.id
 
     def _dedupe(self, session: Session, story: Story, text: str) -> DuplicateMatch | None:
         """Mark the story as a copy of a seed or an earlier story, or index it for later."""

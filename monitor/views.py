@@ -52,6 +52,7 @@ def story_summary(story: Story) -> dict[str, Any]:
         "version_count": story.version_count,
         "duplicate_of": duplicate_of(story),
         "change_class": story.change_class,
+        "cluster": story.cluster_id,
     }
 
 
@@ -108,4 +109,17 @@ def source_summary(source: Source, stories: int) -> dict[str, Any]:
         "consecutive_failures": source.consecutive_failures,
         "next_poll": iso(source.next_poll_at) if source.enabled else None,
         "stories": stories,
+    }
+
+
+def cluster_summary(cluster_id: int, stories: list[Story]) -> dict[str, Any]:
+    """One line of `monitor list --clusters`: the lead story, the outlets, the count."""
+    lead = stories[0]
+    outlets = list(dict.fromkeys(s.source.name if s.source else "-" for s in stories))
+    return {
+        "cluster": cluster_id,
+        "lead": story_summary(lead),
+        "outlets": outlets,
+        "count": len(stories),
+        "stories": [s.id for s in stories],
     }

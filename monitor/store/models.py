@@ -130,6 +130,9 @@ class Story(Base):
         ForeignKey("stories.id", ondelete="SET NULL")
     )
     similarity: Mapped[float | None] = mapped_column(Float)
+    # The coverage cluster: the id of its first story (monitor.clusters); None for duplicates.
+    cluster_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    cluster_terms: Mapped[list[str] | None] = mapped_column(JSON)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
 

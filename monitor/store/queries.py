@@ -268,6 +268,33 @@ def claim_due_stories(
     return rows
 
 
+def cluster_candidates(
+    session: Session, *, since: datetime, topics: Sequence[str], exclude: int
+) -> dict[int, tuple[int, frozenset[str]]]:
+    """Recent clustered stories sharing a topic: story id → (cluster id, terms)."""
+    if not topics:
+        return {}
+    query = select(Story.id, Story.cluster_id, Story.cluster_terms).where(
+        Story.first_seen_at >= since,
+        Story.cluster_id.is_not(None),
+        Story.id != exclude,
+        Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic.in_(topics))),
+    )
+    return {
+        story_id: (cluster_id, frozenset(terms or ()))
+        for story_id, cluster_id, terms in session.execute(query)
+        if cluster_id is not None
+    }
+
+
+def clusters(session: Session, stories: Sequence[Story]) -> dict[int, list[Story]]:
+    """The listed stories grouped by cluster, each group in order of first sight."""
+    groups: dict[int, list[Story]] = {}
+    for story in sorted(stories, key=lambda s: (s.first_seen_at, s.id)):
+        groups.setdefault(story.cluster_id or story.id, []).append(story)
+    return groups
+
+
 def compress_html(html: bytes) -> bytes:
     return zlib.compress(html, 6)
 

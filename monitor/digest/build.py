@@ -1,0 +1,244 @@
+"""From the database to a Digest: which stories are new, changed and removed in a period.
+
+The only module of the digest that reads the store. Grouping, ordering and diff snippets
+are plain functions over the loaded rows, so a future story cluster (a cluster_id column)
+only changes cluster_key().
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, defer
+
+from monitor.diff import VersionText, compute_diff
+from monitor.digest.content import (
+    ChangedItem,
+    Digest,
+    Link,
+    NewItem,
+    RemovedItem,
+    TopicSection,
+    clean_inline,
+)
+from monitor.digest.snippets import text_snippets, title_snippet
+from monitor.store.models import Story, Version
+
+NO_TOPIC = "other"  # the section of on-topic-less stories (watched articles), for "all topics"
+ALSO_NAMED = 3  # outlets named in "also: a, b, c, +N"
+MAX_ITEMS = 50  # per list and topic, so a long outage does not make an unreadable email
+
+# Most significant first (the README's table): the class a story is listed with when it
+# changed several times in the period.
+CLASS_ORDER = ("removed", "restored", "major", "headline", "edit", "minor")
+
+
+def cluster_key(story: Story) -> int:
+    """The story a copy is grouped under. A cluster_id column would replace this."""
+    if story.duplicate_kind == "story" and story.duplicate_of_story_id is not None:
+        return story.duplicate_of_story_id
+    return story.id
+
+
+def outlet(story: Story) -> str:
+    """The source's name, or the host of the story's URL."""
+    if story.source is not None:
+        return clean_inline(story.source.name)
+    return clean_inline(urlsplit(story.url).hostname or story.url)
+
+
+def link(story: Story, title: str | None = None) -> Link:
+    return Link(
+        title=clean_inline(title if title is not None else story.title) or "(no headline)",
+        url=story.url,
+        outlet=outlet(story),
+    )
+
+
+def build_digest(
+    session: Session,
+    recipient: str,
+    topics: Sequence[str],
+    start: datetime,
+    end: datetime,
+    timezone: str,
+) -> Digest:
+    """Everything a recipient following ``topics`` (none: all) should read about
+    [start, end): new stories grouped with their copies (copies of seeds left out),
+    changed stories with the changed sentences, removed stories."""
+    new = list(_new_stories(session, start, end))
+    changed: list[tuple[Story, ChangedItem]] = []
+    removed: list[tuple[Story, RemovedItem]] = []
+    for story in _changed_stories(session, start, end):
+        item = _change(session, story, start, end)
+        if isinstance(item, RemovedItem):
+            removed.append((story, item))
+        elif item is not None:
+            changed.append((story, item))
+    wanted = list(dict.fromkeys(topics))
+    names = wanted or _all_topics(new, [s for s, _ in changed + removed])
+    sections = [
+        section
+        for section in (_section(topic, new, changed, removed) for topic in names)
+        if section.new or section.changed or section.removed
+    ]
+    shown = [section.topic for section in sections]
+
+    def count(stories: Iterable[Story]) -> int:
+        return len({cluster_key(s) for s in stories if any(_in_topic(s, t) for t in shown)})
+
+    return Digest(
+        recipient=recipient,
+        period_start=start,
+        period_end=end,
+        timezone=timezone,
+        sections=tuple(sections),
+        new_count=count(new),
+        changed_count=count(s for s, _ in changed),
+        removed_count=count(s for s, _ in removed),
+    )
+
+
+def _section(
+    topic: str,
+    new: Sequence[Story],
+    changed: Sequence[tuple[Story, ChangedItem]],
+    removed: Sequence[tuple[Story, RemovedItem]],
+) -> TopicSection:
+    """One topic's lists, each cut at MAX_ITEMS (how many were left out is kept)."""
+    new_items = _group(s for s in new if _in_topic(s, topic))
+    changed_items = [i for s, i in changed if _in_topic(s, topic)]
+    removed_items = [i for s, i in removed if _in_topic(s, topic)]
+    lists = (new_items, changed_items, removed_items)
+    return TopicSection(
+        topic=topic,
+        new=tuple(new_items[:MAX_ITEMS]),
+        changed=tuple(changed_items[:MAX_ITEMS]),
+        removed=tuple(removed_items[:MAX_ITEMS]),
+        omitted=sum(max(0, len(items) - MAX_ITEMS) for items in lists),
+    )
+
+
+def _in_topic(story: Story, topic: str) -> bool:
+    names = [t.topic for t in story.topics]
+    return topic in names or (topic == NO_TOPIC and not names)
+
+
+def _all_topics(*groups: Sequence[Story]) -> list[str]:
+    names = sorted({t.topic for group in groups for s in group for t in s.topics})
+    if any(not s.topics for group in groups for s in group):
+        names.append(NO_TOPIC)
+    return names
+
+
+def _new_stories(session: Session, start: datetime, end: datetime) -> Sequence[Story]:
+    """Listed stories first seen in the period, copies of stories included (they become
+    "also:" lines), copies of seeds not (the seed is what the reader already knows)."""
+    query = (
+        select(Story)
+        .where(
+            Story.status == "active",
+            Story.first_seen_at >= start,
+            Story.first_seen_at < end,
+            or_(Story.duplicate_kind.is_(None), Story.duplicate_kind == "story"),
+        )
+        .order_by(Story.first_seen_at, Story.id)
+    )
+    return session.scalars(query).all()
+
+
+def _group(stories: Iterable[Story]) -> list[NewItem]:
+    """One item per cluster, in the order clusters were first seen. Its lead is the
+    original when it is new too, else the first copy seen."""
+    clusters: dict[int, list[Story]] = defaultdict(list)
+    for story in stories:
+        clusters[cluster_key(story)].append(story)
+    items = []
+    for key, members in clusters.items():
+        lead = next((s for s in members if s.id == key), members[0])
+        others = list(dict.fromkeys(outlet(s) for s in members if s is not lead))
+        items.append(
+            NewItem(
+                story=link(lead),
+                also=tuple(others[:ALSO_NAMED]),
+                also_more=max(0, len(others) - ALSO_NAMED),
+            )
+        )
+    return items
+
+
+def _changed_stories(session: Session, start: datetime, end: datetime) -> Sequence[Story]:
+    """Listed, non-duplicate stories seen before the period with a new version in it."""
+    changed_ids = select(Version.story_id).where(
+        Version.fetched_at >= start, Version.fetched_at < end, Version.number > 1
+    )
+    query = (
+        select(Story)
+        .where(
+            Story.id.in_(changed_ids),
+            Story.status == "active",
+            Story.first_seen_at < start,
+            Story.duplicate_kind.is_(None),
+        )
+        .order_by(Story.id)
+    )
+    return session.scalars(query).all()
+
+
+def _versions(session: Session, story_id: int, end: datetime) -> list[Version]:
+    """The story's versions fetched before the period's end (without the stored HTML)."""
+    query = (
+        select(Version)
+        .options(defer(Version.raw_html))
+        .where(Version.story_id == story_id, Version.fetched_at < end)
+        .order_by(Version.number)
+    )
+    return list(session.scalars(query))
+
+
+def _text(version: Version) -> VersionText:
+    return VersionText(
+        title=version.title,
+        text=version.text,
+        byline=version.byline,
+        published=version.published_at,
+    )
+
+
+def _change(
+    session: Session, story: Story, start: datetime, end: datetime
+) -> ChangedItem | RemovedItem | None:
+    """What became of the story in the period, compared with the last content it had
+    before the period; None when the edits cancel out."""
+    versions = _versions(session, story.id, end)
+    in_period = [v for v in versions if v.fetched_at >= start]
+    if not in_period:
+        return None
+    latest = in_period[-1]
+    if latest.change_class == "removed":
+        return RemovedItem(story=link(story, latest.title))
+    before = [v for v in versions if v.number < in_period[0].number and v.change_class != "removed"]
+    if not before:
+        return None
+    diff = compute_diff(_text(before[-1]), _text(latest))
+    if not (diff.title_changed or diff.changes):
+        return None
+    snippets, more = text_snippets(diff.segments)
+    return ChangedItem(
+        story=link(story, latest.title),
+        change_class=_strongest({v.change_class for v in in_period} - {"removed"}),
+        title_diff=title_snippet(*diff.title_changed) if diff.title_changed else None,
+        snippets=snippets,
+        more_snippets=more,
+    )
+
+
+def _strongest(classes: set[str | None]) -> str:
+    for name in CLASS_ORDER:
+        if name in classes:
+            return name
+    return "edit"

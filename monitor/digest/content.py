@@ -1,0 +1,97 @@
+"""The digest as data: a tree of frozen dataclasses that build.py fills and render.py reads.
+
+Pure on purpose: rendering needs no database, so templates are tested (and previewed)
+from hand-made trees. Every string from the web is already cleaned of control and format
+characters here (clean_inline), and is escaped later by the templates.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+PieceKind = Literal["equal", "insert", "delete", "ellipsis"]
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A run of a diff snippet: unchanged, inserted, deleted, or an elision mark."""
+
+    kind: PieceKind
+    text: str
+
+
+Snippet = tuple[Piece, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    title: str
+    url: str
+    outlet: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """A new story, and the outlets that carried copies of it ("also: a, b, +N")."""
+
+    story: Link
+    also: tuple[str, ...] = ()
+    also_more: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedItem:
+    """A story edited in the period: the class of its biggest change and what changed."""
+
+    story: Link
+    change_class: str
+    title_diff: Snippet | None = None
+    snippets: tuple[Snippet, ...] = ()
+    more_snippets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedItem:
+    story: Link
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSection:
+    topic: str
+    new: tuple[NewItem, ...] = ()
+    changed: tuple[ChangedItem, ...] = ()
+    removed: tuple[RemovedItem, ...] = ()
+    omitted: int = 0  # items beyond the per-list limit, left out
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One recipient's digest for [period_start, period_end). The counts are distinct
+    stories (a story under two topics counts once; a story and its copies count once)."""
+
+    recipient: str
+    period_start: datetime
+    period_end: datetime
+    timezone: str
+    sections: tuple[TopicSection, ...]
+    new_count: int
+    changed_count: int
+    removed_count: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.new_count or self.changed_count or self.removed_count)
+
+
+def clean_inline(text: str | None) -> str:
+    """Web text for one line: control and format characters (escape sequences, bidi
+    overrides, zero-width tricks) dropped, every run of whitespace made one space."""
+    kept = "".join(
+        " " if char.isspace() else char
+        for char in text or ""
+        if char.isspace() or not unicodedata.category(char).startswith("C")
+    )
+    return " ".join(kept.split())

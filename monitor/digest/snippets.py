@@ -1,0 +1,142 @@
+"""The changed sentences of a diff, for an email: short, each change in its sentence.
+
+monitor.diff renders whole paragraphs with a fixed number of context words; a digest
+reader wants less: only the sentence around each change, a few of them per story, and
+long insertions clipped. This works on the public Diff.segments, so it stays independent
+of how monitor.diff renders for the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+from monitor.diff import Segment, VersionText, compute_diff
+from monitor.digest.content import Piece, Snippet, clean_inline
+
+CONTEXT_WORDS = 20  # at most this many unchanged words on each side of a change
+CHANGE_WORDS = 60  # an insertion or deletion longer than this is clipped
+MAX_SNIPPETS = 3  # per story; the rest are counted
+
+# The end of a sentence (punctuation, closing quotes, then space) or of a paragraph.
+_BOUNDARY = re.compile(r"[.!?…][\"')\]]*(\s+)|\n\s*\n\s*")
+
+
+def _boundaries(text: str) -> list[tuple[int, int]]:
+    """(end of a sentence, start of the next) for each boundary in the text."""
+    return [(m.start(1) if m.group(1) else m.start(), m.end()) for m in _BOUNDARY.finditer(text)]
+
+
+def _first_words(text: str, count: int) -> str:
+    spans = [m.span() for m in re.finditer(r"\S+", text)]
+    return text if len(spans) <= count else text[: spans[count - 1][1]]
+
+
+def _last_words(text: str, count: int) -> str:
+    spans = [m.span() for m in re.finditer(r"\S+", text)]
+    return text if len(spans) <= count else text[spans[-count][0] :]
+
+
+def _break_between(left: str, right: str) -> bool:
+    """Whether a sentence or a paragraph ends where ``left`` meets ``right``."""
+    window = left[-8:] + right[:8]
+    junction = len(left[-8:])
+    return any(end <= junction <= start for end, start in _boundaries(window))
+
+
+def _lead_in(text: str, change: str) -> list[Piece]:
+    """Unchanged text before a change: the start of its sentence, or its last words."""
+    if _break_between(text, change):
+        return []
+    bounds = _boundaries(text)
+    start = bounds[-1][1] if bounds else 0
+    kept = _last_words(text[start:], CONTEXT_WORDS)
+    trimmed = len(kept) < len(text)
+    return [Piece("ellipsis", "… ")] * (trimmed and bool(kept.strip())) + [
+        Piece("equal", kept.lstrip() if trimmed else kept)
+    ]
+
+
+def _tail(change: str, text: str) -> list[Piece]:
+    """Unchanged text after a change: the rest of its sentence, or its first words."""
+    if _break_between(change, text):
+        return []
+    bounds = _boundaries(text)
+    end = bounds[0][0] if bounds else len(text)
+    kept = _first_words(text[:end], CONTEXT_WORDS)
+    trimmed = len(kept) < len(text)
+    return [Piece("equal", kept.rstrip() if trimmed else kept)] + [Piece("ellipsis", " …")] * (
+        trimmed and bool(kept.strip())
+    )
+
+
+def _clip(text: str) -> str:
+    """A long insertion or deletion cut to its first words."""
+    flat = clean_inline(text)
+    clipped = _first_words(flat, CHANGE_WORDS)
+    return clipped if clipped == flat else f"{clipped} …"
+
+
+def _runs(segments: Sequence[Segment]) -> Iterator[list[Piece]]:
+    """Snippets: changes that share a sentence stay together, with their context."""
+    changed = [i for i, segment in enumerate(segments) if segment.op != "equal"]
+    if not changed:
+        return
+    first, last = changed[0], changed[-1]
+    current: list[Piece] = []
+    for index, segment in enumerate(segments):
+        if segment.op != "equal":
+            text = _clip(segment.text)
+            if text:
+                current.append(Piece(segment.op, text))
+            continue
+        before = segments[index - 1].text if index > first else ""
+        after = segments[index + 1].text if index < last else ""
+        if index < first:
+            current += _lead_in(segment.text, after)
+        elif index > last:
+            current += _tail(before, segment.text)
+        elif _boundaries(segment.text) or _break_between(before, segment.text):
+            current += _tail(before, segment.text)
+            yield current
+            current = _lead_in(segment.text, after)
+        else:
+            current.append(Piece("equal", segment.text))
+    yield current
+
+
+def _tidy(pieces: list[Piece]) -> Snippet:
+    """Whitespace folded to single spaces (paragraph breaks included), empty runs gone."""
+    out = [Piece(p.kind, _fold(p.text)) for p in pieces]
+    out = [p for p in out if p.text]
+    if out and out[0].kind == "equal":
+        out[0] = Piece("equal", out[0].text.lstrip())
+    if out and out[-1].kind == "equal":
+        out[-1] = Piece("equal", out[-1].text.rstrip())
+    return tuple(p for p in out if p.text)
+
+
+def _fold(text: str) -> str:
+    """clean_inline, but a leading or trailing space survives (it separates words)."""
+    inner = clean_inline(text)
+    if not inner:
+        return " " if text[:1].isspace() or text[-1:].isspace() else ""
+    lead = " " if text[:1].isspace() else ""
+    trail = " " if text[-1:].isspace() else ""
+    return f"{lead}{inner}{trail}"
+
+
+def text_snippets(segments: Sequence[Segment]) -> tuple[tuple[Snippet, ...], int]:
+    """At most MAX_SNIPPETS changed sentences, and how many more there were."""
+    snippets = [s for s in (_tidy(run) for run in _runs(segments)) if _has_change(s)]
+    return tuple(snippets[:MAX_SNIPPETS]), max(0, len(snippets) - MAX_SNIPPETS)
+
+
+def _has_change(snippet: Snippet) -> bool:
+    return any(piece.kind in ("insert", "delete") for piece in snippet)
+
+
+def title_snippet(old: str, new: str) -> Snippet:
+    """The headline change, word by word, in full."""
+    segments = compute_diff(VersionText("", old), VersionText("", new)).segments
+    return _tidy([Piece(s.op, s.text) for s in segments])

@@ -1,0 +1,262 @@
+"""Rendering a digest (pure): subject, both parts, escaping, headers, and a phone-width check."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from monitor.digest.content import (
+    ChangedItem,
+    Digest,
+    Link,
+    NewItem,
+    Piece,
+    RemovedItem,
+    TopicSection,
+)
+from monitor.digest.render import message_id, plain, render, safe_href, subject, to_email
+
+SENDER = "monitor <monitor@example.org>"
+END = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
+LONG_URL = "https://www.example-news-outlet.com/" + "very-long-path-segment-" * 12 + "x.html"
+
+
+def sample_digest(recipient: str = "desk@example.org") -> Digest:
+    """A digest with every kind of item, and the web's worst: markup, long words, URLs."""
+    chips = TopicSection(
+        topic="chip-exports",
+        new=(
+            NewItem(
+                Link("US widens export controls on AI accelerators", LONG_URL, "Reuters"),
+                also=("The Verge", "Ars Technica", "SCMP"),
+                also_more=2,
+            ),
+            NewItem(Link("<script>alert(1)</script> & friends", "https://a.example/1", "Wire")),
+            NewItem(Link("Nvidia shares " + "A" * 90, "javascript:alert(1)", "evil.example")),
+        ),
+        changed=(
+            ChangedItem(
+                Link("US tightens export controls on AI chips", "https://b.example/2", "FT"),
+                change_class="headline",
+                title_diff=(
+                    Piece("delete", "Commerce Department"),
+                    Piece("insert", "US"),
+                    Piece("equal", " tightens export controls on "),
+                    Piece("delete", "advanced "),
+                    Piece("equal", "AI chips"),
+                ),
+                snippets=(
+                    (
+                        Piece("ellipsis", "… "),
+                        Piece("equal", "licences for shipments to data centres in "),
+                        Piece("delete", "a longer list of"),
+                        Piece("insert", "forty-three"),
+                        Piece("equal", " countries, according to the Federal Register."),
+                    ),
+                    (Piece("insert", "<b>not bold</b>"),),
+                ),
+                more_snippets=1,
+            ),
+        ),
+        removed=(RemovedItem(Link("Chipmaker denies report", "https://c.example/3", "SCMP")),),
+    )
+    deepseek = TopicSection(
+        topic="deepseek",
+        new=(NewItem(Link("DeepSeek releases a new model", "https://d.example/4", "TechCrunch")),),
+    )
+    return Digest(
+        recipient=recipient,
+        period_start=datetime(2026, 11, 21, 7, 0, tzinfo=UTC),
+        period_end=END,
+        timezone="Europe/London",
+        sections=(chips, deepseek),
+        new_count=4,
+        changed_count=1,
+        removed_count=1,
+    )
+
+
+def sample_message() -> EmailMessage:
+    digest = sample_digest()
+    return to_email(
+        render(digest),
+        sender=SENDER,
+        recipient=digest.recipient,
+        message_id=message_id(digest.recipient, END, SENDER),
+        date=END,
+    )
+
+
+def test_subject_has_counts_and_the_local_day_never_a_headline() -> None:
+    digest = sample_digest()
+    assert subject(digest) == "monitor: 4 new, 1 changed, 1 removed — 22 Nov 2026"
+    empty = Digest("d@x.org", END, END, "Asia/Tokyo", (), 0, 0, 0)
+    assert subject(empty) == "monitor: nothing new — 22 Nov 2026"
+
+
+def test_text_part_lists_groups_changes_and_removals() -> None:
+    text = render(sample_digest()).text
+    assert "4 new, 1 changed, 1 removed" in text
+    assert "Sat 21 Nov 2026 07:00 – Sun 22 Nov 2026 07:00 (Europe/London)" in text
+    assert "== chip-exports ==" in text and "== deepseek ==" in text
+    assert "also: The Verge, Ars Technica, SCMP, +2" in text
+    assert "* [headline] US tightens export controls on AI chips" in text
+    assert "Headline: [-Commerce Department-]{+US+} tightens export controls on" in text
+    assert "> … licences for shipments to data centres in [-a longer list of-]{+forty-three+}" in (
+        text
+    )
+    assert "(+1 more changes)" in text
+    assert "Removed\n* Chipmaker denies report" in text
+    assert "<script>alert(1)</script> & friends" in text  # plain text: literal, not HTML
+    assert LONG_URL in text
+
+
+def test_html_part_escapes_web_text_and_keeps_only_http_links() -> None:
+    page = render(sample_digest()).html
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; friends" in page
+    assert "&lt;b&gt;not bold&lt;/b&gt;</ins>" in page
+    assert "javascript:" not in page
+    assert f'href="{html.escape(LONG_URL)}"' in page
+    assert "<del " in page and ">a longer list of</del>" in page
+    assert ">forty-three</ins>" in page
+    assert "<style" not in page  # inline styles only: mail clients drop style blocks
+    widths = [int(w) for w in re.findall(r"(?<![-\w])width:\s*(\d+)px", page)]
+    assert all(width <= 400 for width in widths)
+    assert "max-width:640px" in page and "overflow-wrap:anywhere" in page
+
+
+def test_safe_href() -> None:
+    assert safe_href("https://x.org/a") == "https://x.org/a"
+    assert safe_href("HTTP://x.org/") == "HTTP://x.org/"
+    for url in ("javascript:alert(1)", "data:text/html,x", "vbscript:x", "//x.org", "x"):
+        assert safe_href(url) == ""
+
+
+def test_message_is_multipart_alternative_with_headers() -> None:
+    raw = sample_message().as_bytes(policy=email.policy.SMTP)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert parsed["Subject"] == "monitor: 4 new, 1 changed, 1 removed — 22 Nov 2026"
+    assert parsed["To"] == "desk@example.org"
+    assert parsed["From"] == SENDER
+    assert parsed["Date"] == "Sun, 22 Nov 2026 07:00:00 +0000"
+    assert re.fullmatch(
+        r"<digest\.20261122T0700Z\.[0-9a-f]{16}@example\.org>", parsed["Message-ID"]
+    )
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78  # quoted-printable, no long lines
+
+
+def test_message_id_is_stable_per_recipient_and_period() -> None:
+    first = message_id("desk@example.org", END, SENDER)
+    assert first == message_id("DESK@example.org", END, SENDER)
+    assert first != message_id("other@example.org", END, SENDER)
+
+
+@pytest.mark.parametrize(
+    ("recipient", "sender"),
+    [
+        ("desk@example.org\r\nBcc: spy@evil.example", SENDER),
+        ("desk@example.org\n", SENDER),
+        ("desk@example.org", "monitor <monitor@example.org>\r\nBcc: spy@evil.example"),
+        ("desk@example.org", "monitor\n <monitor@example.org>"),
+    ],
+)
+def test_line_breaks_in_addresses_are_refused(recipient: str, sender: str) -> None:
+    with pytest.raises(ValueError, match="line"):
+        to_email(
+            render(sample_digest()),
+            sender=sender,
+            recipient=recipient,
+            message_id="<x@example.org>",
+            date=END,
+        )
+
+
+def test_plain_marks() -> None:
+    assert plain((Piece("equal", "a "), Piece("delete", "b"), Piece("insert", "c"))) == (
+        "a [-b-]{+c+}"
+    )
+
+
+# ---------------------------------------------------------------- in a real browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PHONE = 400
+_CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _in_phone_frame(page: str, height: int = 3000) -> str:
+    """The page in a 400px-wide iframe (headless Chromium windows are at least 500px
+    wide), and a script that writes what overflowed into the outer page's DOM."""
+    return f"""<!DOCTYPE html><html><body style="margin:0;overflow:hidden">
+<iframe id="f" style="display:block;border:0;width:{PHONE}px;height:{height}px"
+ srcdoc="{html.escape(page)}">
+</iframe><script>
+window.addEventListener("load", function () {{
+  var doc = document.getElementById("f").contentDocument;
+  var wide = [];
+  doc.querySelectorAll("*").forEach(function (el) {{
+    if (el.getBoundingClientRect().right > {PHONE} + 0.5) wide.push(el.tagName);
+  }});
+  document.body.setAttribute("data-scroll-width", String(doc.documentElement.scrollWidth));
+  document.body.setAttribute("data-height", String(Math.ceil(doc.body.getBoundingClientRect().height)));
+  document.body.setAttribute("data-wide", wide.join(","));
+}});
+</script></body></html>"""
+
+
+def _chromium(*args: str) -> str:
+    assert CHROMIUM is not None
+    result = subprocess.run(
+        [CHROMIUM, *_CHROMIUM_FLAGS, *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
+    )
+    return result.stdout
+
+
+def measure_in_chromium(page: str, folder: Path) -> dict[str, str]:
+    frame = folder / "phone.html"
+    frame.write_text(_in_phone_frame(page), encoding="utf-8")
+    dom = _chromium(
+        "--window-size=600,3000", "--virtual-time-budget=5000", "--dump-dom", frame.as_uri()
+    )
+    body = re.search(r"<body[^>]*>", dom)
+    assert body is not None, dom[:500]
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(0)))
+
+
+def screenshot(page: str, folder: Path, png: Path) -> None:
+    """A 400px-wide picture of the page, as tall as its content."""
+    height = int(measure_in_chromium(page, folder)["height"])
+    frame = folder / "shot.html"
+    frame.write_text(_in_phone_frame(page, height), encoding="utf-8")
+    _chromium(
+        "--hide-scrollbars",
+        f"--window-size={PHONE},{height}",
+        f"--screenshot={png}",
+        frame.as_uri(),
+    )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
+def test_html_fits_a_phone_screen_in_chromium(tmp_path: Path) -> None:
+    result = measure_in_chromium(render(sample_digest()).html, tmp_path)
+    assert int(result["scroll-width"]) <= PHONE, result
+    assert result["wide"] == "", f"elements wider than {PHONE}px: {result['wide']}"
+    assert int(result["height"]) > 600  # it did render the digest
