@@ -215,11 +215,51 @@ def _short_iso(value: str | None) -> str:
 def run() -> None:
     """Run the service: poll on schedule until SIGINT or SIGTERM."""
     from monitor.service import serve
+    from monitor.store.db import service_lock
 
     logging.getLogger("monitor").setLevel(logging.INFO)
-    with app_context(state.config) as app:
+    with app_context(state.config) as app, service_lock(app.engine):
         app.sync()
         asyncio.run(serve(app))
+
+
+@cli.command()
+def status(as_json: JsonOption = False) -> None:
+    """Is polling healthy: last success, failing and overdue sources, re-checks waiting."""
+    from monitor.store.db import database_size
+
+    with app_context(state.config) as app:
+        now = app.clock()
+        grace = app.config.polling.interval
+        with app.sessions() as session:
+            report = queries.status(session, now, grace)
+        size = database_size(app.engine)
+    document = {
+        "last_success": views.iso(report.last_success),
+        "sources": report.sources,
+        "sources_failing": report.failing,
+        "sources_overdue": report.overdue,
+        "stories": report.stories,
+        "awaiting_recheck": report.awaiting_recheck,
+        "database_bytes": size,
+    }
+    if as_json:
+        _print_json(document)
+        return
+    out.print(Text(f"last successful poll: {views.short_time(report.last_success)}"))
+    out.print(
+        Text(
+            f"sources: {report.sources}, failing: {len(report.failing)}, "
+            f"overdue: {len(report.overdue)}"
+        )
+    )
+    for name in report.failing:
+        out.print(Text(f"  failing: {views.clean(name)}", style="red"))
+    for name in report.overdue:
+        out.print(Text(f"  overdue: {views.clean(name)}", style="yellow"))
+    out.print(Text(f"stories: {report.stories}, waiting for a re-check: {report.awaiting_recheck}"))
+    if size is not None:
+        out.print(Text(f"database: {size / 1_000_000:.1f} MB"))
 
 
 # ---------------------------------------------------------------- listings

@@ -104,6 +104,11 @@ class PollingConfig(_Section):
     )
 
 
+class ServiceConfig(_Section):
+    keep_polls: PositiveDuration = timedelta(days=30)
+    shutdown_timeout: PositiveDuration = timedelta(seconds=20)
+
+
 class ClustersConfig(_Section):
     window: PositiveDuration = timedelta(days=3)
     threshold: float = Field(0.15, gt=0, le=1)
@@ -188,6 +193,7 @@ class Config(_Section):
     polling: PollingConfig = PollingConfig()
     seeds: SeedsConfig = SeedsConfig()
     clusters: ClustersConfig = ClustersConfig()
+    service: ServiceConfig = ServiceConfig()
     topics: list[TopicConfig] = Field(default_factory=list)
     sources: list[SourceConfig] = Field(default_factory=list)
     # Where the file was read from; set by load_config, not by users.

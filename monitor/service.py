@@ -15,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
 from monitor.pipeline import Pipeline
+from monitor.store import queries
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,18 @@ class Service:
         self.stopping = asyncio.Event()
         self.busy = asyncio.Lock()
         self.passes = 0
+
+    async def housekeeping(self) -> None:
+        """Forget poll records older than [service] keep_polls."""
+        cutoff = self.app.clock() - self.app.config.service.keep_polls
+        try:
+            with self.app.sessions.begin() as session:
+                pruned = queries.prune_polls(session, cutoff)
+        except Exception:
+            log.exception("housekeeping failed; it runs again in an hour")
+            return
+        if pruned:
+            log.info("housekeeping: %d old poll records pruned", pruned)
 
     async def tick(self) -> None:
         """One pass; a failure is logged and the next tick tries again."""
@@ -78,6 +91,16 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=int(every.total_seconds()),
+        )
+        scheduler.add_job(
+            service.housekeeping,
+            "interval",
+            hours=1,
+            next_run_time=datetime.now(UTC),
+            id="housekeeping",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=3600,
         )
         scheduler.start()
         log.info("monitor running: %d sources, tick every %s", len(app.config.sources), every)

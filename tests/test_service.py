@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -81,3 +82,90 @@ def test_run_polls_then_stops_cleanly_on_signal(
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "stopped" in stderr
+
+
+def test_a_second_service_on_one_sqlite_file_is_refused(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(DEEPSEEK, "tech")
+    config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'run.db'}")
+    first = subprocess.Popen(
+        monitor_process("--config", str(config), "run"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for_stories(config, 1, time.monotonic() + 30), _stop(first)
+        second = subprocess.run(
+            monitor_process("--config", str(config), "run"),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert second.returncode == 1
+        assert "another `monitor run` is already using" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        # Reads keep working while the service runs.
+        assert wait_for_stories(config, 1, time.monotonic() + 5)
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        if first.stderr is not None:
+            first.stderr.close()
+        first.wait()
+    assert first.returncode == 0
+
+
+def test_status_reports_failing_sources_and_waiting_rechecks(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    from typer.testing import CliRunner
+
+    from tests.test_end_to_end import Monitor
+
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(DEEPSEEK, "tech")
+    config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 's.db'}")
+    monitor = Monitor(config, CliRunner())
+    monitor("poll")  # the "latest" feed does not exist: that source fails
+    report = monitor.json("status")
+    assert report["sources"] == 2
+    assert report["sources_failing"] == ["daily-test-latest"]
+    assert report["stories"] == 1
+    assert report["last_success"] is not None
+    assert report["database_bytes"] > 0
+    time.sleep(1.1)
+    assert monitor.json("status")["awaiting_recheck"] == 1
+    assert "failing: daily-test-latest" in monitor("status")
+
+
+def test_housekeeping_prunes_old_poll_records(tmp_path: Path, web_server: WebServer) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from monitor.app import open_app
+    from monitor.service import Service
+    from monitor.store.models import Poll, Source
+
+    config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'h.db'}")
+    app = open_app(config)
+    try:
+        app.sync()
+        now = datetime.now(UTC)
+        with app.sessions.begin() as session:
+            source_id = session.scalars(select(Source.id)).first()
+            for age in (timedelta(days=40), timedelta(days=31), timedelta(days=1)):
+                session.add(Poll(source_id=source_id, started_at=now - age, duration=0.1))
+        asyncio.run(Service(app, pipeline=None).housekeeping())  # type: ignore[arg-type]
+        with app.sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Poll)) == 1
+    finally:
+        app.close()

@@ -60,6 +60,23 @@ def safe_url(url: str) -> str:
         return "<unparsable URL>"
 
 
+def database_size(engine: Engine) -> int | None:
+    """Bytes on disk: the SQLite file (and its WAL), or the PostgreSQL database."""
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            return None
+        paths = [Path(database), Path(f"{database}-wal")]
+        return sum(p.stat().st_size for p in paths if p.exists())
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        with engine.connect() as connection:
+            size = connection.execute(text("SELECT pg_database_size(current_database())"))
+            return int(size.scalar() or 0)
+    return None
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False, future=True)
 
@@ -116,6 +133,31 @@ def _revision(engine: Engine) -> str | None:
     except SQLAlchemyError as exc:
         where = safe_url(str(engine.url))
         raise StoreError(f"cannot open database {where}: {_one_line(exc)}") from None
+
+
+@contextmanager
+def service_lock(engine: Engine) -> Iterator[None]:
+    """On SQLite, one `monitor run` per database file; CLI commands are not affected.
+
+    Several workers need PostgreSQL, where row leases share the work; on SQLite a second
+    service would only fight the first for the write lock.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}-service.lock", "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(
+                f"another `monitor run` is already using {database}: on SQLite only one "
+                "service may run (use PostgreSQL for several workers)"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager

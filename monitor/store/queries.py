@@ -110,6 +110,46 @@ def sources_with_story_counts(session: Session) -> list[tuple[Source, int]]:
     return [(source, int(n)) for source, n in session.execute(query)]
 
 
+def prune_polls(session: Session, before: datetime) -> int:
+    """Forget poll records older than `before` (housekeeping); returns how many."""
+    result = session.execute(delete(Poll).where(Poll.started_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    last_success: datetime | None
+    sources: int
+    failing: list[str]
+    overdue: list[str]
+    stories: int
+    awaiting_recheck: int
+
+
+def status(session: Session, now: datetime, grace: timedelta) -> Status:
+    """What `monitor status` reports: is polling healthy, what is behind."""
+    enabled = list(session.scalars(select(Source).where(Source.enabled.is_(True))))
+    due_checks = session.scalar(
+        select(func.count())
+        .select_from(Story)
+        .where(Story.status == "active", Story.next_check_at <= now)
+    )
+    stories = session.scalar(
+        select(func.count()).select_from(Story).where(Story.status == "active")
+    )
+    successes = [s.last_success_at for s in enabled if s.last_success_at is not None]
+    return Status(
+        last_success=max(successes, default=None),
+        sources=len(enabled),
+        failing=sorted(s.name for s in enabled if s.consecutive_failures > 0),
+        overdue=sorted(
+            s.name for s in enabled if s.next_poll_at is not None and s.next_poll_at < now - grace
+        ),
+        stories=int(stories or 0),
+        awaiting_recheck=int(due_checks or 0),
+    )
+
+
 def record_poll(session: Session, poll: Poll) -> None:
     session.add(poll)
 
