@@ -36,6 +36,7 @@ class Service:
         self.stopping = asyncio.Event()
         self.busy = asyncio.Lock()
         self.passes = 0
+        self.current: asyncio.Task[object] | None = None
 
     async def housekeeping(self) -> None:
         """Forget poll records older than [service] keep_polls."""
@@ -54,11 +55,17 @@ class Service:
         if self.stopping.is_set():
             return
         async with self.busy:
+            self.current = asyncio.current_task()
             try:
                 summary = await self.pipeline.run_pass()
+            except asyncio.CancelledError:
+                log.warning("pass cancelled at the shutdown deadline")
+                return
             except Exception:
                 log.exception("pass failed; the next tick tries again")
                 return
+            finally:
+                self.current = None
             self.passes += 1
             if summary.sources_polled or summary.rechecked:
                 log.info("pass: %s", summary.line())
@@ -71,6 +78,17 @@ class Service:
     async def wait_idle(self) -> None:
         async with self.busy:
             return
+
+    async def finish(self, deadline: float) -> None:
+        """Let the pass in flight finish; past the deadline, cancel it and free its leases."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.wait_idle()), timeout=deadline)
+        except TimeoutError:
+            if self.current is not None:
+                self.current.cancel()
+            await self.wait_idle()
+        with self.app.sessions.begin() as session:
+            queries.release_leases(session, self.pipeline.owner)
 
 
 async def serve(app: App, *, install_signals: bool = True) -> Service:
@@ -108,7 +126,7 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
             await service.stopping.wait()
         finally:
             scheduler.shutdown(wait=False)
-            await service.wait_idle()
+            await service.finish(app.config.service.shutdown_timeout.total_seconds())
             if install_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)

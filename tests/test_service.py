@@ -169,3 +169,44 @@ def test_housekeeping_prunes_old_poll_records(tmp_path: Path, web_server: WebSer
             assert session.scalar(select(func.count()).select_from(Poll)) == 1
     finally:
         app.close()
+
+
+def test_shutdown_deadline_cancels_a_hung_pass_and_frees_its_leases(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    import sqlite3
+
+    from tests.support.webserver import slow
+
+    web_server.route("/feeds/tech.xml", response=slow(60))
+    database = tmp_path / "hung.db"
+    config = write_config(tmp_path, web_server, f"sqlite:///{database}")
+    text = config.read_text().replace('timeout = "5s"', 'timeout = "60s"')
+    config.write_text(text + '\n[service]\nshutdown_timeout = "1s"\n')
+    process = subprocess.Popen(
+        monitor_process("--config", str(config), "run"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while web_server.count("/feeds/tech.xml") == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert web_server.count("/feeds/tech.xml") == 1, _stop(process)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if process.stderr is not None:
+            process.stderr.close()
+        process.wait()
+    assert process.returncode == 0, stderr
+    assert took < 20  # the deadline (1 s), not the hung request (60 s)
+    assert "cancelled at the shutdown deadline" in stderr
+    with sqlite3.connect(database) as connection:
+        held = connection.execute("SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL")
+        assert held.fetchone() == (0,)

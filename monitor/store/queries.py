@@ -150,6 +150,16 @@ def status(session: Session, now: datetime, grace: timedelta) -> Status:
     )
 
 
+def release_leases(session: Session, owner: str) -> None:
+    """Give back every source and story this worker still holds (at shutdown)."""
+    for model in (Source, Story):
+        session.execute(
+            update(model)
+            .where(model.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+
 def record_poll(session: Session, poll: Poll) -> None:
     session.add(poll)
 
