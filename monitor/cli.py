@@ -479,6 +479,46 @@ def diff(
 
 
 @cli.command()
+def digest(
+    since: Annotated[str, typer.Option("--since", help="Window: 24h, 7d or 2026-01-27.")] = "24h",
+    to: Annotated[
+        str | None, typer.Option("--to", help="Only this address (default: every recipient).")
+    ] = None,
+    send: Annotated[
+        bool, typer.Option("--send", help="Send it now (outside the schedule; not recorded).")
+    ] = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the preview to FILE: .eml, .html or .txt.")
+    ] = None,
+) -> None:
+    """Preview the digest email (the .eml on stdout), or send it now with --send."""
+    from monitor.digest.command import preview_or_send
+
+    now = datetime.now(UTC)
+    cutoff = parse_since(since, now)
+    if cutoff is None:
+        raise typer.BadParameter("a digest needs a window: a duration (24h) or a date")
+    with app_context(state.config) as app:
+        result = preview_or_send(
+            app.sessions,
+            app.config.digest,
+            app.config.smtp,
+            now=now,
+            since=cutoff,
+            to=to,
+            send=send,
+            out=out_file,
+        )
+    if result.preview is not None:
+        sys.stdout.write(result.preview)
+    elif result.sent:
+        for message in result.messages:
+            out.print(Text(f"sent to {message['To']}: {message['Subject']}"))
+    else:
+        out.print(Text(f"wrote {out_file}: {result.messages[0]['Subject']}"))
+
+
+@cli.command()
 def history(
     story_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOption = False
 ) -> None:

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.digest.settings import DigestConfig, SmtpConfig
 from monitor.errors import ConfigError
 from monitor.extract import check_selector
 
@@ -107,6 +108,7 @@ class PollingConfig(_Section):
 class ServiceConfig(_Section):
     keep_polls: PositiveDuration = timedelta(days=30)
     shutdown_timeout: PositiveDuration = timedelta(seconds=20)
+    lease: PositiveDuration = timedelta(minutes=5)
 
 
 class ClustersConfig(_Section):
@@ -196,6 +198,8 @@ class Config(_Section):
     service: ServiceConfig = ServiceConfig()
     topics: list[TopicConfig] = Field(default_factory=list)
     sources: list[SourceConfig] = Field(default_factory=list)
+    digest: DigestConfig = DigestConfig()
+    smtp: SmtpConfig = SmtpConfig()
     # Where the file was read from; set by load_config, not by users.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -210,6 +214,16 @@ class Config(_Section):
                 if name in seen:
                     raise _CrossKeyError(f"{section}[{index}].name", f"duplicate name {name!r}")
                 seen.add(name)
+        return self
+
+    @model_validator(mode="after")
+    def _digest_topics(self) -> Config:
+        known = {topic.name for topic in self.topics}
+        for index, recipient in enumerate(self.digest.recipients):
+            for topic in recipient.topics:
+                if topic not in known:
+                    key = f"digest.recipients[{index}].topics"
+                    raise _CrossKeyError(key, f"no topic named {topic!r}")
         return self
 
     def source(self, name: str) -> SourceConfig:

@@ -13,10 +13,11 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +46,8 @@ from monitor.urls import canonicalize_url, identity_key
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+RecheckJob = tuple[int, str, str | None, str | None, "SourceConfig | None"]
+_Job = TypeVar("_Job")
 MAX_CHILD_SITEMAPS = 20  # of a sitemap index, per poll
 
 
@@ -73,6 +76,36 @@ class PassSummary:
             f"{self.sources_polled} sources polled, {self.new} new, {self.changed} changed, "
             f"{self.duplicates} duplicates, {self.failures} failures"
         )
+
+
+class _Claims(Generic[_Job]):
+    """Hands out claimed work to a pass's workers a small batch at a time, so that several
+    processes sharing one database split the work instead of one taking it all."""
+
+    def __init__(self, claim: Callable[[int], list[_Job]], batch: int, *, once: bool) -> None:
+        self.claim = claim
+        self.batch = batch
+        self.once = once  # claim a single batch (named sources): they are all in it
+        self.ready: deque[_Job] = deque()
+        self.exhausted = False
+        self.lock = asyncio.Lock()
+
+    async def next(self) -> _Job | None:
+        async with self.lock:
+            if not self.ready and not self.exhausted:
+                self.ready.extend(self.claim(self.batch))
+                self.exhausted = not self.ready or self.once
+            return self.ready.popleft() if self.ready else None
+
+
+async def _drain(
+    claims: _Claims[_Job], workers: int, work: Callable[[_Job], Awaitable[None]]
+) -> None:
+    async def worker() -> None:
+        while (job := await claims.next()) is not None:
+            await work(job)
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
 
 
 class PassProgress(Protocol):
@@ -123,8 +156,9 @@ class Pipeline:
         self.clock = clock
         self.owner = owner or worker_id()
         self.rules = [TopicRule(t.name, tuple(t.keywords), tuple(t.exclude)) for t in config.topics]
-        # A lease outlives the slowest possible source: feed plus its articles.
-        self.lease = max(timedelta(minutes=5), config.fetch.timeout * 10)
+        # A lease must outlive the slowest source (its feed plus its articles): when it
+        # expires, another worker takes the source over.
+        self.lease = config.service.lease
         self._taken: set[str] = set()
         self._source_configs = {source.name: source for source in config.sources}
         self._source_names: dict[int, str] = {}
@@ -140,30 +174,45 @@ class Pipeline:
     ) -> PassSummary:
         summary = PassSummary()
         self._taken = set()  # URLs this pass is already fetching, from any source
-        now = self.clock()
-        with self.sessions.begin() as session:
-            claimed = queries.claim_sources(
-                session, now, self.owner, self.lease, names=source_names or None
-            )
-            self._source_names.update({s.id: s.name for s in claimed})
-            jobs = [
-                SourceJob(
-                    s.id, s.name, s.kind, s.url, s.etag, s.last_modified, self._settings(s.name)
-                )
-                for s in claimed
-            ]
         if progress is not None:
-            progress.start(len(jobs))
+            with self.sessions() as session:
+                progress.start(queries.count_due_sources(session, self.clock(), source_names))
+        workers = self.config.fetch.concurrency
+        batch = len(source_names) if source_names else max(1, workers // 2)
 
         async def poll(job: SourceJob) -> None:
             await self._poll_source(summary, job)
             if progress is not None:
                 progress.advance(job.name)
 
-        await asyncio.gather(*(poll(job) for job in jobs))
+        started = self.clock()  # work that falls due during the pass waits for the next one
+        claims = _Claims(
+            lambda n: self._claim(source_names, n, started), batch, once=bool(source_names)
+        )
+        await _drain(claims, workers, poll)
         if recheck:
             await self._recheck_due(summary)
         return summary
+
+    def _claim(self, names: Sequence[str] | None, limit: int, due_by: datetime) -> list[SourceJob]:
+        """Lease the next due sources; other workers skip what this one holds."""
+        with self.sessions.begin() as session:
+            claimed = queries.claim_sources(
+                session,
+                due_by,
+                self.owner,
+                self.lease,
+                names=names or None,
+                limit=limit,
+                now=self.clock(),
+            )
+            self._source_names.update({s.id: s.name for s in claimed})
+            return [
+                SourceJob(
+                    s.id, s.name, s.kind, s.url, s.etag, s.last_modified, self._settings(s.name)
+                )
+                for s in claimed
+            ]
 
     def _settings(self, name: str) -> SourceConfig | None:
         return self._source_configs.get(name)
@@ -499,10 +548,19 @@ class Pipeline:
     # ------------------------------------------------------------ re-checks
 
     async def _recheck_due(self, summary: PassSummary) -> None:
-        now = self.clock()
+        workers = self.config.fetch.concurrency
+        started = self.clock()
+        claims = _Claims(
+            lambda n: self._claim_stories(n, started), max(1, workers // 2), once=False
+        )
+        await _drain(claims, workers, lambda job: self._recheck(summary, *job))
+
+    def _claim_stories(self, limit: int, due_by: datetime) -> list[RecheckJob]:
         with self.sessions.begin() as session:
-            due = queries.claim_due_stories(session, now, self.owner, self.lease)
-            work = [
+            due = queries.claim_due_stories(
+                session, due_by, self.owner, self.lease, limit=limit, now=self.clock()
+            )
+            return [
                 (
                     s.id,
                     s.url,
@@ -512,7 +570,6 @@ class Pipeline:
                 )
                 for s in due
             ]
-        await asyncio.gather(*(self._recheck(summary, *item) for item in work))
 
     async def _recheck(
         self,

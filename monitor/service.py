@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
+from monitor.digest.jobs import DigestJobs
 from monitor.pipeline import Pipeline
 from monitor.store import queries
 
@@ -120,6 +121,8 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
             coalesce=True,
             misfire_grace_time=3600,
         )
+        digests = DigestJobs(app.sessions, app.config.digest, app.config.smtp)
+        digests.schedule(scheduler)
         scheduler.start()
         log.info("monitor running: %d sources, tick every %s", len(app.config.sources), every)
         try:
@@ -127,6 +130,7 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
         finally:
             scheduler.shutdown(wait=False)
             await service.finish(app.config.service.shutdown_timeout.total_seconds())
+            await digests.wait_idle()
             if install_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)

@@ -63,6 +63,7 @@ class Room:
         text: str = "Body text of the story.",
         copy_of: int | None = None,
         seed: str | None = None,
+        cluster: int | None = None,
     ) -> int:
         source_id = self.source(outlet) if outlet else None
         self.count += 1
@@ -79,6 +80,7 @@ class Room:
                 duplicate_of_story_id=copy_of,
                 duplicate_of_seed_id=seed,
                 similarity=0.95 if copy_of or seed else None,
+                cluster_id=cluster,
             )
             session.add(story)
             session.flush()
@@ -168,6 +170,26 @@ def test_a_copy_of_an_older_story_leads_its_own_group(room: Room) -> None:
     assert item.story.title == "Copy one" and item.also == ("B",)
 
 
+def test_coverage_clusters_are_grouped_with_their_copies(room: Room) -> None:
+    first = room.story("Stargate site chosen", outlet="Reuters")
+    with room.sessions.begin() as session:
+        story = session.get(Story, first)
+        assert story is not None
+        story.cluster_id = first  # a cluster is named after its first story
+    other = room.story("OpenAI picks Texas for Stargate", outlet="The Verge", cluster=first)
+    room.story("OpenAI picks Texas for Stargate", outlet="Ars Technica", copy_of=other)
+    room.story("Reuters again, another URL", outlet="Reuters", cluster=first)
+    room.story("Unrelated", outlet="FT")
+
+    digest = room.digest()
+
+    lead, unrelated = digest.sections[0].new
+    assert lead.story.title == "Stargate site chosen"
+    assert lead.also == ("The Verge", "Ars Technica")  # the lead's own outlet is not repeated
+    assert unrelated.story.title == "Unrelated"
+    assert digest.new_count == 2
+
+
 def test_changed_story_shows_its_class_headline_and_changed_sentence(room: Room) -> None:
     story = room.story("Commerce tightens AI chip exports", seen=BEFORE, text=CHIPS_V1)
     room.edit(story, BEFORE + timedelta(hours=1), "Commerce tightens AI chip exports", CHIPS_V1)
@@ -190,7 +212,8 @@ def test_changed_story_shows_its_class_headline_and_changed_sentence(room: Room)
     assert Piece("delete", "a longer list of") in snippet
     assert Piece("insert", "forty-three") in snippet
     text = "".join(piece.text for piece in snippet)
-    assert text.startswith("… Officials expect")  # the changed sentence, not the paragraph
+    assert text.startswith("Officials expect")  # the changed sentence, not the paragraph
+    assert text.endswith("Federal Register.")
     assert "second paragraph" not in text
     assert digest.changed_count == 1 and digest.new_count == 0
 

@@ -212,7 +212,8 @@ window.addEventListener("load", function () {{
     if (el.getBoundingClientRect().right > {PHONE} + 0.5) wide.push(el.tagName);
   }});
   document.body.setAttribute("data-scroll-width", String(doc.documentElement.scrollWidth));
-  document.body.setAttribute("data-height", String(Math.ceil(doc.body.getBoundingClientRect().height)));
+  var height = Math.ceil(doc.body.getBoundingClientRect().height);
+  document.body.setAttribute("data-height", String(height));
   document.body.setAttribute("data-wide", wide.join(","));
 }});
 </script></body></html>"""
@@ -260,3 +261,161 @@ def test_html_fits_a_phone_screen_in_chromium(tmp_path: Path) -> None:
     assert int(result["scroll-width"]) <= PHONE, result
     assert result["wide"] == "", f"elements wider than {PHONE}px: {result['wide']}"
     assert int(result["height"]) > 600  # it did render the digest
+
+
+# ---------------------------------------------------------------- the pictures in docs/
+
+
+def docs_digest() -> Digest:
+    """The digest shown in docs/digest.png and docs/digest.txt."""
+    chips = TopicSection(
+        topic="chip-exports",
+        new=(
+            NewItem(
+                Link(
+                    "US widens export controls on AI accelerators to 43 countries",
+                    "https://www.reuters.com/technology/us-widens-export-controls-ai-accelerators-2026-11-21/",
+                    "Reuters",
+                ),
+                also=("The Verge", "Ars Technica", "SCMP"),
+                also_more=2,
+            ),
+            NewItem(
+                Link(
+                    "Nvidia says new rules will not hit this quarter's revenue",
+                    "https://www.theregister.com/2026/11/21/nvidia_export_rules/",
+                    "The Register",
+                )
+            ),
+        ),
+        changed=(
+            ChangedItem(
+                Link(
+                    "US tightens export controls on AI chips",
+                    "https://www.ft.com/content/5e1d2c7a-export-controls",
+                    "FT",
+                ),
+                change_class="headline",
+                title_diff=(
+                    Piece("delete", "Commerce Department"),
+                    Piece("insert", "US"),
+                    Piece("equal", " tightens export controls on "),
+                    Piece("delete", "advanced "),
+                    Piece("equal", "AI chips"),
+                ),
+                snippets=(
+                    (
+                        Piece("ellipsis", "… "),
+                        Piece("equal", "require licences for shipments to data centres in "),
+                        Piece("delete", "a longer list of"),
+                        Piece("insert", "forty-three"),
+                        Piece(
+                            "equal", " countries, according to a notice in the Federal Register."
+                        ),
+                    ),
+                    (
+                        Piece("equal", "The rule takes effect in "),
+                        Piece("delete", "30"),
+                        Piece("insert", "45"),
+                        Piece("equal", " days."),
+                    ),
+                ),
+            ),
+        ),
+        removed=(
+            RemovedItem(
+                Link(
+                    "Chipmaker denies report of smuggled accelerators",
+                    "https://www.scmp.com/tech/article/3290001/chipmaker-denies-report",
+                    "SCMP",
+                )
+            ),
+        ),
+    )
+    deepseek = TopicSection(
+        topic="deepseek",
+        new=(
+            NewItem(
+                Link(
+                    "DeepSeek releases an open model trained for under $6 million",
+                    "https://techcrunch.com/2026/11/21/deepseek-open-model/",
+                    "TechCrunch",
+                ),
+                also=("Bing News",),
+            ),
+        ),
+    )
+    return Digest(
+        recipient="desk@example.org",
+        period_start=datetime(2026, 11, 21, 7, 0, tzinfo=UTC),
+        period_end=END,
+        timezone="Europe/London",
+        sections=(chips, deepseek),
+        new_count=3,
+        changed_count=1,
+        removed_count=1,
+    )
+
+
+def write_docs(folder: Path = Path("docs")) -> None:
+    """docs/digest.txt, and docs/digest.png when Chromium is there:
+    `PYTHONPATH=. .venv/bin/python -c "import tests.test_digest_render as t; t.write_docs()"`"""
+    import tempfile
+
+    rendered = render(docs_digest())
+    folder.mkdir(exist_ok=True)
+    (folder / "digest.txt").write_text(
+        f"Subject: {rendered.subject}\n\n{rendered.text}", encoding="utf-8"
+    )
+    if CHROMIUM is not None:
+        with tempfile.TemporaryDirectory() as scratch:
+            screenshot(rendered.html, Path(scratch), (folder / "digest.png").resolve())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
+def test_docs_digest_fits_a_phone_screen(tmp_path: Path) -> None:
+    result = measure_in_chromium(render(docs_digest()).html, tmp_path)
+    assert int(result["scroll-width"]) <= PHONE and result["wide"] == "", result
+
+
+# ---------------------------------------------------------------- diff snippets (pure)
+
+
+def _snippets(old: str, new: str) -> list[str]:
+    from monitor.diff import VersionText, compute_diff
+    from monitor.digest.snippets import text_snippets
+
+    snippets, more = text_snippets(
+        compute_diff(VersionText("", old), VersionText("", new)).segments
+    )
+    return [plain(snippet) for snippet in snippets] + ([f"+{more}"] if more else [])
+
+
+ARTICLE = (
+    "Officials said the advanced AI chip rules would apply. The rule takes effect in 30 days."
+    "\n\nA paragraph nobody edits.\n\nThe last paragraph. It ends here."
+)
+
+
+def test_snippets_are_the_changed_sentences() -> None:
+    assert _snippets(ARTICLE, ARTICLE.replace("advanced ", "")) == [
+        "Officials said the [-advanced -]AI chip rules would apply."
+    ]
+    assert _snippets(ARTICLE, ARTICLE.replace("30", "45").replace("ends", "stops")) == [
+        "The rule takes effect in [-30-]{+45+} days.",
+        "It [-ends-]{+stops+} here.",
+    ]
+    assert _snippets(ARTICLE, ARTICLE + "\n\nA new paragraph.") == ["{+A new paragraph.+}"]
+    assert _snippets(ARTICLE, "Breaking. " + ARTICLE) == ["{+Breaking.+}"]
+
+
+def test_snippets_are_short() -> None:
+    long_sentence = " ".join(f"w{i}" for i in range(60))
+    old = f"{long_sentence} target {long_sentence}."
+    (snippet,) = _snippets(old, old.replace("target", "goal"))
+    assert snippet.startswith("… w40") and snippet.endswith("w19 …")
+    (inserted,) = _snippets(ARTICLE, ARTICLE.replace("apply.", "apply " + "and more " * 50 + "."))
+    assert inserted.endswith(" …+}.") and inserted.count("more") == 30
+    many = ARTICLE.replace("advanced", "new").replace("30", "45").replace("ends", "stops")
+    many = many.replace("nobody edits", "somebody edited")
+    assert len(_snippets(ARTICLE, many)) == 4 and _snippets(ARTICLE, many)[-1] == "+1"

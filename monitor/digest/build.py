@@ -1,8 +1,8 @@
 """From the database to a Digest: which stories are new, changed and removed in a period.
 
-The only module of the digest that reads the store. Grouping, ordering and diff snippets
-are plain functions over the loaded rows, so a future story cluster (a cluster_id column)
-only changes cluster_key().
+The only module of the digest that reads the store. New stories are grouped by coverage
+cluster (Story.cluster_id, monitor.clusters); copies of a story (which have no cluster of
+their own) join their original's. cluster_keys() is the one place that knows this.
 """
 
 from __future__ import annotations
@@ -37,11 +37,26 @@ MAX_ITEMS = 50  # per list and topic, so a long outage does not make an unreadab
 CLASS_ORDER = ("removed", "restored", "major", "headline", "edit", "minor")
 
 
-def cluster_key(story: Story) -> int:
-    """The story a copy is grouped under. A cluster_id column would replace this."""
-    if story.duplicate_kind == "story" and story.duplicate_of_story_id is not None:
-        return story.duplicate_of_story_id
-    return story.id
+def cluster_keys(session: Session, stories: Sequence[Story]) -> dict[int, int]:
+    """Story id → the group it is shown in: its coverage cluster, its original's cluster
+    for a copy, else the story itself (stories stored before clusters existed)."""
+    original_ids = {s.duplicate_of_story_id for s in stories if _copy_of(s) is not None}
+    originals: dict[int, int | None] = {}
+    if original_ids:
+        query = select(Story.id, Story.cluster_id).where(Story.id.in_(original_ids))
+        originals = {story_id: cluster for story_id, cluster in session.execute(query)}
+    keys = {}
+    for story in stories:
+        original = _copy_of(story)
+        if original is not None:
+            keys[story.id] = originals.get(original) or original
+        else:
+            keys[story.id] = story.cluster_id or story.id
+    return keys
+
+
+def _copy_of(story: Story) -> int | None:
+    return story.duplicate_of_story_id if story.duplicate_kind == "story" else None
 
 
 def outlet(story: Story) -> str:
@@ -71,6 +86,7 @@ def build_digest(
     [start, end): new stories grouped with their copies (copies of seeds left out),
     changed stories with the changed sentences, removed stories."""
     new = list(_new_stories(session, start, end))
+    keys = cluster_keys(session, new)
     changed: list[tuple[Story, ChangedItem]] = []
     removed: list[tuple[Story, RemovedItem]] = []
     for story in _changed_stories(session, start, end):
@@ -83,13 +99,13 @@ def build_digest(
     names = wanted or _all_topics(new, [s for s, _ in changed + removed])
     sections = [
         section
-        for section in (_section(topic, new, changed, removed) for topic in names)
+        for section in (_section(topic, new, keys, changed, removed) for topic in names)
         if section.new or section.changed or section.removed
     ]
     shown = [section.topic for section in sections]
 
-    def count(stories: Iterable[Story]) -> int:
-        return len({cluster_key(s) for s in stories if any(_in_topic(s, t) for t in shown)})
+    def shown_ids(stories: Iterable[Story]) -> set[int]:
+        return {s.id for s in stories if any(_in_topic(s, t) for t in shown)}
 
     return Digest(
         recipient=recipient,
@@ -97,20 +113,21 @@ def build_digest(
         period_end=end,
         timezone=timezone,
         sections=tuple(sections),
-        new_count=count(new),
-        changed_count=count(s for s, _ in changed),
-        removed_count=count(s for s, _ in removed),
+        new_count=len({keys[i] for i in shown_ids(new)}),
+        changed_count=len(shown_ids(s for s, _ in changed)),
+        removed_count=len(shown_ids(s for s, _ in removed)),
     )
 
 
 def _section(
     topic: str,
     new: Sequence[Story],
+    keys: dict[int, int],
     changed: Sequence[tuple[Story, ChangedItem]],
     removed: Sequence[tuple[Story, RemovedItem]],
 ) -> TopicSection:
     """One topic's lists, each cut at MAX_ITEMS (how many were left out is kept)."""
-    new_items = _group(s for s in new if _in_topic(s, topic))
+    new_items = _group([s for s in new if _in_topic(s, topic)], keys)
     changed_items = [i for s, i in changed if _in_topic(s, topic)]
     removed_items = [i for s, i in removed if _in_topic(s, topic)]
     lists = (new_items, changed_items, removed_items)
@@ -136,8 +153,8 @@ def _all_topics(*groups: Sequence[Story]) -> list[str]:
 
 
 def _new_stories(session: Session, start: datetime, end: datetime) -> Sequence[Story]:
-    """Listed stories first seen in the period, copies of stories included (they become
-    "also:" lines), copies of seeds not (the seed is what the reader already knows)."""
+    """Listed stories first seen in the period, copies of stories included (they join
+    their original's "also:" line), copies of seeds not (the reader knows the seed)."""
     query = (
         select(Story)
         .where(
@@ -151,16 +168,17 @@ def _new_stories(session: Session, start: datetime, end: datetime) -> Sequence[S
     return session.scalars(query).all()
 
 
-def _group(stories: Iterable[Story]) -> list[NewItem]:
+def _group(stories: Sequence[Story], keys: dict[int, int]) -> list[NewItem]:
     """One item per cluster, in the order clusters were first seen. Its lead is the
-    original when it is new too, else the first copy seen."""
+    cluster's first story when that is new too, else the first member seen."""
     clusters: dict[int, list[Story]] = defaultdict(list)
     for story in stories:
-        clusters[cluster_key(story)].append(story)
+        clusters[keys[story.id]].append(story)
     items = []
     for key, members in clusters.items():
         lead = next((s for s in members if s.id == key), members[0])
         others = list(dict.fromkeys(outlet(s) for s in members if s is not lead))
+        others = [name for name in others if name != outlet(lead)]
         items.append(
             NewItem(
                 story=link(lead),

@@ -97,6 +97,8 @@ def run_due_digests(
     scheduler calls it at [digest] time, and on start and on a short interval it
     catches up on missed periods and retries failures.
     """
+    if now.tzinfo is None:
+        raise ValueError("run_due_digests needs an aware datetime (UTC)")
     if not digest.recipients:
         return []
     end = latest_slot(now, digest)

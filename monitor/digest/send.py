@@ -62,7 +62,9 @@ def send_message(
         _envelope(client, sender, recipients)
         before_data()
         handed_over = True
-        client.data(body)  # raises SMTPDataError when the server refuses it
+        code, reply = client.data(body)  # raises SMTPDataError only for a refused DATA
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
     except (smtplib.SMTPException, OSError) as exc:
         refused = isinstance(exc, smtplib.SMTPResponseException)
         ambiguous = handed_over and not refused

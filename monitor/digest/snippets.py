@@ -45,36 +45,36 @@ def _break_between(left: str, right: str) -> bool:
 
 
 def _lead_in(text: str, change: str) -> list[Piece]:
-    """Unchanged text before a change: the start of its sentence, or its last words."""
+    """Unchanged text before a change: the start of its sentence; "…" when the sentence
+    is longer than CONTEXT_WORDS."""
     if _break_between(text, change):
         return []
     bounds = _boundaries(text)
-    start = bounds[-1][1] if bounds else 0
-    kept = _last_words(text[start:], CONTEXT_WORDS)
-    trimmed = len(kept) < len(text)
-    return [Piece("ellipsis", "… ")] * (trimmed and bool(kept.strip())) + [
-        Piece("equal", kept.lstrip() if trimmed else kept)
-    ]
+    sentence = text[bounds[-1][1] :] if bounds else text
+    kept = _last_words(sentence, CONTEXT_WORDS)
+    if kept == sentence:
+        return [Piece("equal", kept)]
+    return [Piece("ellipsis", "… "), Piece("equal", kept.lstrip())]
 
 
 def _tail(change: str, text: str) -> list[Piece]:
-    """Unchanged text after a change: the rest of its sentence, or its first words."""
+    """Unchanged text after a change: the rest of its sentence; "…" when that is longer
+    than CONTEXT_WORDS."""
     if _break_between(change, text):
         return []
     bounds = _boundaries(text)
-    end = bounds[0][0] if bounds else len(text)
-    kept = _first_words(text[:end], CONTEXT_WORDS)
-    trimmed = len(kept) < len(text)
-    return [Piece("equal", kept.rstrip() if trimmed else kept)] + [Piece("ellipsis", " …")] * (
-        trimmed and bool(kept.strip())
-    )
+    sentence = text[: bounds[0][0]] if bounds else text
+    kept = _first_words(sentence, CONTEXT_WORDS)
+    if kept == sentence:
+        return [Piece("equal", kept)]
+    return [Piece("equal", kept.rstrip()), Piece("ellipsis", " …")]
 
 
 def _clip(text: str) -> str:
     """A long insertion or deletion cut to its first words."""
-    flat = clean_inline(text)
+    flat = _fold(text)
     clipped = _first_words(flat, CHANGE_WORDS)
-    return clipped if clipped == flat else f"{clipped} …"
+    return flat if clipped == flat else f"{clipped} …"
 
 
 def _runs(segments: Sequence[Segment]) -> Iterator[list[Piece]]:
@@ -106,13 +106,12 @@ def _runs(segments: Sequence[Segment]) -> Iterator[list[Piece]]:
 
 
 def _tidy(pieces: list[Piece]) -> Snippet:
-    """Whitespace folded to single spaces (paragraph breaks included), empty runs gone."""
+    """Whitespace folded to single spaces (paragraph breaks included), none at the ends."""
     out = [Piece(p.kind, _fold(p.text)) for p in pieces]
     out = [p for p in out if p.text]
-    if out and out[0].kind == "equal":
-        out[0] = Piece("equal", out[0].text.lstrip())
-    if out and out[-1].kind == "equal":
-        out[-1] = Piece("equal", out[-1].text.rstrip())
+    if out:
+        out[0] = Piece(out[0].kind, out[0].text.lstrip())
+        out[-1] = Piece(out[-1].kind, out[-1].text.rstrip())
     return tuple(p for p in out if p.text)
 
 

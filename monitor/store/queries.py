@@ -61,13 +61,17 @@ def sync_sources(session: Session, specs: Sequence[SourceSpec], now: datetime) -
 
 def claim_sources(
     session: Session,
-    now: datetime,
+    due_by: datetime,
     owner: str,
     lease: timedelta,
     names: Sequence[str] | None = None,
     limit: int = 1000,
+    *,
+    now: datetime | None = None,
 ) -> list[Source]:
-    """Lease the due (or the named) sources to `owner`; others skip what is leased."""
+    """Lease the sources due by `due_by` (or the named ones) to `owner`; others skip what is
+    leased until the lease expires."""
+    now = now or due_by
     lease_free = or_(Source.lease_expires_at.is_(None), Source.lease_expires_at < now)
     query = select(Source).where(lease_free).order_by(Source.next_poll_at).limit(limit)
     if names:
@@ -75,7 +79,7 @@ def claim_sources(
     else:
         query = query.where(
             Source.enabled.is_(True),
-            or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now),
+            or_(Source.next_poll_at.is_(None), Source.next_poll_at <= due_by),
         )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -84,6 +88,18 @@ def claim_sources(
         row.lease_owner = owner
         row.lease_expires_at = now + lease
     return rows
+
+
+def count_due_sources(session: Session, now: datetime, names: Sequence[str] | None) -> int:
+    query = select(func.count()).select_from(Source)
+    if names:
+        query = query.where(Source.name.in_(names))
+    else:
+        query = query.where(
+            Source.enabled.is_(True),
+            or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now),
+        )
+    return int(session.scalar(query) or 0)
 
 
 def release_source(session: Session, source_id: int, owner: str) -> None:
@@ -300,12 +316,20 @@ def versions(session: Session, story_id: int) -> list[Version]:
 
 
 def claim_due_stories(
-    session: Session, now: datetime, owner: str, lease: timedelta, limit: int = 500
+    session: Session,
+    due_by: datetime,
+    owner: str,
+    lease: timedelta,
+    limit: int = 500,
+    *,
+    now: datetime | None = None,
 ) -> list[Story]:
+    """Lease the stories whose re-check is due by `due_by`."""
+    now = now or due_by
     lease_free = or_(Story.lease_expires_at.is_(None), Story.lease_expires_at < now)
     query = (
         select(Story)
-        .where(Story.status == "active", Story.next_check_at <= now, lease_free)
+        .where(Story.status == "active", Story.next_check_at <= due_by, lease_free)
         .order_by(Story.next_check_at)
         .limit(limit)
     )
