@@ -219,6 +219,11 @@ def run() -> None:
 
     logging.getLogger("monitor").setLevel(logging.INFO)
     with app_context(state.config) as app, service_lock(app.engine):
+        if app.config.service.log_format == "json":
+            from monitor.health import JsonFormatter
+
+            for handler in logging.getLogger().handlers:
+                handler.setFormatter(JsonFormatter())
         app.sync()
         asyncio.run(serve(app))
 

@@ -109,6 +109,9 @@ class ServiceConfig(_Section):
     keep_polls: PositiveDuration = timedelta(days=30)
     shutdown_timeout: PositiveDuration = timedelta(seconds=20)
     lease: PositiveDuration = timedelta(minutes=5)
+    log_format: Literal["text", "json"] = "text"
+    http_port: int | None = Field(None, ge=1, le=65535)
+    http_host: str = "127.0.0.1"
 
 
 class ClustersConfig(_Section):

@@ -34,6 +34,7 @@ from monitor.errors import ParseError
 from monitor.extract import Article, extract_article
 from monitor.fetch import Failed, Fetched, Fetcher, NotModified
 from monitor.fingerprint import fingerprint
+from monitor.health import Metrics
 from monitor.normalize import content_hash, normalize_text
 from monitor.sources.feed import FeedEntry, parse_feed
 from monitor.sources.page import parse_listing
@@ -162,6 +163,7 @@ class Pipeline:
         self._taken: set[str] = set()
         self._source_configs = {source.name: source for source in config.sources}
         self._source_names: dict[int, str] = {}
+        self.metrics: Metrics | None = None  # set by the service when it serves /metrics
 
     # ------------------------------------------------------------ the pass
 
@@ -250,12 +252,30 @@ class Pipeline:
                 poll.new_stories = await self._take_entries(summary, job, entries)
         poll.duration = time.monotonic() - clock_start
         poll.error = error
+        fields = {
+            "source": job.name,
+            "status": poll.status,
+            "duration": round(poll.duration, 3),
+            "entries": poll.entries,
+            "new": poll.new_stories,
+            "bytes": poll.bytes,
+            "error": error,
+        }
         if error:
             summary.failures += 1
             summary.errors.append(f"{job.name}: {error}")
-            log.warning("source %s: %s", job.name, error)
+            log.warning("source %s: %s", job.name, error, extra=fields)
         else:
-            log.info("source %s: %s entries, %s new", job.name, poll.entries, poll.new_stories)
+            log.info(
+                "source %s: %s entries, %s new",
+                job.name,
+                poll.entries,
+                poll.new_stories,
+                extra=fields,
+            )
+        if self.metrics is not None:
+            outcome = "failed" if error else "not_modified" if poll.status == 304 else "ok"
+            self.metrics.observe_poll(outcome, poll.duration)
         self._finish_source(job.id, poll, result, error, retry_after)
 
     async def _entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:

@@ -15,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
 from monitor.digest.jobs import DigestJobs
+from monitor.health import Metrics, serve_health
 from monitor.pipeline import Pipeline
 from monitor.store import queries
 
@@ -38,6 +39,8 @@ class Service:
         self.busy = asyncio.Lock()
         self.passes = 0
         self.current: asyncio.Task[object] | None = None
+        self.metrics = Metrics()
+        pipeline.metrics = self.metrics
 
     async def housekeeping(self) -> None:
         """Forget poll records older than [service] keep_polls."""
@@ -64,10 +67,14 @@ class Service:
                 return
             except Exception:
                 log.exception("pass failed; the next tick tries again")
+                self.metrics.observe_pass(ok=False)
                 return
             finally:
                 self.current = None
             self.passes += 1
+            self.metrics.observe_pass(
+                ok=True, new=summary.new, changed=summary.changed, duplicates=summary.duplicates
+            )
             if summary.sources_polled or summary.rechecked:
                 log.info("pass: %s", summary.line())
 
@@ -121,6 +128,14 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
             coalesce=True,
             misfire_grace_time=3600,
         )
+        health = None
+        settings = app.config.service
+        if settings.http_port is not None:
+            max_age = 3 * every.total_seconds()
+            health = await serve_health(
+                service.metrics, settings.http_host, settings.http_port, max_age
+            )
+            log.info("health and metrics on http://%s:%d/", settings.http_host, settings.http_port)
         digests = DigestJobs(app.sessions, app.config.digest, app.config.smtp)
         digests.schedule(scheduler)
         scheduler.start()
@@ -131,6 +146,9 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
             scheduler.shutdown(wait=False)
             await service.finish(app.config.service.shutdown_timeout.total_seconds())
             await digests.wait_idle()
+            if health is not None:
+                health.close()
+                await health.wait_closed()
             if install_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
