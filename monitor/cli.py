@@ -229,6 +229,25 @@ def run() -> None:
 
 
 @cli.command()
+def demo(
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", min=0, help="Stop after this many seconds (default: Ctrl-C)."),
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the temporary database and config afterwards.")
+    ] = False,
+    step: Annotated[
+        float, typer.Option("--step", min=0.1, help="Seconds between newsroom events.")
+    ] = 5.0,
+) -> None:
+    """A simulated newsroom on 127.0.0.1 and the service running against it: no internet."""
+    from monitor.demo import run_demo
+
+    run_demo(duration=duration, keep=keep, console=_stdout_console(), step=step)
+
+
+@cli.command()
 def status(as_json: JsonOption = False) -> None:
     """Is polling healthy: last success, failing and overdue sources, re-checks waiting."""
     from monitor.store.db import database_size

@@ -40,7 +40,7 @@ from monitor.sources.feed import FeedEntry, parse_feed
 from monitor.sources.page import parse_listing
 from monitor.sources.sitemap import parse_sitemap
 from monitor.store import queries
-from monitor.store.models import Poll, Source, Story, StoryTopic, Version
+from monitor.store.models import Poll, Story, StoryTopic, Version
 from monitor.topics import TopicMatch, TopicRule, match_topics
 from monitor.urls import canonicalize_url, identity_key
 
@@ -128,6 +128,7 @@ class SourceJob:
     etag: str | None
     last_modified: str | None
     settings: SourceConfig | None
+    failures: int = 0  # consecutive failures before this poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +212,14 @@ class Pipeline:
             self._source_names.update({s.id: s.name for s in claimed})
             return [
                 SourceJob(
-                    s.id, s.name, s.kind, s.url, s.etag, s.last_modified, self._settings(s.name)
+                    s.id,
+                    s.name,
+                    s.kind,
+                    s.url,
+                    s.etag,
+                    s.last_modified,
+                    self._settings(s.name),
+                    s.consecutive_failures,
                 )
                 for s in claimed
             ]
@@ -276,7 +284,7 @@ class Pipeline:
         if self.metrics is not None:
             outcome = "failed" if error else "not_modified" if poll.status == 304 else "ok"
             self.metrics.observe_poll(outcome, poll.duration)
-        self._finish_source(job.id, poll, result, error, retry_after)
+        self._finish_source(job, poll, result, error, retry_after)
 
     async def _entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:
         """The story links a feed, listing page or sitemap offers (ParseError if unreadable)."""
@@ -319,36 +327,35 @@ class Pipeline:
 
     def _finish_source(
         self,
-        source_id: int,
+        job: SourceJob,
         poll: Poll,
         result: Fetched | NotModified | Failed,
         error: str | None,
         retry_after: float | None,
     ) -> None:
+        """Record the poll and the source's new state in one short transaction."""
         now = self.clock()
+        interval = self._interval(job.name)
+        values: dict[str, object] = {"last_polled_at": now, "last_status": poll.status}
+        if error:
+            failures = job.failures + 1
+            values.update(
+                consecutive_failures=failures,
+                last_error=error,
+                next_poll_at=schedule.next_poll_after_failure(now, interval, failures, retry_after),
+            )
+        else:
+            values.update(
+                consecutive_failures=0,
+                last_error=None,
+                last_success_at=now,
+                next_poll_at=schedule.next_poll_after_success(now, interval),
+            )
+            if isinstance(result, Fetched):
+                values.update(etag=result.etag, last_modified=result.last_modified)
         with self.sessions.begin() as session:
-            source = session.get(Source, source_id)
-            if source is None:
-                return
-            interval = self._interval(source.name)
             queries.record_poll(session, poll)
-            source.last_polled_at = now
-            source.last_status = poll.status
-            if error:
-                source.consecutive_failures += 1
-                source.last_error = error
-                source.next_poll_at = schedule.next_poll_after_failure(
-                    now, interval, source.consecutive_failures, retry_after
-                )
-            else:
-                source.consecutive_failures = 0
-                source.last_error = None
-                source.last_success_at = now
-                source.next_poll_at = schedule.next_poll_after_success(now, interval)
-                if isinstance(result, Fetched):
-                    source.etag, source.last_modified = result.etag, result.last_modified
-            if source.lease_owner == self.owner:
-                source.lease_owner = source.lease_expires_at = None
+            queries.update_source(session, job.id, self.owner, values)
 
     def _interval(self, name: str) -> timedelta:
         settings = self._settings(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 # Parameters that identify a campaign or a click, never the document.
@@ -23,8 +24,11 @@ def is_tracking_parameter(name: str) -> bool:
     return lowered in _TRACKING_EXACT or lowered.startswith(_TRACKING_PREFIXES)
 
 
+@lru_cache(maxsize=65536)
 def canonicalize_url(url: str, base: str | None = None) -> str:
     """Lower-case scheme and host, drop default port, fragment and tracking parameters.
+
+    Cached: a feed offers the same links at every poll.
 
     The path and the remaining query keep their case and order: servers may treat them
     as significant.
@@ -56,6 +60,7 @@ _HOST_PREFIXES = ("www.", "m.", "mobile.", "amp.")
 _PATH_MARKERS = re.compile(r"(?:/(?:amp|print))+/?$|\.amp(?=\.html?$)")
 
 
+@lru_cache(maxsize=65536)
 def identity_key(url: str) -> str:
     """One key for the versions of a page that only differ in how it is served.
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -164,7 +165,8 @@ def test_housekeeping_prunes_old_poll_records(tmp_path: Path, web_server: WebSer
             source_id = session.scalars(select(Source.id)).first()
             for age in (timedelta(days=40), timedelta(days=31), timedelta(days=1)):
                 session.add(Poll(source_id=source_id, started_at=now - age, duration=0.1))
-        asyncio.run(Service(app, pipeline=None).housekeeping())  # type: ignore[arg-type]
+        pipeline = SimpleNamespace(metrics=None)  # housekeeping needs no pipeline
+        asyncio.run(Service(app, pipeline=pipeline).housekeeping())  # type: ignore[arg-type]
         with app.sessions() as session:
             assert session.scalar(select(func.count()).select_from(Poll)) == 1
     finally:

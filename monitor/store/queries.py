@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from monitor.store.models import (
@@ -100,6 +100,20 @@ def count_due_sources(session: Session, now: datetime, names: Sequence[str] | No
             or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now),
         )
     return int(session.scalar(query) or 0)
+
+
+def update_source(session: Session, source_id: int, owner: str, values: dict[str, object]) -> None:
+    """Write a polled source's new state and end `owner`'s lease on it (not another's)."""
+    ours = Source.lease_owner == owner
+    session.execute(
+        update(Source)
+        .where(Source.id == source_id)
+        .values(
+            **values,
+            lease_owner=case((ours, None), else_=Source.lease_owner),
+            lease_expires_at=case((ours, None), else_=Source.lease_expires_at),
+        )
+    )
 
 
 def release_source(session: Session, source_id: int, owner: str) -> None:
