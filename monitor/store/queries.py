@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.models import (
@@ -232,9 +232,17 @@ def band_candidates(session: Session, bands: Sequence[int], limit: int = 50) -> 
     if not pairs:
         return []
     shared = func.count().label("shared")
+    # One (band = i AND hash = h) test per band: SQLite turns this into one index search per
+    # band, where it would scan the whole table for a row-value IN list.
+    matches = or_(
+        *(
+            and_(FingerprintBand.band == band, FingerprintBand.hash == value)
+            for band, value in pairs
+        )
+    )
     query = (
         select(FingerprintBand.seed_id, FingerprintBand.story_id, shared)
-        .where(tuple_(FingerprintBand.band, FingerprintBand.hash).in_(pairs))
+        .where(matches)
         .group_by(FingerprintBand.seed_id, FingerprintBand.story_id)
         .order_by(shared.desc())
         .limit(limit)
