@@ -48,7 +48,7 @@ def test_other_pages_do_not(other: str) -> None:
 
 @pytest.mark.integration
 def test_amp_redirect_and_canonical_variants_are_one_story(
-    tmp_path: Path, web_server: WebServer
+    tmp_path: Path, web_server: WebServer, db_url: str
 ) -> None:
     room = Newsroom()
     room.serve(web_server)
@@ -59,9 +59,8 @@ def test_amp_redirect_and_canonical_variants_are_one_story(
     room.list_link("latest", amp)
     room.list_link("latest", "/r/chips")  # a redirect to the article
     room.list_link("latest", f"/news/{CHIPS.slug}?output=amp")
-    monitor = Monitor(
-        write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'm.db'}"), CliRunner()
-    )
+    monitor = Monitor(write_config(tmp_path, web_server, db_url), CliRunner())
+    monitor("db", "upgrade")
 
     assert "1 new" in monitor("poll", "--source", "daily-test-tech")
     assert "0 new" in monitor("poll", "--source", "daily-test-latest")

@@ -49,7 +49,7 @@ def test_same_event_joins_a_cluster_and_other_events_do_not() -> None:
 
 
 @pytest.mark.integration
-def test_list_clusters(tmp_path: Path, web_server: WebServer) -> None:
+def test_list_clusters(tmp_path: Path, web_server: WebServer, db_url: str) -> None:
     room = Newsroom()
     room.serve(web_server)
     room.publish(APP_STORE_A, "tech")
@@ -60,7 +60,7 @@ def test_list_clusters(tmp_path: Path, web_server: WebServer) -> None:
     config.write_text(
         f"""
 [database]
-url = "sqlite:///{tmp_path / "m.db"}"
+url = "{db_url}"
 [fetch]
 per_host_delay = "0s"
 allow_private_addresses = true
@@ -84,6 +84,7 @@ url = "{web_server.url("/feeds/latest.xml")}"
         encoding="utf-8",
     )
     monitor = Monitor(config, CliRunner())
+    monitor("db", "upgrade")
     monitor("poll", "--source", "outlet-one")
     time.sleep(0.01)
     monitor("poll", "--source", "outlet-two")
