@@ -8,6 +8,9 @@
         ...
         server.stats().minus(before).feeds_ok             # 200s served since `before`
 
+    run_server(feeds=100, items=20, pages="bench.ingest:article_page")  # + article pages
+    run_server(feeds=2000, items=8, change_every=10)      # each feed changes every 10th GET
+
 It is an `asyncio.Protocol` over pre-built responses, so that at benchmark rates the server is
 not what is measured: it answers a keep-alive GET in a few microseconds of CPU, runs in its own
 process (the machine has two cores: one for the server, one for the client under test) and
@@ -17,7 +20,13 @@ Routes:
 
     /feeds/NNNN.xml   feed NNNN (0 <= NNNN < feeds): RSS 2.0 with `items` items, each linking to
                       /articles/NNNN/II; a strong ETag, and 304 Not Modified to a matching
-                      If-None-Match (also a list, W/ prefixes, or *)
+                      If-None-Match (also a list, W/ prefixes, or *). With `change_every` N,
+                      feed NNNN gets a new revision (a new lastBuildDate and ETag, the same
+                      items) at its GET number g when (g + NNNN) % N == 0: about 1 in N
+                      feeds changes between two polls of them all
+    /articles/NNNN/II only with `pages` (a "module:function" called as function(base_url,
+                      feed, item) -> HTML bytes): that article page, built once when the
+                      server starts; gzip-encoded when the request accepts gzip; no validators
     /robots.txt       404, which means "everything allowed"
     /_stats           the counters as JSON; not counted itself
     anything else     404 (counted: a benchmark can check that nothing unexpected was asked)
@@ -32,13 +41,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
+import importlib
 import json
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -50,6 +62,7 @@ import httpx
 __all__ = [
     "DEFAULT_ITEMS",
     "FeedServer",
+    "PageMaker",
     "RunningServer",
     "Stats",
     "article_url",
@@ -71,6 +84,9 @@ _VOCABULARY = (
 )
 _WORDS = _VOCABULARY.split()
 
+PageMaker = Callable[[str, int, int], bytes]
+"""(base_url, feed, item) -> the HTML of article page /articles/NNNN/II."""
+
 
 # ---------------------------------------------------------------- the feeds (pure)
 
@@ -83,13 +99,14 @@ def article_url(base_url: str, feed: int, item: int) -> str:
     return f"{base_url}/articles/{feed:04d}/{item:02d}"
 
 
-def feed_etag(index: int) -> str:
-    return f'"feed-{index:04d}-v1"'
+def feed_etag(index: int, revision: int = 0) -> str:
+    return f'"feed-{index:04d}-v{revision + 1}"'
 
 
-def feed_body(base_url: str, index: int, items: int = DEFAULT_ITEMS) -> bytes:
+def feed_body(base_url: str, index: int, items: int = DEFAULT_ITEMS, revision: int = 0) -> bytes:
     """Feed `index` as RSS 2.0: deterministic, about 700 bytes an item (title, link, guid,
-    date, author, a one-paragraph description with escaped markup), like a news site's feed."""
+    date, author, a one-paragraph description with escaped markup), like a news site's feed.
+    A later `revision` has the same items and a lastBuildDate of its own."""
     rng = random.Random(index)
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -98,6 +115,9 @@ def feed_body(base_url: str, index: int, items: int = DEFAULT_ITEMS) -> bytes:
         f"<description>Synthetic feed {index:04d} for the monitor benchmarks</description>\n"
         "<language>en</language>\n"
     ]
+    if revision:
+        built = _EPOCH + timedelta(minutes=revision)
+        parts.append(f"<lastBuildDate>{format_datetime(built, usegmt=True)}</lastBuildDate>\n")
     for item in range(items):
         url = article_url(base_url, index, item)
         title = " ".join(rng.choice(_WORDS) for _ in range(9)).capitalize()
@@ -142,6 +162,7 @@ class Stats:
     connections: int = 0
     feeds_ok: int = 0
     feeds_not_modified: int = 0
+    pages_ok: int = 0  # article pages (with `pages`)
     robots: int = 0
     not_found: int = 0
     bytes_sent: int = 0
@@ -158,18 +179,36 @@ class _Feed:
     ok: bytes  # the whole 200 response
     not_modified: bytes  # the whole 304 response
     etag: bytes
+    revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    gzipped: bytes  # the whole 200 response, body gzip-encoded
+    plain: bytes  # the whole 200 response, body as is
 
 
 class FeedServer:
     """The server itself, on the running event loop: `await start()`, then `await close()`."""
 
-    def __init__(self, feeds: int, items: int = DEFAULT_ITEMS) -> None:
+    def __init__(
+        self,
+        feeds: int,
+        items: int = DEFAULT_ITEMS,
+        *,
+        pages: PageMaker | None = None,
+        change_every: int = 0,
+    ) -> None:
         self.feeds = feeds
         self.items = items
         self.stats = Stats()
         self.base_url = ""
+        self.change_every = change_every
         self._server: asyncio.Server | None = None
         self._cache: dict[int, _Feed] = {}
+        self._make_page = pages
+        self._pages: dict[bytes, _Page] = {}
+        self._feed_gets: dict[int, int] = {}  # GETs of each feed so far (with change_every)
         self._not_found = _response(
             "404 Not Found",
             [("Content-Type", "text/plain"), ("Content-Length", "10")],
@@ -186,6 +225,29 @@ class FeedServer:
         )
         bound = self._server.sockets[0].getsockname()
         self.base_url = f"http://{bound[0]}:{bound[1]}"
+        if self._make_page is not None:
+            self._build_pages(self._make_page)
+
+    def _build_pages(self, make: PageMaker) -> None:
+        """Every article page, once, before the first request: serving one costs no more
+        than serving a feed, so a benchmark measures its client, not this server."""
+        for feed in range(self.feeds):
+            for item in range(self.items):
+                body = make(self.base_url, feed, item)
+                packed = gzip.compress(body, compresslevel=6, mtime=0)
+                headers = [
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Cache-Control", "private, max-age=0"),
+                    ("Vary", "Accept-Encoding"),
+                ]
+                gzipped = _response(
+                    "200 OK",
+                    [*headers, ("Content-Encoding", "gzip"), ("Content-Length", str(len(packed)))],
+                    packed,
+                )
+                plain = _response("200 OK", [*headers, ("Content-Length", str(len(body)))], body)
+                path = article_url("", feed, item).encode()
+                self._pages[path] = _Page(gzipped, plain)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -201,12 +263,15 @@ class FeedServer:
             return self._bad_request, True
         method, target, version = parts
         if_none_match: bytes | None = None
+        accepts_gzip = False
         close = version != b"HTTP/1.1"
         for line in header_block.split(b"\r\n"):
             name, _, value = line.partition(b":")
             name = name.strip().lower()
             if name == b"if-none-match":
                 if_none_match = value.strip()
+            elif name == b"accept-encoding":
+                accepts_gzip = b"gzip" in value.lower()
             elif name == b"connection":
                 token = value.strip().lower()
                 close = token == b"close" or (close and token != b"keep-alive")
@@ -221,6 +286,10 @@ class FeedServer:
             headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
             return _response("200 OK", headers, body), close
         self.stats.requests += 1
+        page = self._pages.get(path) if method == b"GET" else None
+        if page is not None:
+            self.stats.pages_ok += 1
+            return (page.gzipped if accepts_gzip else page.plain), close
         feed = self._feed(path) if method in (b"GET", b"HEAD") else None
         if feed is None:
             if path == b"/robots.txt":
@@ -245,10 +314,15 @@ class FeedServer:
         index = int(digits)
         if index >= self.feeds:
             return None
+        revision = 0
+        if self.change_every:
+            gets = self._feed_gets.get(index, 0)
+            self._feed_gets[index] = gets + 1
+            revision = (gets + index) // self.change_every
         feed = self._cache.get(index)
-        if feed is None:
-            body = feed_body(self.base_url, index, self.items)
-            etag = feed_etag(index)
+        if feed is None or feed.revision != revision:
+            body = feed_body(self.base_url, index, self.items, revision)
+            etag = feed_etag(index, revision)
             ok = _response(
                 "200 OK",
                 [
@@ -262,7 +336,7 @@ class FeedServer:
             not_modified = _response(
                 "304 Not Modified", [("ETag", etag), ("Cache-Control", "max-age=300")]
             )
-            feed = self._cache[index] = _Feed(ok, not_modified, etag.encode())
+            feed = self._cache[index] = _Feed(ok, not_modified, etag.encode(), revision)
         return feed
 
 
@@ -329,8 +403,16 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def run_server(feeds: int, items: int = DEFAULT_ITEMS) -> Iterator[RunningServer]:
-    """Start `python -m bench.feedserver` in a child process; stop it on exit."""
+def run_server(
+    feeds: int,
+    items: int = DEFAULT_ITEMS,
+    *,
+    pages: str | None = None,
+    change_every: int = 0,
+    startup_timeout: float = 120.0,
+) -> Iterator[RunningServer]:
+    """Start `python -m bench.feedserver` in a child process; stop it on exit. `pages` is a
+    "module:function" PageMaker, imported in the child."""
     command = [
         sys.executable,
         "-m",
@@ -340,10 +422,19 @@ def run_server(feeds: int, items: int = DEFAULT_ITEMS) -> Iterator[RunningServer
         "--items",
         str(items),
     ]
+    if pages is not None:
+        command += ["--pages", pages]
+    if change_every:
+        command += ["--change-every", str(change_every)]
     process = subprocess.Popen(command, cwd=_REPO_ROOT, stdout=subprocess.PIPE)
     try:
         assert process.stdout is not None
-        line = process.stdout.readline().decode().strip()
+        timer = threading.Timer(startup_timeout, process.kill)  # a hung start fails, not hangs
+        timer.start()
+        try:
+            line = process.stdout.readline().decode().strip()
+        finally:
+            timer.cancel()
         if not line.startswith("http://"):
             raise RuntimeError(f"the feed server did not start (exit code {process.poll()})")
         yield RunningServer(base_url=line, feeds=feeds, process=process)
@@ -358,8 +449,18 @@ def run_server(feeds: int, items: int = DEFAULT_ITEMS) -> Iterator[RunningServer
             process.stdout.close()
 
 
-async def _serve(feeds: int, items: int, host: str, port: int) -> None:
-    server = FeedServer(feeds, items)
+def load_page_maker(spec: str) -> PageMaker:
+    """The PageMaker a "module:function" spec names."""
+    module, _, name = spec.partition(":")
+    maker: PageMaker = getattr(importlib.import_module(module), name)
+    return maker
+
+
+async def _serve(
+    feeds: int, items: int, host: str, port: int, pages: str | None, change_every: int
+) -> None:
+    maker = load_page_maker(pages) if pages else None
+    server = FeedServer(feeds, items, pages=maker, change_every=change_every)
     await server.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -379,8 +480,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--items", type=int, default=DEFAULT_ITEMS, help="items per feed")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (a loopback one)")
     parser.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    parser.add_argument(
+        "--pages", metavar="MODULE:FUNCTION", help="serve /articles/NNNN/II made by this"
+    )
+    parser.add_argument(
+        "--change-every", type=int, default=0, metavar="N", help="a new feed revision every N GETs"
+    )
     args = parser.parse_args(argv)
-    asyncio.run(_serve(args.feeds, args.items, args.host, args.port))
+    asyncio.run(_serve(args.feeds, args.items, args.host, args.port, args.pages, args.change_every))
 
 
 if __name__ == "__main__":

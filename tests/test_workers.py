@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from tests.support.databases import fresh_postgres_url
 from tests.support.webserver import Response, WebServer
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(300)]
 
 SOURCES = 300
 MONITOR = [sys.executable, "-c", "from monitor.cli import main; main()"]
