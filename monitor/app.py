@@ -6,15 +6,18 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.clock import Clock, utcnow
 from monitor.config import Config, config_path, load_config
-from monitor.dedupe import read_seed_files, sync_seeds
-from monitor.fetch import Fetcher, FetchSettings
-from monitor.pipeline import Clock, Pipeline, utcnow
 from monitor.store import db, queries
+
+if TYPE_CHECKING:  # the pipeline (trafilatura, numpy) loads only for commands that fetch
+    from monitor.fetch import FetchSettings
+    from monitor.pipeline import Pipeline
 
 
 @dataclass
@@ -26,6 +29,8 @@ class App:
 
     def sync(self) -> None:
         """Bring the sources and seeds tables in line with the config and seed files."""
+        from monitor.dedupe import read_seed_files, sync_seeds
+
         now = self.clock()
         specs = [queries.SourceSpec(s.name, s.kind, s.url, s.enabled) for s in self.config.sources]
         with self.sessions.begin() as session:
@@ -33,6 +38,8 @@ class App:
             sync_seeds(session, read_seed_files(self.config.seeds_dir), now)
 
     def fetch_settings(self) -> FetchSettings:
+        from monitor.fetch import FetchSettings
+
         fetch = self.config.fetch
         return FetchSettings(
             user_agent=fetch.user_agent,
@@ -47,6 +54,9 @@ class App:
 
     @asynccontextmanager
     async def pipeline(self) -> AsyncIterator[Pipeline]:
+        from monitor.fetch import Fetcher
+        from monitor.pipeline import Pipeline
+
         async with Fetcher(self.fetch_settings()) as fetcher:
             yield Pipeline(self.config, self.sessions, fetcher, clock=self.clock)
 

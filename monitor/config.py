@@ -25,7 +25,7 @@ from pydantic import (
 
 from monitor.digest.settings import DigestConfig, SmtpConfig
 from monitor.errors import ConfigError
-from monitor.extract import check_selector
+from monitor.selectors import check_selector
 
 CONFIG_ENV = "MONITOR_CONFIG"
 DATABASE_ENV = "MONITOR_DATABASE_URL"

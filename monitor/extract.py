@@ -25,8 +25,10 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import trafilatura
-from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 from trafilatura.settings import Document
+
+from monitor.selectors import check_selector
 
 __all__ = ["EMPTY_ARTICLE", "Article", "check_selector", "extract_article", "extract_links"]
 
@@ -96,14 +98,6 @@ def matched_anchors(html: str, base_url: str, selector: str) -> Iterator[tuple[s
             link = None if href.startswith("#") else _absolute_http_url(href, base)
             if link is not None:
                 yield urldefrag(link).url, anchor
-
-
-def check_selector(selector: str) -> None:
-    """Raise ValueError if ``selector`` is not valid CSS (for validating configuration)."""
-    try:
-        LexborHTMLParser("<p></p>").css(selector)
-    except SelectolaxError as exc:
-        raise ValueError(f"invalid CSS selector {selector!r}") from exc
 
 
 def _extract(

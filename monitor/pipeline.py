@@ -16,7 +16,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor import schedule
 from monitor.changes import classify, is_removal
+from monitor.clock import Clock, utcnow
 from monitor.clusters import best_cluster, cluster_terms
 from monitor.config import Config, SourceConfig
 from monitor.dedupe import DuplicateMatch, find_duplicate
@@ -46,14 +47,9 @@ from monitor.urls import canonicalize_url, identity_key
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 RecheckJob = tuple[int, str, str | None, str | None, "SourceConfig | None"]
 _Job = TypeVar("_Job")
 MAX_CHILD_SITEMAPS = 20  # of a sitemap index, per poll
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def worker_id() -> str:
