@@ -24,7 +24,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import monitor.app
+import monitor.fetch
 from monitor.cli import cli
 from monitor.fetch import Fetcher, FetchSettings
 from tests.support.databases import sqlite_url
@@ -326,7 +326,7 @@ class GuardedNetwork:
 def guarded_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[GuardedNetwork]:
     """The guard case, honestly: the CLI cannot inject a resolver, and with the guard on the
     healthy source on 127.0.0.1 would be refused like the metadata address, testing nothing
-    but the first hop. So the factory `monitor.app` builds its Fetcher with is swapped for the
+    but the first hop. So the `monitor.fetch.Fetcher` that App.pipeline builds is swapped for the
     real Fetcher (real guard, real redirect handling) given the two seams it offers: a resolver
     that says the test server's 127.0.0.1 is a public address, as a news site's would be, and
     tells the truth about every other literal; and a transport that refuses to leave loopback,
@@ -348,7 +348,7 @@ def guarded_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[GuardedNetwork]
         network.transports.append(transport)
         return Fetcher(settings, resolver=resolve, transport=transport)
 
-    monkeypatch.setattr(monitor.app, "Fetcher", fetcher)
+    monkeypatch.setattr(monitor.fetch, "Fetcher", fetcher)  # App.pipeline imports it from there
     yield network
     assert [url for t in network.transports for url in t.refused] == []
 
