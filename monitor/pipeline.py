@@ -409,7 +409,10 @@ class Pipeline:
                 summary.errors.append(f"{entry.url}: {extracted.message}")
                 log.warning("article %s: %s", entry.url, extracted.message)
                 continue
-            if self._store_new_story(summary, job.id, entry, extracted):
+            stored_one = await asyncio.to_thread(
+                self._store_new_story, summary, job.id, entry, extracted
+            )
+            if stored_one:
                 stored += 1
         return stored
 
@@ -424,7 +427,9 @@ class Pipeline:
         result = await self.fetcher.get(url, etag=etag, last_modified=last_modified)
         if not isinstance(result, Fetched):
             return result
-        return self._extracted(result, settings)
+        # Extraction is CPU work: a worker thread lets the event loop keep serving the
+        # requests in flight meanwhile (they would otherwise wait, and time out).
+        return await asyncio.to_thread(self._extracted, result, settings)
 
     @staticmethod
     def _extracted(fetched: Fetched, settings: SourceConfig | None) -> Extracted:

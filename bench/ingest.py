@@ -1,0 +1,993 @@
+"""ingest: new articles through monitor's whole pipeline, against plain concurrent httpx GETs.
+
+A local news site (`bench.feedserver` in its own process, with `article_page` below as its
+page maker) lists 2,000 new article pages (`--quick`: 200) in 100 RSS feeds of 20 items. The
+pages are news pages of 600 to 1,200 words dressed like the ones of `bench.storage` (navigation,
+critical CSS, inline scripts, JSON-LD, a JSON state blob repeating the text, image srcsets, ad
+slots, footer), served gzip-encoded, built once when the server starts. Their words are written
+for the default topics of config/monitor.toml (deepseek, chip-exports, stargate), in varied
+proportions and densities: a quarter of the pages name their topic in one sentence only, some
+name two topics; about a fifth are off topic, a few of them about the excluded "Stargate SG-1";
+about 5% are copies of an earlier page at another URL (half word for word, half with every 20th
+word dropped and a new headline) and a few are near-copies of a seed of config/seeds, so that
+dedupe finds copies both by text hash and by LSH bands.
+
+**monitor**: one `Pipeline.run_pass(recheck=False)` on a fresh database over all the feeds:
+claim, fetch and parse each feed, fetch each new page, decode and extract it, match topics,
+fingerprint and dedupe it, cluster it and store it (story, aliases, topics, version 1 with its
+zlib-compressed HTML, band hashes). On SQLite (a new file), and on PostgreSQL when
+MONITOR_TEST_DATABASE_URL is set: in a database of its own, `monitor_bench_<pid>`, created
+through that server URL and dropped afterwards, so the schema the test suite uses is never
+touched. The row is articles per second over the whole pass (feeds included).
+
+**baseline**: the same article pages GET with an `httpx.AsyncClient`, as many at a time as
+monitor's `concurrency`, bodies read (and gunzipped), nothing parsed or stored.
+
+**stages**: while monitor runs, the benchmark wraps the stage functions monitor.pipeline calls
+(its imported names decode_html, extract_article, match_topics, normalize_text, fingerprint,
+find_duplicate, parse_feed; the Pipeline methods _store_new_story, _dedupe, _cluster,
+_finish_source, _claim; Fetcher.get) with timers, in this process, without changing monitor/.
+Everything but the fetches runs synchronously on the event loop, so those timers add up to the
+time the loop spent in each stage; a stage nested in another (topics inside the store) is
+subtracted from its parent. What is left of the pass's wall time is fetching: the HTTP client's
+own work on the loop, and waiting for the network.
+
+All pages are on one host, so monitor gets per_host_concurrency = concurrency and
+per_host_delay 0s (the politeness defaults would measure the delay), and respect_robots off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import cProfile
+import functools
+import os
+import random
+import re
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html import escape
+from json import dumps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+from unittest import mock
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+import monitor.dedupe as dedupe_module
+import monitor.pipeline as pipeline_module
+import monitor.store.queries as queries_module
+from bench import Options, Report, Row
+from bench.feedserver import RunningServer, Stats, article_url, run_server
+from bench.storage import (
+    _ACTIONS,
+    _FIRST,
+    _LAST,
+    _MODALS,
+    _NOUNS,
+    _PLACES,
+    _SUBJECTS,
+    _TAILS,
+    _VERBS,
+    _Article,
+    _article_page,
+    _image,
+    _sentence,
+    _Site,
+)
+from monitor.app import App, open_app
+from monitor.config import CONFIG_ENV, DATABASE_ENV, load_config
+from monitor.fetch import Fetcher
+from monitor.pipeline import PassSummary, Pipeline
+from monitor.store import db
+
+FEEDS, ITEMS = 100, 20  # 2,000 articles
+QUICK_FEEDS = 10  # 200 articles
+CONCURRENCY = 16  # monitor's default fetch.concurrency
+REPEAT = 1  # monitor passes per database (each ~30-60 s); --repeat N for more
+BASELINE_REPEAT = 3
+PG_ENV = "MONITOR_TEST_DATABASE_URL"
+TIMEOUT = "120s"  # fetch.timeout; see the notes: the default 20s times pages out here
+LAG_PERIOD = 0.05  # seconds between two event-loop lag probes
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO / "config" / "monitor.toml"
+SEEDS = REPO / "config" / "seeds"
+
+# ---------------------------------------------------------------- the articles (pure)
+
+# Clauses that name a topic's keywords (config/monitor.toml), with {modal}, {action}, {noun},
+# {place} and {subject} filled in; "sg1" names only the excluded "Stargate SG-1".
+_TOPIC_CLAUSES: dict[str, tuple[str, ...]] = {
+    "deepseek": (
+        "DeepSeek {modal} {action} the {noun} {tail}",
+        "the DeepSeek-R1 model {modal} undercut the {noun} of {subject}",
+        "Liang Wenfeng, the founder of DeepSeek, {modal} {action} the {noun}",
+        "High-Flyer, the hedge fund behind DeepSeek, {modal} {action} the {noun} {tail}",
+        "the release of DeepSeek-V3 {modal} {action} the {noun} in {place}",
+        "engineers who tested DeepSeek {modal} {action} the {noun}",
+    ),
+    "chip-exports": (
+        "the export controls on {noun} {modal} be tightened {tail}",
+        "the Bureau of Industry and Security {modal} {action} the {noun}",
+        "Nvidia's H20 chips {modal} fall under the AI diffusion rule {tail}",
+        "three more suppliers {modal} be added to the Entity List {tail}",
+        "a broader chip ban {modal} {action} the {noun} in {place}",
+        "chip exports to {place} {modal} {action} the {noun}",
+        "older H800 parts {modal} escape the export controls {tail}",
+    ),
+    "stargate": (
+        "the Stargate project {modal} {action} the {noun} {tail}",
+        "the first Stargate data centre in {place} {modal} {action} the {noun}",
+        "partners in Stargate {modal} {action} the {noun} {tail}",
+        "the Stargate AI venture {modal} {action} the {noun}",
+    ),
+    "sg1": (
+        "a Stargate SG-1 marathon {modal} {action} the {noun} {tail}",
+        "fans of Stargate SG-1 {modal} {action} the {noun} in {place}",
+        "the Stargate SG-1 box set {modal} {action} the {noun}",
+    ),
+}
+# (share of pages, topics named, or "copy"); the rest is off topic.
+_MIX: tuple[tuple[float, tuple[str, ...] | str], ...] = (
+    (0.05, "copy"),
+    (0.27, ("deepseek",)),
+    (0.20, ("chip-exports",)),
+    (0.12, ("stargate",)),
+    (0.08, ("deepseek", "chip-exports")),
+    (0.04, ("stargate", "deepseek")),
+    (0.02, ("sg1",)),
+)
+SEED_COPY_EVERY = 400  # article k with k % 400 == 199: a near-copy of a seed
+_EPOCH = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What article k is: its topics (empty: off topic), or a copy of article `original`
+    (exact: word for word), or a near-copy of seed file `seed`."""
+
+    topics: tuple[str, ...] = ()
+    original: int | None = None
+    exact: bool = False
+    seed: int | None = None
+
+    @property
+    def on_topic(self) -> bool:
+        return self.original is not None or self.seed is not None or self._named()
+
+    def _named(self) -> bool:
+        return any(topic != "sg1" for topic in self.topics)
+
+
+@functools.cache
+def plan(k: int) -> Plan:
+    rng = random.Random(f"plan-{k}")
+    if k % SEED_COPY_EVERY == SEED_COPY_EVERY // 2 - 1:
+        return Plan(topics=("deepseek",), seed=k // SEED_COPY_EVERY % len(_seed_texts()))
+    draw = rng.random()
+    for share, kind in _MIX:
+        if draw < share:
+            if kind != "copy":
+                assert isinstance(kind, tuple)
+                return Plan(topics=kind)
+            for _ in range(20):  # an earlier original that is on topic
+                original = rng.randrange(k) if k else 0
+                if original < k and plan(original).original is None and plan(original).on_topic:
+                    return Plan(original=original, exact=rng.random() < 0.5)
+            return Plan(topics=("deepseek",))
+        draw -= share
+    return Plan()
+
+
+@functools.cache
+def _seed_texts() -> tuple[str, ...]:
+    texts = tuple(p.read_text(encoding="utf-8") for p in sorted(SEEDS.glob("*.txt")))
+    return texts or ("DeepSeek seed text missing.",)
+
+
+def _fill(template: str, rng: random.Random) -> str:
+    return template.format(
+        modal=rng.choice(_MODALS),
+        action=rng.choice(_ACTIONS),
+        noun=rng.choice(_NOUNS),
+        place=rng.choice(_PLACES),
+        subject=rng.choice(_SUBJECTS),
+        verb=rng.choice(_VERBS),
+        n=rng.randrange(2, 950),
+        year=rng.randrange(1998, 2025),
+        tail=rng.choice(_TAILS),
+    ).format(
+        place=rng.choice(_PLACES),
+        subject=rng.choice(_SUBJECTS),
+        verb=rng.choice(_VERBS),
+        n=rng.randrange(2, 950),
+        year=rng.randrange(1998, 2025),
+    )
+
+
+def topic_sentence(rng: random.Random, topic: str) -> str:
+    clause = _fill(rng.choice(_TOPIC_CLAUSES[topic]), rng)
+    subject = rng.choice(_SUBJECTS)
+    sentence = f"{subject} {rng.choice(_VERBS)} that {clause}"
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def article_paragraphs(rng: random.Random, words: int, topics: tuple[str, ...]) -> list[str]:
+    """About `words` words of news prose in paragraphs of 1-3 sentences; each topic named in
+    1 to 8 sentences (the first one early, the others anywhere)."""
+    paragraphs: list[list[str]] = []
+    count = 0
+    while count < words:
+        paragraph = [_sentence(rng) for _ in range(rng.randrange(1, 4))]
+        count += sum(len(sentence.split()) for sentence in paragraph)
+        paragraphs.append(paragraph)
+    for topic in topics:
+        mentions = rng.choice((1, 1, 2, 3, 5, 8))
+        spots = [rng.randrange(min(3, len(paragraphs)))]
+        spots += [rng.randrange(len(paragraphs)) for _ in range(mentions - 1)]
+        for spot in spots:
+            paragraph = paragraphs[spot]
+            paragraph[rng.randrange(len(paragraph))] = topic_sentence(rng, topic)
+    return [" ".join(paragraph) for paragraph in paragraphs]
+
+
+def _headline(rng: random.Random, topics: tuple[str, ...]) -> str:
+    on_topic = topics and rng.random() < 0.7
+    title = topic_sentence(rng, topics[0]) if on_topic else _sentence(rng)
+    return title.rstrip(".")[:110].rstrip(" ,")
+
+
+@dataclass(frozen=True)
+class ArticleContent:
+    title: str
+    standfirst: str
+    author: str
+    paragraphs: tuple[str, ...]
+
+    @property
+    def words(self) -> int:
+        return sum(len(paragraph.split()) for paragraph in self.paragraphs)
+
+
+@functools.cache
+def article_content(k: int) -> ArticleContent:
+    """Article k's headline, standfirst, byline and text, as planned."""
+    rng = random.Random(f"article-{k}")
+    chosen = plan(k)
+    author = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+    if chosen.original is not None:
+        original = article_content(chosen.original)
+        paragraphs = list(original.paragraphs)
+        if chosen.exact:  # syndicated word for word, under the same headline
+            return ArticleContent(original.title, original.standfirst, author, original.paragraphs)
+        paragraphs = _drop_every(paragraphs, 20, k)
+        return ArticleContent(_headline(rng, ()), _sentence(rng), author, tuple(paragraphs))
+    if chosen.seed is not None:
+        seed = _seed_texts()[chosen.seed]
+        paragraphs = _drop_every([p for p in seed.splitlines() if p.strip()], 20, k)
+        return ArticleContent(
+            _headline(rng, ("deepseek",)), _sentence(rng), author, tuple(paragraphs)
+        )
+    words = rng.randrange(600, 1201)
+    paragraphs = article_paragraphs(rng, words, chosen.topics)
+    return ArticleContent(_headline(rng, chosen.topics), _sentence(rng), author, tuple(paragraphs))
+
+
+@functools.cache
+def _keyword_words() -> frozenset[str]:
+    """The words of the default topics' keywords and excludes, lower-cased."""
+    topics = load_config(DEFAULT_CONFIG).topics
+    terms = [term for topic in topics for term in (*topic.keywords, *topic.exclude)]
+    return frozenset(word.lower() for term in terms for word in term.split())
+
+
+def _drop_every(paragraphs: list[str], every: int, offset: int) -> list[str]:
+    """Every `every`-th word dropped, but for the words of topic keywords (a copy keeps the
+    topics of its original): a copy a reader calls the same story (Jaccard ~0.7)."""
+    protected = _keyword_words()
+    position = offset
+    kept = []
+    for paragraph in paragraphs:
+        words = []
+        for word in paragraph.split():
+            position += 1
+            bare = word.strip(".,;:!?\"'()").lower().removesuffix("'s").removesuffix("’s")
+            if position % every or bare in protected:
+                words.append(word)
+        kept.append(" ".join(words))
+    return [paragraph for paragraph in kept if paragraph]
+
+
+@functools.cache
+def _site() -> _Site:
+    return _Site.build()
+
+
+def article_page(base_url: str, feed: int, item: int) -> bytes:
+    """The page of /articles/NNNN/II (a `bench.feedserver.PageMaker`)."""
+    k = feed * ITEMS + item
+    content = article_content(k)
+    url = article_url(base_url, feed, item)
+    rng = random.Random(f"page-{k}")
+    published = _EPOCH - timedelta(minutes=7 * k)
+    ld = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "headline": content.title,
+        "description": content.standfirst,
+        "datePublished": published.isoformat(),
+        "dateModified": (published + timedelta(hours=1)).isoformat(),
+        "author": [{"@type": "Person", "name": content.author}],
+        "publisher": {"@type": "Organization", "name": "The Bench Chronicle"},
+        "image": [f"https://static.bench-news.test/og/{feed:04d}-{item:02d}.jpg"],
+        "mainEntityOfPage": url,
+    }
+    head = (
+        f"<title>{escape(content.title)} | The Bench Chronicle</title>"
+        f'<link rel="canonical" href="{url}">'
+        f'<meta name="description" content="{escape(content.standfirst)}">'
+        f'<meta property="og:title" content="{escape(content.title)}">'
+        f'<meta property="og:url" content="{url}">'
+        '<meta property="og:type" content="article">'
+        f'<meta property="article:published_time" content="{published.isoformat()}">'
+        '<meta name="twitter:card" content="summary_large_image">'
+        f'<script type="application/ld+json">{dumps(ld)}</script>'
+    )
+    related = "".join(
+        f'<li><a href="/news/{rng.randbytes(5).hex()}">{escape(_sentence(rng)[:80])}</a>'
+        f"{_image(rng, 'related', (160, 320))}</li>"
+        for _ in range(6)
+    )
+    tags = "".join(
+        f'<a href="/topic/{noun.replace(" ", "-")}" rel="tag">{noun}</a>'
+        for noun in rng.sample(_NOUNS, 5)
+    )
+    paragraphs_html = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in content.paragraphs)
+    body = (
+        f'<h1>{escape(content.title)}</h1><p class="standfirst">{escape(content.standfirst)}</p>'
+        f'<figure class="hero">{_image(rng, content.title, (320, 640, 960, 1280, 1600))}'
+        f"<figcaption>{escape(content.standfirst[:70])}</figcaption></figure>"
+        f'<div class="byline">By <a rel="author" href="/profile/{rng.randbytes(4).hex()}">'
+        f'{escape(content.author)}</a> <time class="updated">@UPDATED@</time></div>'
+        f'<div class="article-body">{paragraphs_html}</div>'
+        f'<div class="tags">{tags}</div>'
+        f'<section class="related"><h2>Related stories</h2><ul>{related}</ul></section>'
+    )
+    state = dumps(
+        {
+            "page": {"id": f"{feed:04d}-{item:02d}", "type": "article", "url": url},
+            "article": {
+                "headline": content.title,
+                "standfirst": content.standfirst,
+                "byline": content.author,
+                "blocks": [{"type": "paragraph", "text": p} for p in content.paragraphs],
+            },
+        }
+    )
+    article = _Article((head, head), (body, body), (state, state), content.words)
+    return _article_page(_site(), article, 0, k)
+
+
+@dataclass(frozen=True)
+class Expected:
+    articles: int
+    offtopic: int
+    copies: int  # of an earlier article or of a seed
+    words: list[int]
+
+    @staticmethod
+    def of(articles: int) -> Expected:
+        plans = [plan(k) for k in range(articles)]
+        return Expected(
+            articles=articles,
+            offtopic=sum(not p.on_topic for p in plans),
+            copies=sum(p.original is not None or p.seed is not None for p in plans),
+            words=[article_content(k).words for k in range(articles)],
+        )
+
+
+# ---------------------------------------------------------------- stage timers
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class StageTimers:
+    """Wall and CPU time per wrapped function, inclusive and exclusive of the wrapped
+    functions it calls, and each call's inclusive wall time.
+
+    Only for synchronous functions on the event loop: they never interleave, so a stack
+    tells which one is running. Coroutines (fetches) are timed separately, from call to
+    result, overlapping each other."""
+
+    def __init__(self) -> None:
+        self.inclusive: dict[str, float] = defaultdict(float)
+        self.exclusive: dict[str, float] = defaultdict(float)
+        self.inclusive_cpu: dict[str, float] = defaultdict(float)
+        self.exclusive_cpu: dict[str, float] = defaultdict(float)
+        self.calls: Counter[str] = Counter()
+        self.hits: Counter[str] = Counter()  # calls that returned something other than None
+        self.each: dict[str, list[float]] = defaultdict(list)  # inclusive wall, per call
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self._stack: list[list[float]] = []  # [children's wall, children's CPU] per frame
+
+    def wrap(self, name: str, func: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(func)
+        def timed(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            frame = [0.0, 0.0]
+            self._stack.append(frame)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            try:
+                result = func(*args, **kwargs)
+                if result is not None:
+                    self.hits[name] += 1
+                return result
+            finally:
+                elapsed = time.perf_counter() - start
+                cpu = time.process_time() - start_cpu
+                self._stack.pop()
+                self.inclusive[name] += elapsed
+                self.exclusive[name] += elapsed - frame[0]
+                self.inclusive_cpu[name] += cpu
+                self.exclusive_cpu[name] += cpu - frame[1]
+                self.calls[name] += 1
+                self.each[name].append(elapsed)
+                if self._stack:
+                    self._stack[-1][0] += elapsed
+                    self._stack[-1][1] += cpu
+
+        return timed
+
+    def wrap_fetch(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        """A fetcher coroutine method whose second argument is the URL."""
+
+        @functools.wraps(func)
+        async def timed(fetcher: Fetcher, url: object, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await func(fetcher, url, *args, **kwargs)
+            finally:
+                kind = "article" if "/articles/" in str(url) else "feed"
+                self.latency[f"{name} {kind}"].append(time.perf_counter() - start)
+
+        return timed
+
+
+# (label, where, attribute, required): the functions timed; `required` ones must exist and
+# be called, or the stage table would silently be wrong.
+_TIMED: tuple[tuple[str, Any, str, bool], ...] = (
+    ("decode", pipeline_module, "decode_html", True),
+    ("extract", pipeline_module, "extract_article", True),
+    ("topics", pipeline_module, "match_topics", True),
+    ("normalize", pipeline_module, "normalize_text", False),
+    ("fingerprint", pipeline_module, "fingerprint", True),
+    ("find_duplicate", pipeline_module, "find_duplicate", True),
+    ("confirm", dedupe_module, "_confirm", False),  # one band candidate, checked
+    ("feed parse", pipeline_module, "parse_feed", True),
+    ("compress", queries_module, "compress_html", False),
+    ("known keys", queries_module, "known_keys", False),
+    ("store", Pipeline, "_store_new_story", True),
+    ("dedupe", Pipeline, "_dedupe", False),
+    ("cluster", Pipeline, "_cluster", False),
+    ("poll record", Pipeline, "_finish_source", False),
+    ("claim", Pipeline, "_claim", False),
+)
+
+
+@contextlib.contextmanager
+def timing_stages() -> Iterator[StageTimers]:
+    timers = StageTimers()
+    with contextlib.ExitStack() as stack:
+        for label, owner, attribute, required in _TIMED:
+            original = getattr(owner, attribute, None)
+            if original is None:
+                if required:
+                    raise RuntimeError(f"ingest is broken: {owner.__name__}.{attribute} is gone")
+                continue
+            stack.enter_context(mock.patch.object(owner, attribute, timers.wrap(label, original)))
+        stack.enter_context(
+            mock.patch.object(Fetcher, "get", timers.wrap_fetch("get", Fetcher.get))
+        )
+        exchange = getattr(Fetcher, "_exchange", None)  # one request, in a concurrency slot
+        if exchange is not None:
+            stack.enter_context(
+                mock.patch.object(Fetcher, "_exchange", timers.wrap_fetch("exchange", exchange))
+            )
+        yield timers
+    missing = [label for label, _, _, required in _TIMED if required and not timers.calls[label]]
+    if missing:
+        raise RuntimeError(f"ingest is broken: never called: {', '.join(missing)}")
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+@dataclass
+class Stages:
+    """Seconds per stage (wall, and CPU) for one pass."""
+
+    wall: float
+    cpu: float
+    seconds: dict[str, float]
+    cpu_seconds: dict[str, float]
+    latency: dict[str, float]  # mean seconds per article: "get" (from call to result,
+    # waiting for a slot included) and "exchange" (the request in its slot)
+    on_topic: int  # stories that went through fingerprint+dedupe
+    candidates: int  # band candidates confirmed (or not) by find_duplicate
+    confirmed: int  # of which were near-duplicates
+    duplicates: int  # find_duplicate calls that found one (hash or band)
+    detail: dict[str, float]  # sub-stages, wall seconds
+    growth: dict[str, tuple[float, float]]  # stage: mean wall seconds of the first and last
+    # tenth of its calls
+    lags: list[float] = field(default_factory=list)  # event-loop lag samples, sorted
+
+    @staticmethod
+    def of(timers: StageTimers, wall: float, cpu: float) -> Stages:
+        seconds = Stages._stages(timers.inclusive, timers.exclusive)
+        seconds["fetch+loop"] = max(0.0, wall - sum(seconds.values()))
+        cpu_seconds = Stages._stages(timers.inclusive_cpu, timers.exclusive_cpu)
+        cpu_seconds["fetch+loop"] = max(0.0, cpu - sum(cpu_seconds.values()))
+        inc, exc = timers.inclusive, timers.exclusive
+        detail = {
+            "normalize": inc["normalize"],
+            "fingerprint": inc["fingerprint"],
+            "find_duplicate": inc["find_duplicate"],
+            "hash+band rows": exc["dedupe"],
+            "zlib": inc["compress"],
+            "feed parse": inc["feed parse"],
+        }
+        growth = {}
+        for name in ("extract", "find_duplicate", "cluster", "store"):
+            calls = timers.each[name]
+            tenth = max(1, len(calls) // 10)
+            growth[name] = (_mean(calls[:tenth]), _mean(calls[-tenth:]))
+        return Stages(
+            wall=wall,
+            cpu=cpu,
+            seconds=seconds,
+            cpu_seconds=cpu_seconds,
+            latency={
+                "get": _mean(timers.latency["get article"]),
+                "exchange": _mean(timers.latency["exchange article"]),
+                "exchange p99": _quantile(sorted(timers.latency["exchange article"]), 0.99),
+                "exchange max": max(timers.latency["exchange article"], default=0.0),
+            },
+            on_topic=timers.calls["fingerprint"],
+            candidates=timers.calls["confirm"],
+            confirmed=timers.hits["confirm"],
+            duplicates=timers.hits["find_duplicate"],
+            detail=detail,
+            growth=growth,
+        )
+
+    @staticmethod
+    def _stages(inc: dict[str, float], exc: dict[str, float]) -> dict[str, float]:
+        return {
+            "decode+extract": inc["decode"] + inc["extract"],
+            "topics": inc["topics"],
+            "fingerprint+dedupe": inc["dedupe"]
+            or inc["normalize"] + inc["fingerprint"] + inc["find_duplicate"],
+            "cluster": inc["cluster"],
+            "store": exc["store"],
+            "feeds": inc["feed parse"] + inc["poll record"] + inc["claim"] + inc["known keys"],
+        }
+
+
+# ---------------------------------------------------------------- the run
+
+
+@dataclass
+class _Pass:
+    database: str  # "SQLite" or "PostgreSQL"
+    wall: list[float] = field(default_factory=list)
+    stages: list[Stages] = field(default_factory=list)
+    summary: PassSummary | None = None
+
+    def best(self) -> Stages:
+        return min(self.stages, key=lambda s: s.wall)
+
+
+@dataclass
+class _Results:
+    articles: int
+    feeds: int
+    expected: Expected
+    baseline: list[float] = field(default_factory=list)  # seconds per baseline run
+    baseline_cpu: list[float] = field(default_factory=list)
+    page_bytes: int = 0  # gzipped bytes received, all pages, one run
+    plain_bytes: int = 0  # decompressed
+    passes: list[_Pass] = field(default_factory=list)
+    postgres_note: str | None = None
+    profiles: list[Path] = field(default_factory=list)
+    server_busy: float = 0.0
+    load: list[float] = field(default_factory=list)  # 1-minute load average, start and end
+
+
+def run(options: Options) -> Report:
+    feeds = QUICK_FEEDS if options.quick else FEEDS
+    repeat = options.repeat or REPEAT
+    baseline_repeat = options.repeat or (1 if options.quick else BASELINE_REPEAT)
+    n = feeds * ITEMS
+    results = _Results(articles=n, feeds=feeds, expected=Expected.of(n))
+    results.load.append(os.getloadavg()[0])
+    with (
+        run_server(feeds, ITEMS, pages="bench.ingest:article_page") as server,
+        tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
+        _environment_without(DATABASE_ENV, CONFIG_ENV),
+    ):
+        folder = Path(tmp)
+        page_urls = [article_url(server.base_url, f, i) for f in range(feeds) for i in range(ITEMS)]
+        asyncio.run(_warm_up(folder, server, page_urls))
+        for index in range(max(repeat, baseline_repeat)):
+            if index < baseline_repeat:
+                _baseline_run(server, page_urls, results)
+            if index < repeat:
+                url = f"sqlite:///{folder / f'monitor-{index}.db'}"
+                _monitor_run(folder, server, url, "SQLite", results)
+        if os.environ.get(PG_ENV):
+            try:
+                with _postgres_database(os.environ[PG_ENV]) as url:
+                    for _ in range(repeat):
+                        _reset_postgres(url)
+                        _monitor_run(folder, server, url, "PostgreSQL", results)
+            except SQLAlchemyError as exc:
+                results.postgres_note = f"PostgreSQL skipped: {_one_line(exc)}"
+        else:
+            results.postgres_note = f"PostgreSQL skipped: {PG_ENV} is not set"
+        if options.profile is not None:
+            results.profiles.append(_profile(folder, server, options.profile))
+    results.load.append(os.getloadavg()[0])
+    return _report(results, server)
+
+
+@contextlib.contextmanager
+def _environment_without(*names: str) -> Iterator[None]:
+    """The benchmark's own config and database, whatever MONITOR_DATABASE_URL says."""
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def _toml_string(value: str) -> str:
+    return dumps(value)  # a JSON string is a TOML basic string for these characters
+
+
+def _write_config(folder: Path, server: RunningServer, url: str, feeds: int) -> Path:
+    """The bench config: the default topics, the default seeds, one source per feed."""
+    defaults = load_config(DEFAULT_CONFIG)
+    lines = [
+        "[database]",
+        f"url = {_toml_string(url)}",
+        "[fetch]",
+        f"concurrency = {CONCURRENCY}",
+        f"per_host_concurrency = {CONCURRENCY}",
+        'per_host_delay = "0s"',
+        "allow_private_addresses = true",
+        "respect_robots = false",
+        f'timeout = "{TIMEOUT}"',
+        "[seeds]",
+        f"path = {_toml_string(str(SEEDS))}",
+    ]
+    for topic in defaults.topics:
+        lines += [
+            "[[topics]]",
+            f"name = {_toml_string(topic.name)}",
+            f"keywords = [{', '.join(_toml_string(k) for k in topic.keywords)}]",
+            f"exclude = [{', '.join(_toml_string(k) for k in topic.exclude)}]",
+        ]
+    for index in range(feeds):
+        lines += [
+            "[[sources]]",
+            f'name = "feed-{index:04d}"',
+            'kind = "feed"',
+            f"url = {_toml_string(server.feed_url(index))}",
+        ]
+    path = folder / "monitor.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _open_app(folder: Path, server: RunningServer, url: str, feeds: int) -> App:
+    app = open_app(_write_config(folder, server, url, feeds))
+    app.sync()
+    return app
+
+
+async def _warm_up(folder: Path, server: RunningServer, urls: list[str]) -> None:
+    """One feed through monitor (into a scratch file) and a few GETs, untimed: no timed run
+    pays for first-use imports and caches."""
+    await _get_all(urls[:ITEMS])
+    app = _open_app(folder, server, f"sqlite:///{folder / 'warm-up.db'}", 1)
+    try:
+        async with app.pipeline() as pipeline:
+            await pipeline.run_pass(recheck=False)
+    finally:
+        app.close()
+
+
+async def _get_all(urls: list[str]) -> tuple[float, float, int, int]:
+    """GET every URL, CONCURRENCY at a time, bodies read: wall and CPU seconds, bytes on the
+    wire and decompressed."""
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    wire = 0
+    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def get(url: str) -> bytes:
+            nonlocal wire
+            async with gate:
+                response = await client.get(url)
+                response.raise_for_status()
+                wire += response.num_bytes_downloaded
+                return response.content
+
+        wall, cpu = time.perf_counter(), time.process_time()
+        bodies = await asyncio.gather(*(get(url) for url in urls))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, wire, sum(len(body) for body in bodies)
+
+
+def _baseline_run(server: RunningServer, urls: list[str], results: _Results) -> None:
+    before = server.stats()
+    wall, cpu, wire, plain = asyncio.run(_get_all(urls))
+    served = _served(server, before, "baseline", pages_ok=len(urls), requests=len(urls))
+    results.baseline.append(wall)
+    results.baseline_cpu.append(cpu)
+    results.page_bytes, results.plain_bytes = wire, plain
+    results.server_busy = max(results.server_busy, served.cpu_seconds / wall)
+
+
+def _monitor_run(
+    folder: Path, server: RunningServer, url: str, database: str, results: _Results
+) -> None:
+    existing = [p for p in results.passes if p.database == database]
+    record = existing[0] if existing else _Pass(database)
+    if not existing:
+        results.passes.append(record)
+    app = _open_app(folder, server, url, results.feeds)
+    try:
+        before = server.stats()
+        stages, summary = asyncio.run(_timed_pass(app))
+        what = f"monitor on {database}"
+        _check(what, summary, results)
+        served = _served(
+            server, before, what, pages_ok=results.articles, feeds_ok=results.feeds, not_found=0
+        )
+        results.server_busy = max(results.server_busy, served.cpu_seconds / stages.wall)
+    finally:
+        app.close()
+    record.stages.append(stages)
+    record.summary = summary
+
+
+async def _timed_pass(app: App) -> tuple[Stages, PassSummary]:
+    lags: list[float] = []
+    async with app.pipeline() as pipeline:
+        with timing_stages() as timers:
+            probe = asyncio.create_task(_probe_lag(lags))
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                summary = await pipeline.run_pass(recheck=False)
+            finally:
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                probe.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await probe
+    stages = Stages.of(timers, wall, cpu)
+    stages.lags = sorted(lags)
+    return stages, summary
+
+
+async def _probe_lag(lags: list[float]) -> None:
+    """How late a coroutine that sleeps LAG_PERIOD wakes: how long the event loop was busy
+    with something else (a request in flight waits as long for its next read)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(LAG_PERIOD)
+        lags.append(max(0.0, loop.time() - start - LAG_PERIOD))
+
+
+def _check(what: str, summary: PassSummary, results: _Results) -> None:
+    expected = results.expected
+    stored = summary.new + summary.duplicates + summary.offtopic
+    if (
+        summary.sources_polled != results.feeds
+        or summary.failures
+        or summary.aliases
+        or stored != results.articles
+        or summary.offtopic != expected.offtopic
+        or not expected.copies * 0.9 <= summary.duplicates <= expected.copies
+    ):
+        raise RuntimeError(
+            f"ingest is broken: {what}: {summary.line()}, {summary.offtopic} off-topic, "
+            f"{summary.aliases} aliases (expected {results.feeds} sources, {results.articles} "
+            f"stories, {expected.offtopic} off-topic, {expected.copies} copies); first errors: "
+            f"{summary.errors[:3]}"
+        )
+
+
+def _served(server: RunningServer, before: Stats, what: str, **expected: int) -> Stats:
+    served = server.stats().minus(before)
+    for name, value in expected.items():
+        if getattr(served, name) != value:
+            raise RuntimeError(
+                f"ingest is broken: {what}: the server counted {name}={getattr(served, name)}, "
+                f"expected {value} ({served})"
+            )
+    return served
+
+
+@contextlib.contextmanager
+def _postgres_database(server_url: str) -> Iterator[str]:
+    """A new database monitor_bench_<pid> on the server of `server_url`, dropped on exit."""
+    base = make_url(server_url)
+    name = f"monitor_bench_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def _reset_postgres(url: str) -> None:
+    """An empty schema at the latest migration (monitor refuses to migrate PostgreSQL itself)."""
+    engine = db.make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        db.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return re.sub(r"\s+", " ", lines[0]) if lines else type(exc).__name__
+
+
+def _profile(folder: Path, server: RunningServer, out: Path) -> Path:
+    """One more ingest into a new SQLite file, untimed: the first three quarters of the feeds,
+    then the last quarter under cProfile, so the profile shows a store that already holds
+    most of the stories (the costs that grow with it included)."""
+    out.mkdir(parents=True, exist_ok=True)
+    app = _open_app(folder, server, f"sqlite:///{folder / 'profile.db'}", server.feeds)
+    names = [f"feed-{index:04d}" for index in range(server.feeds)]
+    cut = len(names) - max(1, len(names) // 4)
+    profiler = cProfile.Profile()
+
+    async def profiled() -> None:
+        async with app.pipeline() as pipeline:
+            await pipeline.run_pass(names[:cut], recheck=False)
+            profiler.enable()
+            try:
+                await pipeline.run_pass(names[cut:], recheck=False)
+            finally:
+                profiler.disable()
+
+    try:
+        asyncio.run(profiled())
+    finally:
+        app.close()
+    path = out / "ingest.prof"
+    profiler.dump_stats(path)
+    return path
+
+
+# ---------------------------------------------------------------- report
+
+
+def _report(results: _Results, server: RunningServer) -> Report:
+    n, expected = results.articles, results.expected
+    baseline_rate = n / min(results.baseline)
+    rows = [
+        Row(f"ingest, new articles ({p.database})", "articles/s", n / p.best().wall, baseline_rate)
+        for p in results.passes
+    ]
+    words = expected.words
+    on_topic = n - expected.offtopic
+    notes = [
+        f"{n:,} new article pages ({min(words):,}-{max(words):,} words, "
+        f"{sum(words) / n:,.0f} on average; {results.plain_bytes / n / 1024:.0f} KiB of HTML, "
+        f"{results.page_bytes / n / 1024:.0f} KiB gzipped) in {results.feeds} RSS feeds of "
+        f"{ITEMS} on {server.base_url} (bench/feedserver.py in its own process, pages built "
+        f"before the first request; it was at most {results.server_busy:.0%} busy): "
+        f"{on_topic:,} on the default topics, {expected.offtopic:,} off topic, {expected.copies} "
+        "copies of an earlier page or a seed",
+        f"monitor: Pipeline.run_pass(recheck=False) on a fresh database, concurrency "
+        f"{CONCURRENCY}, per_host_concurrency {CONCURRENCY}, per_host_delay 0s (one host), "
+        "respect_robots false; the default topics and seeds; the rate counts the whole pass "
+        f"(claims, {results.feeds} feeds fetched and parsed, every page through the pipeline); "
+        f"{_best_of(len(results.passes[0].stages), 'pass')} per database; checked: every page "
+        "fetched once, no failure, the off-topic count exact, duplicates within 10% of the "
+        "copies",
+        f"baseline: httpx.AsyncClient GETs of the {n:,} pages, {CONCURRENCY} at a time, bodies "
+        f"read and gunzipped, nothing else; {_best_of(len(results.baseline), 'run')}, "
+        f"{min(results.baseline_cpu) * 1000 / n:.2f} ms of CPU per page; the machine's "
+        f"load average was {results.load[0]:.1f} at the start and {results.load[-1]:.1f} at "
+        f"the end ({os.cpu_count()} CPUs): other work slows both sides",
+    ]
+    for record in results.passes:
+        notes += _stage_notes(record, n)
+    if results.postgres_note:
+        notes.append(results.postgres_note)
+    notes += [
+        f"cProfile of one more ingest into a new SQLite file, its last quarter of the feeds "
+        f"only ({max(1, results.feeds // 4) * ITEMS} articles, the store holding "
+        f"the rest already): {path}"
+        for path in results.profiles
+    ]
+    return Report(rows=rows, notes=notes)
+
+
+def _best_of(count: int, what: str) -> str:
+    return f"best of {count}" if count > 1 else f"one {what}"
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """Of sorted values."""
+    return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
+
+
+def _stage_notes(record: _Pass, articles: int) -> list[str]:
+    stages = record.best()
+    summary = record.summary
+    assert summary is not None
+
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1000 / articles:.2f}"
+
+    parts = [
+        f"{name} {ms(seconds)} / {ms(stages.cpu_seconds[name])} ({seconds / stages.wall:.0%})"
+        for name, seconds in stages.seconds.items()
+    ]
+    detail = ", ".join(f"{name} {ms(seconds)}" for name, seconds in stages.detail.items())
+    growth = ", ".join(
+        f"{name} {first * 1000:.1f} -> {last * 1000:.1f}"
+        for name, (first, last) in stages.growth.items()
+    )
+    return [
+        f"{record.database}: {summary.new} new on-topic stories, {summary.duplicates} "
+        f"duplicates, {summary.offtopic} off-topic; stages in ms per article, wall / CPU "
+        f"(share of the pass's wall time): {', '.join(parts)}; the process's CPU time was "
+        f"{stages.cpu / stages.wall:.0%} of the pass's wall time",
+        f"{record.database} detail: fetch+loop is the pass's wall time outside the other "
+        "stages (the HTTP client's work on the event loop, waiting for the network, idle); a "
+        f"page's request took {stages.latency['exchange'] * 1000:.0f} ms in its slot "
+        f"({stages.latency['get'] * 1000:,.0f} ms from get() to result, waiting for one of "
+        f"{CONCURRENCY} slots included): the loop is busy with other pages; ms per article: "
+        f"{detail} (fingerprint+dedupe and cluster run for on-topic stories only, "
+        f"{stages.on_topic} here); find_duplicate checked {stages.candidates:,} LSH band "
+        f"candidates ({stages.candidates / max(1, stages.on_topic):.1f} per story; "
+        f"{stages.confirmed} near-duplicates among them; {stages.duplicates} duplicates found "
+        "in all, by hash or band; each candidate's stored text is normalised and shingled "
+        f"again); ms per call in the first tenth -> the last tenth of the pass, as the store "
+        f"fills: {growth}",
+        f"{record.database} event loop: a coroutine sleeping {LAG_PERIOD * 1000:.0f} ms woke "
+        f"late by {_quantile(stages.lags, 0.5) * 1000:.0f} ms (median), "
+        f"{_quantile(stages.lags, 0.99):.1f} s (99th percentile), {max(stages.lags, default=0):.1f}"
+        f" s at most; page requests took {stages.latency['exchange p99']:.1f} s in their slot "
+        f"at the 99th percentile, {stages.latency['exchange max']:.1f} s at most "
+        f"(fetch.timeout is {TIMEOUT} here: with the default 20s, full runs on the 2-core "
+        "development machine had pages time out, as the loop runs extraction, dedupe, "
+        "clustering and storing of other pages between a request's reads)",
+    ]
