@@ -42,11 +42,11 @@ from monitor.pipeline import PassSummary, utcnow
 from monitor.store.models import Source, Story, StoryAlias
 from monitor.urls import canonicalize_url, identity_key
 
-FEEDS = 500
+FEEDS = 1000  # the benchmarks issue asks for 1,000 feeds of 30 items
 QUICK_FEEDS = 100
 ITEMS = DEFAULT_ITEMS
 CONCURRENCY = 16  # monitor's default fetch.concurrency
-REPEAT = 3
+REPEAT = 2  # keeps `make bench` under 10 minutes with 1,000 feeds
 QUICK_REPEAT = 1
 WARM_UP = 20  # feeds fetched by each client before anything is timed
 
