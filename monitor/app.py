@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, utcnow
@@ -27,15 +28,27 @@ class App:
     sessions: sessionmaker[Session]
     clock: Clock = utcnow
 
-    def sync(self) -> None:
-        """Bring the sources and seeds tables in line with the config and seed files."""
+    def sync(self, attempts: int = 3) -> None:
+        """Bring the sources and seeds tables in line with the config and seed files.
+
+        Workers starting together take turns (an advisory lock on PostgreSQL); should two
+        still race to insert the same rows, the loser's unique-key error is settled by doing
+        it again, when the rows are there to update.
+        """
         from monitor.dedupe import read_seed_files, sync_seeds
 
         now = self.clock()
         specs = [queries.SourceSpec(s.name, s.kind, s.url, s.enabled) for s in self.config.sources]
-        with self.sessions.begin() as session:
-            queries.sync_sources(session, specs, now)
-            sync_seeds(session, read_seed_files(self.config.seeds_dir), now)
+        for attempt in range(attempts):
+            try:
+                with self.sessions.begin() as session:
+                    queries.lock_for_sync(session)
+                    queries.sync_sources(session, specs, now)
+                    sync_seeds(session, read_seed_files(self.config.seeds_dir), now)
+                return
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise
 
     def fetch_settings(self) -> FetchSettings:
         from monitor.fetch import FetchSettings

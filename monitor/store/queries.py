@@ -32,6 +32,15 @@ class SourceSpec:
     enabled: bool
 
 
+SYNC_LOCK = 7_265_727  # an arbitrary key for PostgreSQL's advisory lock
+
+
+def lock_for_sync(session: Session) -> None:
+    """Workers starting together sync the config one after the other (PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(SYNC_LOCK)))
+
+
 def sync_sources(session: Session, specs: Sequence[SourceSpec], now: datetime) -> None:
     """Make the sources table match the config; a source no longer configured is disabled."""
     existing = {s.name: s for s in session.scalars(select(Source))}
