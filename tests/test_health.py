@@ -16,7 +16,7 @@ from monitor.health import Metrics
 from tests.support.newsroom import Newsroom
 from tests.support.webserver import WebServer
 from tests.test_end_to_end import DEEPSEEK, write_config
-from tests.test_service import monitor_process, wait_for_stories
+from tests.test_service import monitor_process, reap, wait_for_stories
 
 
 def test_healthz_turns_503_when_the_last_pass_is_too_old() -> None:
@@ -84,11 +84,7 @@ def test_running_service_serves_health_metrics_and_json_logs(
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-        if process.stderr is not None:
-            process.stderr.close()
-        process.wait()
+        reap(process)
     assert process.returncode == 0
     records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     polls = [r for r in records if r.get("source") == "daily-test-tech"]

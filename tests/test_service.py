@@ -42,6 +42,16 @@ def wait_for_stories(config: Path, count: int, deadline: float) -> list[dict[str
     return listing
 
 
+def reap(process: subprocess.Popen[str]) -> None:
+    """Kill the process if it still runs, close its pipes and wait for it (no leaked files)."""
+    if process.poll() is None:
+        process.kill()
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+    process.wait()
+
+
 def _stop(process: subprocess.Popen[str]) -> str:
     """The service's stderr, for a failure message."""
     process.kill()
@@ -74,12 +84,7 @@ def test_run_polls_then_stops_cleanly_on_signal(
         process.send_signal(sig)
         _, stderr = process.communicate(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
-        process.wait()
+        reap(process)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
     assert "stopped" in stderr
@@ -115,11 +120,7 @@ def test_a_second_service_on_one_sqlite_file_is_refused(
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=30)
     finally:
-        if first.poll() is None:
-            first.kill()
-        if first.stderr is not None:
-            first.stderr.close()
-        first.wait()
+        reap(first)
     assert first.returncode == 0
 
 
@@ -201,11 +202,7 @@ def test_shutdown_deadline_cancels_a_hung_pass_and_frees_its_leases(
         _, stderr = process.communicate(timeout=30)
         took = time.monotonic() - started
     finally:
-        if process.poll() is None:
-            process.kill()
-        if process.stderr is not None:
-            process.stderr.close()
-        process.wait()
+        reap(process)
     assert process.returncode == 0, stderr
     assert took < 20  # the deadline (1 s), not the hung request (60 s)
     assert "cancelled at the shutdown deadline" in stderr
