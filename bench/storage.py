@@ -51,8 +51,9 @@ from sqlalchemy import func, select
 from bench import Options, Report, Row
 from bench.feedserver import FeedServer
 from monitor.app import App, open_app
+from monitor.clock import utcnow
 from monitor.config import CONFIG_ENV, DATABASE_ENV
-from monitor.pipeline import PassSummary, Pipeline, utcnow
+from monitor.pipeline import PassSummary, Pipeline
 from monitor.store.models import Story, Version
 
 FEEDS, ITEMS = 4, 20  # 80 articles

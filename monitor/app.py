@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.clock import Clock, utcnow
 from monitor.config import Config, config_path, load_config
 from monitor.store import db, queries
+from monitor.store.known_keys import KnownKeys
 
 if TYPE_CHECKING:  # the pipeline (trafilatura, numpy) loads only for commands that fetch
     from monitor.fetch import FetchSettings
@@ -27,6 +28,7 @@ class App:
     engine: Engine
     sessions: sessionmaker[Session]
     clock: Clock = utcnow
+    known_keys: KnownKeys = field(default_factory=KnownKeys)  # shared by this process's passes
 
     def sync(self, attempts: int = 3) -> None:
         """Bring the sources and seeds tables in line with the config and seed files.
@@ -71,7 +73,9 @@ class App:
         from monitor.pipeline import Pipeline
 
         async with Fetcher(self.fetch_settings()) as fetcher:
-            yield Pipeline(self.config, self.sessions, fetcher, clock=self.clock)
+            yield Pipeline(
+                self.config, self.sessions, fetcher, clock=self.clock, known_keys=self.known_keys
+            )
 
     def close(self) -> None:
         self.engine.dispose()

@@ -19,8 +19,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -28,6 +27,7 @@ import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from trafilatura.settings import Document
 
+from monitor.dates import as_utc, parse_rfc2822
 from monitor.selectors import check_selector
 
 __all__ = ["EMPTY_ARTICLE", "Article", "check_selector", "extract_article", "extract_links"]
@@ -563,17 +563,11 @@ def _parse_datetime(value: str | None) -> datetime | None:
         return None
     value = value.strip()
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed: datetime | None = as_utc(datetime.fromisoformat(value))
     except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if parsed.year < 1900:  # CMS placeholders such as 0001-01-01
+        parsed = parse_rfc2822(value)
+    except OverflowError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
+    if parsed is None or parsed.year < 1900:  # CMS placeholders such as 0001-01-01
         return None
+    return parsed

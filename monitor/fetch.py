@@ -552,7 +552,7 @@ def _parse_url(url: str, problem: str) -> httpx.URL:
         raise _Abort("invalid_url", f"{problem} {url!r}: only http and https URLs can be fetched")
     if not parsed.host:
         raise _Abort("invalid_url", f"{problem} {url!r}: no host")
-    return parsed.copy_with(fragment=None)
+    return parsed.copy_with(fragment=None) if parsed.fragment else parsed
 
 
 def _origin(url: httpx.URL) -> str:

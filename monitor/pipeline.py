@@ -41,7 +41,9 @@ from monitor.sources.feed import FeedEntry, parse_feed
 from monitor.sources.page import parse_listing
 from monitor.sources.sitemap import parse_sitemap
 from monitor.store import queries
-from monitor.store.models import Poll, Story, StoryTopic, Version
+from monitor.store.known_keys import KnownKeys
+from monitor.store.models import Story, StoryTopic, Version
+from monitor.store.source_state import FinishedSource, PollRecord, SourceStateWriter
 from monitor.topics import TopicMatch, TopicRule, match_topics
 from monitor.urls import canonicalize_url, identity_key
 
@@ -115,16 +117,10 @@ class PassProgress(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SourceJob:
-    """A claimed source, detached from the session that claimed it."""
+    """A claimed source (its state when claimed) and its config."""
 
-    id: int
-    name: str
-    kind: str
-    url: str
-    etag: str | None
-    last_modified: str | None
+    source: queries.ClaimedSource
     settings: SourceConfig | None
-    failures: int = 0  # consecutive failures before this poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +143,7 @@ class Pipeline:
         *,
         clock: Clock = utcnow,
         owner: str | None = None,
+        known_keys: KnownKeys | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -161,6 +158,9 @@ class Pipeline:
         self._source_configs = {source.name: source for source in config.sources}
         self._source_names: dict[int, str] = {}
         self.metrics: Metrics | None = None  # set by the service when it serves /metrics
+        self._source_writes = SourceStateWriter(sessions, self.owner)
+        # Shared by the passes of a process (App keeps one): see monitor.store.known_keys.
+        self.known_keys = known_keys if known_keys is not None else KnownKeys()
 
     # ------------------------------------------------------------ the pass
 
@@ -177,18 +177,21 @@ class Pipeline:
             with self.sessions() as session:
                 progress.start(queries.count_due_sources(session, self.clock(), source_names))
         workers = self.config.fetch.concurrency
-        batch = len(source_names) if source_names else max(1, workers // 2)
+        batch = len(source_names) if source_names else max(1, workers)
 
         async def poll(job: SourceJob) -> None:
             await self._poll_source(summary, job)
             if progress is not None:
-                progress.advance(job.name)
+                progress.advance(job.source.name)
 
         started = self.clock()  # work that falls due during the pass waits for the next one
         claims = _Claims(
             lambda n: self._claim(source_names, n, started), batch, once=bool(source_names)
         )
-        await _drain(claims, workers, poll)
+        try:
+            await _drain(claims, workers, poll)
+        finally:
+            self._source_writes.flush()  # also when cancelled: what was polled is kept
         if recheck:
             await self._recheck_due(summary)
         return summary
@@ -206,19 +209,7 @@ class Pipeline:
                 now=self.clock(),
             )
             self._source_names.update({s.id: s.name for s in claimed})
-            return [
-                SourceJob(
-                    s.id,
-                    s.name,
-                    s.kind,
-                    s.url,
-                    s.etag,
-                    s.last_modified,
-                    self._settings(s.name),
-                    s.consecutive_failures,
-                )
-                for s in claimed
-            ]
+            return [SourceJob(s, self._settings(s.name)) for s in claimed]
 
     def _settings(self, name: str) -> SourceConfig | None:
         return self._source_configs.get(name)
@@ -232,11 +223,13 @@ class Pipeline:
         started = self.clock()
         clock_start = time.monotonic()
         summary.sources_polled += 1
-        result = await self.fetcher.get(job.url, etag=job.etag, last_modified=job.last_modified)
-        poll = Poll(source_id=job.id, started_at=started, duration=0.0, bytes=0)
+        result = await self.fetcher.get(
+            job.source.url, etag=job.source.etag, last_modified=job.source.last_modified
+        )
+        poll = PollRecord(started_at=started)
         error: str | None = None
         retry_after: float | None = None
-        if job.kind == "article" and not isinstance(result, NotModified):
+        if job.source.kind == "article" and not isinstance(result, NotModified):
             poll.status, poll.entries = result.status, 1
             poll.bytes = len(result.body) if isinstance(result, Fetched) else 0
             poll.new_stories, error = self._watch_article(summary, job, result)
@@ -257,7 +250,7 @@ class Pipeline:
         poll.duration = time.monotonic() - clock_start
         poll.error = error
         fields = {
-            "source": job.name,
+            "source": job.source.name,
             "status": poll.status,
             "duration": round(poll.duration, 3),
             "entries": poll.entries,
@@ -267,12 +260,12 @@ class Pipeline:
         }
         if error:
             summary.failures += 1
-            summary.errors.append(f"{job.name}: {error}")
-            log.warning("source %s: %s", job.name, error, extra=fields)
+            summary.errors.append(f"{job.source.name}: {error}")
+            log.warning("source %s: %s", job.source.name, error, extra=fields)
         else:
             log.info(
                 "source %s: %s entries, %s new",
-                job.name,
+                job.source.name,
                 poll.entries,
                 poll.new_stories,
                 extra=fields,
@@ -285,7 +278,7 @@ class Pipeline:
     async def _entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:
         """The story links a feed, listing page or sitemap offers (ParseError if unreadable)."""
         settings = job.settings
-        if job.kind == "page":
+        if job.source.kind == "page":
             html = decode_html(fetched.body, fetched.charset)
             links = settings.links if settings and settings.links else "a"
             include = settings.include if settings else None
@@ -293,7 +286,7 @@ class Pipeline:
             return parse_listing(
                 html, fetched.url, links=links, include=include, exclude=exclude
             ).entries
-        if job.kind == "sitemap":
+        if job.source.kind == "sitemap":
             return await self._sitemap_entries(job, fetched)
         return parse_feed(fetched.body, fetched.url).entries
 
@@ -308,7 +301,7 @@ class Pipeline:
             if not isinstance(child, Fetched):
                 log.warning(
                     "source %s: child sitemap %s: %s",
-                    job.name,
+                    job.source.name,
                     child_url,
                     getattr(child, "message", "not modified"),
                 )
@@ -318,23 +311,23 @@ class Pipeline:
                     parse_sitemap(child.body, child.url, now=now, max_age=max_age).entries
                 )
             except ParseError as exc:
-                log.warning("source %s: child sitemap %s: %s", job.name, child_url, exc)
+                log.warning("source %s: child sitemap %s: %s", job.source.name, child_url, exc)
         return tuple(dict((e.url, e) for e in entries).values())
 
     def _finish_source(
         self,
         job: SourceJob,
-        poll: Poll,
+        poll: PollRecord,
         result: Fetched | NotModified | Failed,
         error: str | None,
         retry_after: float | None,
     ) -> None:
-        """Record the poll and the source's new state in one short transaction."""
+        """Record the poll and the source's new state (written with others, in a batch)."""
         now = self.clock()
-        interval = self._interval(job.name)
+        interval = self._interval(job.source.name)
         values: dict[str, object] = {"last_polled_at": now, "last_status": poll.status}
         if error:
-            failures = job.failures + 1
+            failures = job.source.consecutive_failures + 1
             values.update(
                 consecutive_failures=failures,
                 last_error=error,
@@ -349,9 +342,7 @@ class Pipeline:
             )
             if isinstance(result, Fetched):
                 values.update(etag=result.etag, last_modified=result.last_modified)
-        with self.sessions.begin() as session:
-            queries.record_poll(session, poll)
-            queries.update_source(session, job.id, self.owner, values)
+        self._source_writes.add(FinishedSource(job.source.id, poll, values))
 
     def _interval(self, name: str) -> timedelta:
         settings = self._settings(name)
@@ -367,7 +358,7 @@ class Pipeline:
         Returns (new stories, error). A watched page that is taken down is a change (a
         `removed` version), not a failure of the source.
         """
-        url = canonicalize_url(job.url)
+        url = canonicalize_url(job.source.url)
         observed = result if isinstance(result, Failed) else self._extracted(result, job.settings)
         now = self.clock()
         with self.sessions.begin() as session:
@@ -375,7 +366,7 @@ class Pipeline:
             if story is None:
                 if isinstance(observed, Failed):
                     return 0, observed.message
-                story = self._new_story(session, job.id, url, observed, None, now)
+                story = self._new_story(session, job.source.id, url, observed, None, now)
                 queries.add_aliases(session, story.id, {identity_key(url): url})
                 summary.new += 1
                 return 1, None
@@ -393,9 +384,8 @@ class Pipeline:
         self, summary: PassSummary, job: SourceJob, entries: Sequence[FeedEntry]
     ) -> int:
         keys = {e.url: identity_key(e.url) for e in entries}
-        with self.sessions() as session:
-            known = queries.known_keys(session, keys.values())
-        fresh = [e for e in entries if keys[e.url] not in known | self._taken]
+        known = self.known_keys.known(keys.values(), self._look_up_keys) | self._taken
+        fresh = [e for e in entries if keys[e.url] not in known]
         self._taken.update(keys[e.url] for e in fresh)
         results = await asyncio.gather(
             *(self._fetch_article(e.url, settings=job.settings) for e in fresh)
@@ -410,11 +400,15 @@ class Pipeline:
                 log.warning("article %s: %s", entry.url, extracted.message)
                 continue
             stored_one = await asyncio.to_thread(
-                self._store_new_story, summary, job.id, entry, extracted
+                self._store_new_story, summary, job.source.id, entry, extracted
             )
             if stored_one:
                 stored += 1
         return stored
+
+    def _look_up_keys(self, keys: list[str]) -> set[str]:
+        with self.sessions() as session:
+            return queries.known_keys(session, keys)
 
     async def _fetch_article(
         self,

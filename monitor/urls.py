@@ -33,9 +33,10 @@ def canonicalize_url(url: str, base: str | None = None) -> str:
     The path and the remaining query keep their case and order: servers may treat them
     as significant.
     """
-    if base:
+    url = url.strip()
+    if base and not url.startswith(("http://", "https://")):  # urljoin keeps these as they are
         url = urljoin(base, url)
-    parts = urlsplit(url.strip())
+    parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
     if ":" in host:  # IPv6 literal

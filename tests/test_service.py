@@ -209,3 +209,10 @@ def test_shutdown_deadline_cancels_a_hung_pass_and_frees_its_leases(
     with sqlite3.connect(database) as connection:
         held = connection.execute("SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL")
         assert held.fetchone() == (0,)
+        # The source that answered (404: nothing is routed there) before the cancel keeps
+        # its poll and its new state: the cancelled pass wrote what it had finished.
+        polled = connection.execute(
+            "SELECT s.name, p.status, s.last_status, s.consecutive_failures"
+            " FROM polls p JOIN sources s ON s.id = p.source_id"
+        )
+        assert polled.fetchall() == [("daily-test-latest", 404, 404, 1)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,6 +35,14 @@ def test_relative_links_resolve_against_the_feed() -> None:
 def test_canonicalisation_is_idempotent(path: str) -> None:
     once = canonicalize_url("https://x.org/" + path)
     assert canonicalize_url(once) == once
+
+
+@given(st.text(alphabet="abc./?=&#%_:", max_size=30), st.sampled_from(["http", "https"]))
+def test_an_absolute_link_ignores_the_feeds_address(path: str, scheme: str) -> None:
+    link = f"{scheme}://y.org/{path}"
+    assert canonicalize_url(link, base="https://x.org/feed/") == canonicalize_url(
+        urljoin("https://x.org/feed/", link)
+    )
 
 
 RULES = [

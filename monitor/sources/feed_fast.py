@@ -13,8 +13,9 @@ entity the feed declares: an undeclared one is a parse error, and feedparser tak
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
+
+from monitor.dates import as_utc, parse_rfc2822
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RSS1 = "{http://purl.org/rss/1.0/}"
@@ -40,7 +41,11 @@ def parse_fast(body: bytes) -> tuple[str, list[RawEntry]] | None:
 
 
 def _text(element: ET.Element | None) -> str:
-    return "".join(element.itertext()) if element is not None else ""
+    if element is None:
+        return ""
+    if len(element) == 0:  # no child elements: its text is all there is
+        return element.text or ""
+    return "".join(element.itertext())
 
 
 def _rss2(root: ET.Element) -> tuple[str, list[RawEntry]] | None:
@@ -50,7 +55,7 @@ def _rss2(root: ET.Element) -> tuple[str, list[RawEntry]] | None:
     entries: list[RawEntry] = []
     for item in channel.iterfind("item"):
         link = _text(item.find("link")).strip() or _permalink(item)
-        date = _rfc822(_text(item.find("pubDate"))) or _iso(_text(item.find(f"{DC}date")))
+        date = parse_rfc2822(_text(item.find("pubDate"))) or _iso(_text(item.find(f"{DC}date")))
         entries.append((link or None, _text(item.find("title")), date))
     return _text(channel.find("title")), entries
 
@@ -100,17 +105,6 @@ def _rss1(root: ET.Element) -> tuple[str, list[RawEntry]] | None:
     return _text(channel.find(f"{RSS1}title")) if channel is not None else "", entries
 
 
-def _rfc822(value: str) -> datetime | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return _utc(moment)
-
-
 def _iso(value: str) -> datetime | None:
     value = value.strip()
     if not value:
@@ -119,8 +113,7 @@ def _iso(value: str) -> datetime | None:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
-    return _utc(moment)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return as_utc(moment)
+    except (OverflowError, ValueError):
+        return None

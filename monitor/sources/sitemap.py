@@ -16,11 +16,11 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from itertools import chain
 from typing import NoReturn
 from xml.parsers import expat
 
+from monitor.dates import as_utc, parse_rfc2822
 from monitor.errors import ParseError
 from monitor.sources.feed import FeedEntry, plain_text
 from monitor.urls import canonicalize_url
@@ -82,18 +82,16 @@ def parse_w3c_datetime(value: str) -> datetime | None:
     """
     value = value.strip()
     match = _W3C.fullmatch(value)
-    try:
-        parsed = _from_w3c(match) if match else parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
+    if match is None:
+        parsed = parse_rfc2822(value)
+    else:
+        try:
+            parsed = as_utc(_from_w3c(match))
+        except (ValueError, OverflowError):
+            return None
+    if parsed is None or parsed.year < 1900:  # CMS placeholders such as 0001-01-01
         return None
-    if parsed.year < 1900:  # CMS placeholders such as 0001-01-01
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
+    return parsed
 
 
 def _from_w3c(match: re.Match[str]) -> datetime:

@@ -6,8 +6,9 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.models import (
@@ -68,6 +69,18 @@ def sync_sources(session: Session, specs: Sequence[SourceSpec], now: datetime) -
         row.enabled = False
 
 
+class ClaimedSource(NamedTuple):
+    """What a poll needs of a source it has leased."""
+
+    id: int
+    name: str
+    kind: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    consecutive_failures: int
+
+
 def claim_sources(
     session: Session,
     due_by: datetime,
@@ -77,12 +90,17 @@ def claim_sources(
     limit: int = 1000,
     *,
     now: datetime | None = None,
-) -> list[Source]:
+) -> list[ClaimedSource]:
     """Lease the sources due by `due_by` (or the named ones) to `owner`; others skip what is
-    leased until the lease expires."""
+    leased until the lease expires. Two statements, whatever the number claimed."""
     now = now or due_by
     lease_free = or_(Source.lease_expires_at.is_(None), Source.lease_expires_at < now)
-    query = select(Source).where(lease_free).order_by(Source.next_poll_at).limit(limit)
+    query = (
+        select(*(getattr(Source, name) for name in ClaimedSource._fields))
+        .where(lease_free)
+        .order_by(Source.next_poll_at)
+        .limit(limit)
+    )
     if names:
         query = query.where(Source.name.in_(names))
     else:
@@ -92,11 +110,15 @@ def claim_sources(
         )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    rows = list(session.scalars(query))
-    for row in rows:
-        row.lease_owner = owner
-        row.lease_expires_at = now + lease
-    return rows
+    claimed = [ClaimedSource(*row) for row in session.execute(query)]
+    if claimed:
+        session.execute(
+            update(Source)
+            .where(Source.id.in_([source.id for source in claimed]))
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+            .execution_options(synchronize_session=False)
+        )
+    return claimed
 
 
 def count_due_sources(session: Session, now: datetime, names: Sequence[str] | None) -> int:
@@ -109,20 +131,6 @@ def count_due_sources(session: Session, now: datetime, names: Sequence[str] | No
             or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now),
         )
     return int(session.scalar(query) or 0)
-
-
-def update_source(session: Session, source_id: int, owner: str, values: dict[str, object]) -> None:
-    """Write a polled source's new state and end `owner`'s lease on it (not another's)."""
-    ours = Source.lease_owner == owner
-    session.execute(
-        update(Source)
-        .where(Source.id == source_id)
-        .values(
-            **values,
-            lease_owner=case((ours, None), else_=Source.lease_owner),
-            lease_expires_at=case((ours, None), else_=Source.lease_expires_at),
-        )
-    )
 
 
 def release_source(session: Session, source_id: int, owner: str) -> None:
@@ -197,10 +205,6 @@ def release_leases(session: Session, owner: str) -> None:
             .where(model.lease_owner == owner)
             .values(lease_owner=None, lease_expires_at=None)
         )
-
-
-def record_poll(session: Session, poll: Poll) -> None:
-    session.add(poll)
 
 
 # ---------------------------------------------------------------- seeds
