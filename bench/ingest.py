@@ -27,10 +27,11 @@ monitor's `concurrency`, bodies read (and gunzipped), nothing parsed or stored.
 (its imported names decode_html, extract_article, match_topics, normalize_text, fingerprint,
 find_duplicate, parse_feed; the Pipeline methods _store_new_story, _dedupe, _cluster,
 _finish_source, _claim; Fetcher.get) with timers, in this process, without changing monitor/.
-Everything but the fetches runs synchronously on the event loop, so those timers add up to the
-time the loop spent in each stage; a stage nested in another (topics inside the store) is
-subtracted from its parent. What is left of the pass's wall time is fetching: the HTTP client's
-own work on the loop, and waiting for the network.
+Extraction and storing run in worker threads (the event loop keeps serving requests), so the
+timers keep a stack per thread and count each thread's own CPU time: the stages' CPU times add
+up to the process's, a stage nested in another (topics inside the store) subtracted from its
+parent. What is left of the process's CPU time is fetching: the HTTP client's own work on the
+loop, and the loop itself.
 
 All pages are on one host, so monitor gets per_host_concurrency = concurrency and
 per_host_delay 0s (the politeness defaults would measure the delay), and respect_robots off.
@@ -46,6 +47,7 @@ import os
 import random
 import re
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -404,9 +406,10 @@ class StageTimers:
     """Wall and CPU time per wrapped function, inclusive and exclusive of the wrapped
     functions it calls, and each call's inclusive wall time.
 
-    Only for synchronous functions on the event loop: they never interleave, so a stack
-    tells which one is running. Coroutines (fetches) are timed separately, from call to
-    result, overlapping each other."""
+    For synchronous functions, on the event loop or in worker threads: each thread keeps
+    its own stack of timed calls, and CPU time is the thread's own (time.thread_time), so
+    stages running in parallel threads are not charged for each other. Wall times of
+    threads overlap. Coroutines (fetches) are timed separately, from call to result."""
 
     def __init__(self) -> None:
         self.inclusive: dict[str, float] = defaultdict(float)
@@ -417,32 +420,41 @@ class StageTimers:
         self.hits: Counter[str] = Counter()  # calls that returned something other than None
         self.each: dict[str, list[float]] = defaultdict(list)  # inclusive wall, per call
         self.latency: dict[str, list[float]] = defaultdict(list)
-        self._stack: list[list[float]] = []  # [children's wall, children's CPU] per frame
+        self._local = threading.local()  # .stack: [children's wall, children's CPU] per frame
+        self._lock = threading.Lock()
+
+    def _stack(self) -> list[list[float]]:
+        stack: list[list[float]] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
 
     def wrap(self, name: str, func: Callable[_P, _R]) -> Callable[_P, _R]:
         @functools.wraps(func)
         def timed(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             frame = [0.0, 0.0]
-            self._stack.append(frame)
-            start, start_cpu = time.perf_counter(), time.process_time()
+            stack = self._stack()
+            stack.append(frame)
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            result = None
             try:
                 result = func(*args, **kwargs)
-                if result is not None:
-                    self.hits[name] += 1
                 return result
             finally:
                 elapsed = time.perf_counter() - start
-                cpu = time.process_time() - start_cpu
-                self._stack.pop()
-                self.inclusive[name] += elapsed
-                self.exclusive[name] += elapsed - frame[0]
-                self.inclusive_cpu[name] += cpu
-                self.exclusive_cpu[name] += cpu - frame[1]
-                self.calls[name] += 1
-                self.each[name].append(elapsed)
-                if self._stack:
-                    self._stack[-1][0] += elapsed
-                    self._stack[-1][1] += cpu
+                cpu = time.thread_time() - start_cpu
+                stack.pop()
+                if stack:
+                    stack[-1][0] += elapsed
+                    stack[-1][1] += cpu
+                with self._lock:
+                    self.inclusive[name] += elapsed
+                    self.exclusive[name] += elapsed - frame[0]
+                    self.inclusive_cpu[name] += cpu
+                    self.exclusive_cpu[name] += cpu - frame[1]
+                    self.calls[name] += 1
+                    self.hits[name] += result is not None
+                    self.each[name].append(elapsed)
 
         return timed
 
@@ -957,8 +969,8 @@ def _stage_notes(record: _Pass, articles: int) -> list[str]:
         return f"{seconds * 1000 / articles:.2f}"
 
     parts = [
-        f"{name} {ms(seconds)} / {ms(stages.cpu_seconds[name])} ({seconds / stages.wall:.0%})"
-        for name, seconds in stages.seconds.items()
+        f"{name} {ms(stages.cpu_seconds[name])} ({stages.cpu_seconds[name] / stages.cpu:.0%})"
+        for name in stages.seconds
     ]
     detail = ", ".join(f"{name} {ms(seconds)}" for name, seconds in stages.detail.items())
     growth = ", ".join(
@@ -967,14 +979,17 @@ def _stage_notes(record: _Pass, articles: int) -> list[str]:
     )
     return [
         f"{record.database}: {summary.new} new on-topic stories, {summary.duplicates} "
-        f"duplicates, {summary.offtopic} off-topic; stages in ms per article, wall / CPU "
-        f"(share of the pass's wall time): {', '.join(parts)}; the process's CPU time was "
-        f"{stages.cpu / stages.wall:.0%} of the pass's wall time",
-        f"{record.database} detail: fetch+loop is the pass's wall time outside the other "
-        "stages (the HTTP client's work on the event loop, waiting for the network, idle); a "
+        f"duplicates, {summary.offtopic} off-topic; CPU time per stage in ms per article (each "
+        "stage's own, in the thread that ran it; share of the process's CPU time): "
+        f"{', '.join(parts)}; the process's CPU time was {stages.cpu / stages.wall:.0%} of "
+        "the pass's wall time (extraction and storing run in worker threads, but one thread "
+        "at a time holds the GIL)",
+        f"{record.database} detail: fetch+loop is the process's CPU time outside the other "
+        "stages (the HTTP client's work on the event loop, the loop itself); a "
         f"page's request took {stages.latency['exchange'] * 1000:.0f} ms in its slot "
         f"({stages.latency['get'] * 1000:,.0f} ms from get() to result, waiting for one of "
-        f"{CONCURRENCY} slots included): the loop is busy with other pages; ms per article: "
+        f"{CONCURRENCY} slots included): the loop is busy with other pages; wall ms per "
+        "article (summed over threads): "
         f"{detail} (fingerprint+dedupe and cluster run for on-topic stories only, "
         f"{stages.on_topic} here); find_duplicate checked {stages.candidates:,} LSH band "
         f"candidates ({stages.candidates / max(1, stages.on_topic):.1f} per story; "

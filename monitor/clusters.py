@@ -49,12 +49,15 @@ def cluster_terms(title: str, text: str) -> frozenset[str]:
     return frozenset(terms)
 
 
-def inverse_document_frequencies(documents: Iterable[frozenset[str]]) -> dict[str, float]:
-    """idf(t) = log(1 + N / df(t)) over the documents given (the window's stories)."""
+def inverse_document_frequencies(
+    documents: Iterable[frozenset[str]], *, only: frozenset[str] | None = None
+) -> dict[str, float]:
+    """idf(t) = log(1 + N / df(t)) over the documents given (the window's stories); for the
+    terms in `only` alone when given (N still counts every document)."""
     counts: Counter[str] = Counter()
     total = 0
     for terms in documents:
-        counts.update(terms)
+        counts.update(terms if only is None else terms & only)
         total += 1
     return {term: math.log(1 + total / df) for term, df in counts.items()}
 
@@ -65,8 +68,14 @@ def similarity(a: frozenset[str], b: frozenset[str], idf: Mapping[str, float]) -
     if not union:
         return 0.0
     default = max(idf.values(), default=1.0)
+    return _weighted_jaccard(a, b, idf, default)
+
+
+def _weighted_jaccard(
+    a: frozenset[str], b: frozenset[str], idf: Mapping[str, float], default: float
+) -> float:
     shared = sum(idf.get(term, default) for term in a & b)
-    return shared / sum(idf.get(term, default) for term in union)
+    return shared / sum(idf.get(term, default) for term in a | b)
 
 
 def best_cluster(
@@ -75,16 +84,27 @@ def best_cluster(
     *,
     threshold: float = THRESHOLD,
 ) -> tuple[int, float] | None:
-    """The cluster of the most similar candidate story, if similar enough.
+    """The cluster of the most similar candidate story, if similar enough (threshold > 0).
 
     `candidates` maps story id → (its cluster id, its terms). Returns (cluster id, score).
+    Only candidates sharing a term can score above 0, so only they are scored, and only
+    the weights of their terms are computed: the window may hold thousands of stories.
     """
     if not terms or not candidates:
         return None
-    idf = inverse_document_frequencies([terms, *(t for _, t in candidates.values())])
+    sharing = [
+        (cluster, other) for cluster, other in candidates.values() if not terms.isdisjoint(other)
+    ]
+    if not sharing:
+        return None
+    needed = terms.union(*(other for _, other in sharing))
+    idf = inverse_document_frequencies(
+        [terms, *(other for _, other in candidates.values())], only=needed
+    )
+    default = max(idf.values(), default=1.0)
     best: tuple[int, float] | None = None
-    for cluster_id, other in candidates.values():
-        score = similarity(terms, other, idf)
+    for cluster_id, other in sharing:
+        score = _weighted_jaccard(terms, other, idf, default)
         if score >= threshold and (best is None or score > best[1]):
             best = (cluster_id, score)
     return best

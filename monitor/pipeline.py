@@ -159,6 +159,7 @@ class Pipeline:
         self._source_names: dict[int, str] = {}
         self.metrics: Metrics | None = None  # set by the service when it serves /metrics
         self._source_writes = SourceStateWriter(sessions, self.owner)
+        self._cluster_terms = queries.ClusterTermsCache()
         # Shared by the passes of a process (App keeps one): see monitor.store.known_keys.
         self.known_keys = known_keys if known_keys is not None else KnownKeys()
 
@@ -517,6 +518,7 @@ class Pipeline:
             since=now - settings.window,
             topics=[t.topic for t in story.topics],
             exclude=story.id,
+            cache=self._cluster_terms,
         )
         best = best_cluster(terms, candidates, threshold=settings.threshold)
         story.cluster_id = best[0] if best else story.id

@@ -6,9 +6,16 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from monitor.clusters import best_cluster, cluster_terms
+from monitor.clusters import (
+    best_cluster,
+    cluster_terms,
+    inverse_document_frequencies,
+    similarity,
+)
 from tests.support.newsroom import NewsArticle, Newsroom, paragraphs_of, seed_text
 from tests.support.webserver import WebServer
 from tests.test_end_to_end import CHIPS, DEEPSEEK, STARGATE, Monitor
@@ -46,6 +53,36 @@ def test_same_event_joins_a_cluster_and_other_events_do_not() -> None:
     assert best_cluster(terms(APP_STORE_B), candidates)[0] == 1  # type: ignore[index]
     others = {k: v for k, v in candidates.items() if k != 1}
     assert best_cluster(terms(APP_STORE_B), others) is None
+
+
+def _best_by_definition(
+    terms: frozenset[str], candidates: dict[int, tuple[int, frozenset[str]]], threshold: float
+) -> tuple[int, float] | None:
+    """Every candidate scored with the weights of the whole window: what best_cluster means."""
+    idf = inverse_document_frequencies([terms, *(t for _, t in candidates.values())])
+    scored = [(similarity(terms, other, idf), cluster) for cluster, other in candidates.values()]
+    best = max(scored, default=None, key=lambda pair: pair[0])
+    return (best[1], best[0]) if best is not None and best[0] >= threshold else None
+
+
+term_sets = st.frozensets(st.sampled_from("abcdefghijklmnop"), max_size=6)
+
+
+@given(
+    terms=term_sets,
+    window=st.lists(term_sets, max_size=12),
+    threshold=st.floats(min_value=0.01, max_value=1.0),
+)
+def test_best_cluster_scores_like_the_definition(
+    terms: frozenset[str], window: list[frozenset[str]], threshold: float
+) -> None:
+    candidates = {index: (index, other) for index, other in enumerate(window)}
+    found = best_cluster(terms, candidates, threshold=threshold)
+    expected = _best_by_definition(terms, candidates, threshold) if terms else None
+    if expected is None or found is None:
+        assert found == expected
+    else:  # ties may pick another cluster of the same score
+        assert found[1] == pytest.approx(expected[1])
 
 
 @pytest.mark.integration

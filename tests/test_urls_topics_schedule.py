@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor import schedule
-from monitor.topics import TopicRule, match_topics
+from monitor.topics import TopicRule, _term_pattern, match_topics
 from monitor.urls import canonicalize_url
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -66,6 +66,29 @@ def test_part_of_a_word_is_not_a_match() -> None:
 
 def test_exclude_wins() -> None:
     assert match_topics(RULES, "Stargate SG-1 reunion", "The Stargate cast meets again") == []
+
+
+def test_lookalike_letters_match_as_re_ignorecase_has_them() -> None:
+    # re.IGNORECASE takes the long s for "s" and the Kelvin sign for "k": so does the quick test.
+    assert [m.topic for m in match_topics(RULES, "ſtargate", "")] == ["stargate"]
+    assert [m.topic for m in match_topics(RULES, "DeepSee\u212a", "")] == ["deepseek"]
+
+
+def _found_by_search(rules: list[TopicRule], haystack: str) -> list[tuple[str, tuple[str, ...]]]:
+    """What match_topics means: every term searched for with its pattern, nothing skipped."""
+    found = []
+    for rule in rules:
+        terms = tuple(t for t in rule.keywords if _term_pattern(t).search(haystack))
+        if terms and not any(_term_pattern(t).search(haystack) for t in rule.exclude):
+            found.append((rule.name, terms))
+    return found
+
+
+@given(st.text(alphabet="deepsk DEEPSK H800 \nxcontrls-SG1 İıſ\u212a", max_size=60))
+def test_the_quick_test_never_changes_a_match(text: str) -> None:
+    rules = [*RULES, TopicRule("odd", ("ſeek", "Kontrol"))]
+    matches = match_topics(rules, "", text)
+    assert [(m.topic, m.terms) for m in matches] == _found_by_search(rules, f"\n\n{text}")
 
 
 def test_backoff_doubles_with_jitter_and_caps_at_a_day() -> None:

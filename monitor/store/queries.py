@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store.models import (
@@ -226,10 +227,12 @@ def replace_bands(
         session.execute(delete(FingerprintBand).where(FingerprintBand.seed_id == seed_id))
     if story_id is not None:
         session.execute(delete(FingerprintBand).where(FingerprintBand.story_id == story_id))
-    session.add_all(
-        FingerprintBand(band=index, hash=value, seed_id=seed_id, story_id=story_id)
+    rows = [
+        {"band": index, "hash": value, "seed_id": seed_id, "story_id": story_id}
         for index, value in enumerate(bands)
-    )
+    ]
+    if rows:  # one multi-row INSERT, not an ORM object per band
+        session.execute(insert(FingerprintBand), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,23 +380,65 @@ def claim_due_stories(
     return rows
 
 
+ClusterTerms = tuple[int, frozenset[str]]  # a story's cluster id and terms: set once, at its start
+
+
+class ClusterTermsCache:
+    """Stories' cluster ids and terms, kept between clustering calls (from several threads):
+    they never change once stored, so each is read and decoded once."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, ClusterTerms] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, ids: Sequence[int]) -> tuple[dict[int, ClusterTerms], list[int]]:
+        """(what is known of `ids`, the ids not known)."""
+        with self._lock:
+            found = {i: self._known[i] for i in ids if i in self._known}
+        return found, [i for i in ids if i not in found]
+
+    def add(self, entries: dict[int, ClusterTerms], *, keep: Sequence[int]) -> None:
+        """Remember `entries`; past a size well beyond `keep` (the window), forget the rest."""
+        with self._lock:
+            self._known.update(entries)
+            if len(self._known) > 2 * len(keep) + 10_000:
+                self._known = {i: self._known[i] for i in keep if i in self._known}
+
+
 def cluster_candidates(
-    session: Session, *, since: datetime, topics: Sequence[str], exclude: int
-) -> dict[int, tuple[int, frozenset[str]]]:
+    session: Session,
+    *,
+    since: datetime,
+    topics: Sequence[str],
+    exclude: int,
+    cache: ClusterTermsCache | None = None,
+) -> dict[int, ClusterTerms]:
     """Recent clustered stories sharing a topic: story id → (cluster id, terms)."""
     if not topics:
         return {}
-    query = select(Story.id, Story.cluster_id, Story.cluster_terms).where(
-        Story.first_seen_at >= since,
-        Story.cluster_id.is_not(None),
-        Story.id != exclude,
-        Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic.in_(topics))),
-    )
-    return {
-        story_id: (cluster_id, frozenset(terms or ()))
-        for story_id, cluster_id, terms in session.execute(query)
-        if cluster_id is not None
-    }
+    ids = session.scalars(
+        select(Story.id).where(
+            Story.first_seen_at >= since,
+            Story.cluster_id.is_not(None),
+            Story.id != exclude,
+            Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic.in_(topics))),
+        )
+    ).all()
+    found, missing = cache.lookup(ids) if cache is not None else ({}, list(ids))
+    read: dict[int, ClusterTerms] = {}
+    for start in range(0, len(missing), 500):
+        rows = session.execute(
+            select(Story.id, Story.cluster_id, Story.cluster_terms).where(
+                Story.id.in_(missing[start : start + 500])
+            )
+        )
+        for story_id, cluster_id, terms in rows:
+            if cluster_id is not None:
+                read[story_id] = (cluster_id, frozenset(terms or ()))
+    if cache is not None and read:
+        cache.add(read, keep=ids)
+    found.update(read)
+    return {story_id: found[story_id] for story_id in ids if story_id in found}
 
 
 def clusters(session: Session, stories: Sequence[Story]) -> dict[int, list[Story]]:
