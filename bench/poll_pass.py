@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import cProfile
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -70,6 +71,9 @@ class _Series:
 
     def best_cpu(self) -> float:
         return min(self.cpu)
+
+    def median(self) -> float:
+        return statistics.median(self.wall)
 
     def server_busy(self) -> float:
         return max(cpu / wall for cpu, wall in zip(self.server_cpu, self.wall, strict=True))
@@ -322,6 +326,8 @@ def _report(
         ),
     ]
     kib = results.feed_bytes / feeds / 1024
+    m_ok, b_ok = results.monitor_ok.median(), results.baseline_ok.median()
+    m_304, b_304 = results.monitor_304.median(), results.baseline_304.median()
     busy = max(series.server_busy() for series in results.all())
     notes = [
         f"{feeds} RSS feeds x {ITEMS} items ({kib:.0f} KiB each, not compressed) from "
@@ -343,6 +349,10 @@ def _report(
         f"{cpu_ms(results.baseline_ok)} ms; 304 monitor {cpu_ms(results.monitor_304)} ms, "
         f"baseline {cpu_ms(results.baseline_304)} ms",
         f"the feed server was at most {busy:.0%} busy (its CPU time / wall time) in any run",
+        f"medians of the {repeat} runs, in feeds/s: 200 monitor {feeds / m_ok:.0f}, baseline "
+        f"{feeds / b_ok:.0f} (ratio {b_ok / m_ok:.2f}); 304 monitor {feeds / m_304:.0f}, "
+        f"baseline {feeds / b_304:.0f} (ratio {b_304 / m_304:.2f}); the rows above are the best "
+        "runs of each side",
     ]
     notes += [f"cProfile of one more pass: {path}" for path in results.profiles]
     return Report(rows=rows, notes=notes)
