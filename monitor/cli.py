@@ -265,6 +265,7 @@ def status(as_json: JsonOption = False) -> None:
         "sources_overdue": report.overdue,
         "stories": report.stories,
         "awaiting_recheck": report.awaiting_recheck,
+        "links_failing": report.links_failing,
         "database_bytes": size,
     }
     if as_json:
@@ -282,6 +283,10 @@ def status(as_json: JsonOption = False) -> None:
     for name in report.overdue:
         out.print(Text(f"  overdue: {views.clean(name)}", style="yellow"))
     out.print(Text(f"stories: {report.stories}, waiting for a re-check: {report.awaiting_recheck}"))
+    if report.links_failing:
+        out.print(
+            Text(f"story links failing, tried again later: {report.links_failing}", style="yellow")
+        )
     if size is not None:
         out.print(Text(f"database: {size / 1_000_000:.1f} MB"))
 

@@ -387,11 +387,19 @@ class Pipeline:
         keys = {e.url: identity_key(e.url) for e in entries}
         known = self.known_keys.known(keys.values(), self._look_up_keys) | self._taken
         fresh = [e for e in entries if keys[e.url] not in known]
+        failed_before: dict[str, datetime] = {}
+        if fresh:  # links that failed lately wait for their next attempt
+            with self.sessions() as session:
+                failed_before = queries.link_failures(session, (keys[e.url] for e in fresh))
+            now = self.clock()
+            fresh = [e for e in fresh if failed_before.get(keys[e.url], now) <= now]
         self._taken.update(keys[e.url] for e in fresh)
         results = await asyncio.gather(
             *(self._fetch_article(e.url, settings=job.settings) for e in fresh)
         )
         stored = 0
+        failed: list[queries.FailedLink] = []
+        recovered: list[str] = []
         for entry, extracted in zip(fresh, results, strict=True):
             if isinstance(extracted, NotModified):  # not asked for: no validators were sent
                 continue
@@ -399,13 +407,41 @@ class Pipeline:
                 summary.failures += 1
                 summary.errors.append(f"{entry.url}: {extracted.message}")
                 log.warning("article %s: %s", entry.url, extracted.message)
+                failed.append(
+                    queries.FailedLink(
+                        keys[entry.url],
+                        entry.url,
+                        extracted.status,
+                        extracted.message,
+                        extracted.retry_after,
+                    )
+                )
                 continue
             stored_one = await asyncio.to_thread(
                 self._store_new_story, summary, job.source.id, entry, extracted
             )
             if stored_one:
                 stored += 1
+            if keys[entry.url] in failed_before:
+                recovered.append(keys[entry.url])
+        if failed or recovered:
+            self._settle_links(job.source.id, failed, recovered)
         return stored
+
+    def _settle_links(
+        self, source_id: int, failed: list[queries.FailedLink], recovered: list[str]
+    ) -> None:
+        """Put off links that failed (backing off: schedule.LINK_RETRY, doubling up to a
+        day) and forget the failures of links that have now been read."""
+        now = self.clock()
+
+        def next_attempt(failures: int, retry_after: float | None) -> datetime:
+            return schedule.next_poll_after_failure(now, schedule.LINK_RETRY, failures, retry_after)
+
+        with self.sessions.begin() as session:
+            queries.record_link_failures(session, failed, source_id, now, next_attempt)
+            if recovered:
+                queries.forget_link_failures(session, recovered)
 
     def _look_up_keys(self, keys: list[str]) -> set[str]:
         with self.sessions() as session:

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 MAX_BACKOFF = timedelta(hours=24)
+LINK_RETRY = timedelta(minutes=30)
+"""A story link whose fetch failed is tried again after this, then after twice as long each
+time, up to MAX_BACKOFF (while its feed keeps listing it)."""
 
 
 def next_poll_after_success(now: datetime, interval: timedelta) -> datetime:

@@ -43,16 +43,18 @@ class Service:
         pipeline.metrics = self.metrics
 
     async def housekeeping(self) -> None:
-        """Forget poll records older than [service] keep_polls."""
+        """Forget poll records, and failed links not tried since, older than [service]
+        keep_polls."""
         cutoff = self.app.clock() - self.app.config.service.keep_polls
         try:
             with self.app.sessions.begin() as session:
                 pruned = queries.prune_polls(session, cutoff)
+                links = queries.prune_link_failures(session, cutoff)
         except Exception:
             log.exception("housekeeping failed; it runs again in an hour")
             return
-        if pruned:
-            log.info("housekeeping: %d old poll records pruned", pruned)
+        if pruned or links:
+            log.info("housekeeping: %d old poll records and %d failed links pruned", pruned, links)
 
     async def tick(self) -> None:
         """One pass; a failure is logged and the next tick tries again."""

@@ -148,14 +148,16 @@ def test_status_reports_failing_sources_and_waiting_rechecks(
     assert "failing: daily-test-latest" in monitor("status")
 
 
-def test_housekeeping_prunes_old_poll_records(tmp_path: Path, web_server: WebServer) -> None:
+def test_housekeeping_prunes_old_poll_records_and_failed_links(
+    tmp_path: Path, web_server: WebServer
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import func, select
 
     from monitor.app import open_app
     from monitor.service import Service
-    from monitor.store.models import Poll, Source
+    from monitor.store.models import LinkFailure, Poll, Source
 
     config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'h.db'}")
     app = open_app(config)
@@ -166,10 +168,22 @@ def test_housekeeping_prunes_old_poll_records(tmp_path: Path, web_server: WebSer
             source_id = session.scalars(select(Source.id)).first()
             for age in (timedelta(days=40), timedelta(days=31), timedelta(days=1)):
                 session.add(Poll(source_id=source_id, started_at=now - age, duration=0.1))
+                session.add(
+                    LinkFailure(
+                        key=f"example.org/{age.days}",
+                        url=f"https://example.org/{age.days}",
+                        source_id=source_id,
+                        failures=3,
+                        last_error="not found (HTTP 404)",
+                        last_failed_at=now - age,
+                        next_attempt_at=now - age + timedelta(hours=2),
+                    )
+                )
         pipeline = SimpleNamespace(metrics=None)  # housekeeping needs no pipeline
         asyncio.run(Service(app, pipeline=pipeline).housekeeping())  # type: ignore[arg-type]
         with app.sessions() as session:
             assert session.scalar(select(func.count()).select_from(Poll)) == 1
+            assert session.scalars(select(LinkFailure.key)).all() == ["example.org/1"]
     finally:
         app.close()
 

@@ -155,6 +155,26 @@ class StoryAlias(Base):
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
 
 
+class LinkFailure(Base):
+    """A story link whose fetch failed: not fetched again until `next_attempt_at`.
+
+    Without it, a feed that keeps listing a page that answers 404 or 403 would have it
+    fetched at every poll. Forgotten when the page is stored, or by housekeeping once it
+    has not been tried for `service.keep_polls` (it has left the feed).
+    """
+
+    __tablename__ = "link_failures"
+
+    key: Mapped[str] = mapped_column(String(2000), primary_key=True)  # urls.identity_key
+    url: Mapped[str] = mapped_column(Text)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    failures: Mapped[int] = mapped_column(Integer)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text)
+    last_failed_at: Mapped[datetime] = mapped_column(index=True)
+    next_attempt_at: Mapped[datetime]
+
+
 class StoryTopic(Base):
     __tablename__ = "story_topics"
 

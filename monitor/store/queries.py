@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.store.models import (
     FingerprintBand,
+    LinkFailure,
     Poll,
     Seed,
     Source,
@@ -164,6 +166,93 @@ def prune_polls(session: Session, before: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+# ---------------------------------------------------------------- failed links
+
+
+@dataclass(frozen=True, slots=True)
+class FailedLink:
+    key: str  # urls.identity_key of the link
+    url: str
+    status: int | None
+    error: str
+    retry_after: float | None  # seconds the server asked for (Retry-After)
+
+
+def link_failures(session: Session, keys: Iterable[str]) -> dict[str, datetime]:
+    """Which of these link keys failed before: key → when it may be fetched again."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[str, datetime] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        query = select(LinkFailure.key, LinkFailure.next_attempt_at).where(
+            LinkFailure.key.in_(chunk)
+        )
+        found.update((key, when) for key, when in session.execute(query))
+    return found
+
+
+def record_link_failures(
+    session: Session,
+    failed: Sequence[FailedLink],
+    source_id: int,
+    now: datetime,
+    next_attempt: Callable[[int, float | None], datetime],
+) -> None:
+    """Count one more failure for each link; `next_attempt(failures, retry_after)` says when
+    it may be fetched again. Two workers failing on one link at once both count: harmless."""
+    if not failed:
+        return
+    query = select(LinkFailure.key, LinkFailure.failures).where(
+        LinkFailure.key.in_([link.key for link in failed])
+    )
+    counts = {key: failures for key, failures in session.execute(query)}
+    rows = []
+    for link in {link.key: link for link in failed}.values():
+        failures = counts.get(link.key, 0) + 1
+        rows.append(
+            {
+                "key": link.key,
+                "url": link.url,
+                "source_id": source_id,
+                "failures": failures,
+                "last_status": link.status,
+                "last_error": link.error,
+                "last_failed_at": now,
+                "next_attempt_at": next_attempt(failures, link.retry_after),
+            }
+        )
+    upsert = _dialect_insert(session)(LinkFailure).values(rows)
+    session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[LinkFailure.key],
+            set_={name: upsert.excluded[name] for name in rows[0] if name != "key"},
+        )
+    )
+
+
+def forget_link_failures(session: Session, keys: Iterable[str]) -> None:
+    session.execute(delete(LinkFailure).where(LinkFailure.key.in_(list(keys))))
+
+
+def prune_link_failures(session: Session, before: datetime) -> int:
+    """Forget links not tried since `before` (housekeeping): they have left their feeds."""
+    result = session.execute(delete(LinkFailure).where(LinkFailure.last_failed_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def failing_links(session: Session, now: datetime) -> int:
+    """Links waiting for another attempt after failing (`monitor status`)."""
+    query = select(func.count()).select_from(LinkFailure).where(LinkFailure.next_attempt_at > now)
+    return int(session.scalar(query) or 0)
+
+
+def _dialect_insert(session: Session) -> Any:
+    """INSERT with ON CONFLICT for the session's database (SQLite or PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
 @dataclass(frozen=True, slots=True)
 class Status:
     last_success: datetime | None
@@ -172,6 +261,7 @@ class Status:
     overdue: list[str]
     stories: int
     awaiting_recheck: int
+    links_failing: int  # story links that failed and wait for another attempt
 
 
 def status(session: Session, now: datetime, grace: timedelta) -> Status:
@@ -195,6 +285,7 @@ def status(session: Session, now: datetime, grace: timedelta) -> Status:
         ),
         stories=int(stories or 0),
         awaiting_recheck=int(due_checks or 0),
+        links_failing=failing_links(session, now),
     )
 
 

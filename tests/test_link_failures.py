@@ -1,0 +1,79 @@
+"""A story link that fails is not fetched at every poll: it waits, longer each time."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.app import App, open_app
+from monitor.pipeline import PassSummary
+from tests.support.newsroom import Newsroom
+from tests.support.webserver import WebServer
+from tests.test_end_to_end import CHIPS, DEEPSEEK, Monitor, write_config
+
+pytestmark = pytest.mark.integration
+
+LATE = replace(CHIPS, slug="late-story", title="A story whose page came late")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)  # `monitor status`, run as a command, reads the real clock
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def poll(app: App) -> PassSummary:
+    async def one_pass() -> PassSummary:
+        async with app.pipeline() as pipeline:
+            return await pipeline.run_pass(["daily-test-tech"], recheck=False)
+
+    return asyncio.run(one_pass())
+
+
+def test_a_failing_link_backs_off_then_is_read_when_its_page_appears(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(DEEPSEEK, "tech")
+    room.list_link("tech", f"/news/{LATE.slug}")  # listed before its page exists: 404
+    config = write_config(tmp_path, web_server, db_url)
+    status = Monitor(config, CliRunner())
+    status("db", "upgrade")
+    clock = Clock()
+    app = open_app(config, clock=clock)
+    try:
+        app.sync()
+        late = f"/news/{LATE.slug}"
+
+        first = poll(app)
+        assert (first.new, first.failures, web_server.count(late)) == (1, 1, 1)
+        assert "not found (HTTP 404)" in first.errors[0]
+        assert status.json("status")["links_failing"] == 1
+
+        clock.now += timedelta(minutes=15)  # the next poll: the link waits
+        second = poll(app)
+        assert (second.sources_polled, second.failures, web_server.count(late)) == (1, 0, 1)
+
+        clock.now += timedelta(minutes=25)  # past 30 min (+20 % jitter at most): tried again
+        third = poll(app)
+        assert (third.failures, web_server.count(late)) == (1, 2)
+
+        clock.now += timedelta(minutes=50)  # the second wait is twice as long: not yet
+        assert (poll(app).failures, web_server.count(late)) == (0, 2)
+
+        room.publish(LATE)  # the page appears
+        clock.now += timedelta(minutes=30)
+        fourth = poll(app)
+        assert (fourth.new, fourth.failures, web_server.count(late)) == (1, 0, 3)
+        assert status.json("status")["links_failing"] == 0
+        assert LATE.title in {story["title"] for story in status.json("list")}
+    finally:
+        app.close()
