@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 _MONTHS = {
     name: number
@@ -26,9 +27,12 @@ _CANONICAL_RFC2822 = re.compile(
 )
 
 
+@lru_cache(maxsize=65536)
 def parse_rfc2822(value: str) -> datetime | None:
     """An RFC 2822 date as aware UTC; None when it is not one. A date without a zone
-    ("-0000" or none) is taken as UTC."""
+    ("-0000" or none) is taken as UTC.
+
+    Cached: a feed repeats its items' dates at every poll."""
     value = value.strip()
     if not value:
         return None

@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Literal, Self, cast
 
@@ -218,10 +217,17 @@ class _RobotsTurn:
 
 
 class Fetcher:
-    """Async context manager owning the service's single `httpx.AsyncClient`.
+    """Async context manager owning the service's single httpx transport (its connection
+    pool).
 
     One instance per event loop; share it between all tasks so the limits are global. Pass a
     `robots_cache` to share robots.txt readings between fetchers or to give it a test clock.
+
+    Requests go straight to the transport, not through an `httpx.AsyncClient`: what the
+    client adds is what the fetcher must not have or does itself (redirects are followed by
+    hand so that every hop passes the address guard; no cookie jar, so no site's cookies are
+    replayed; no proxy or netrc from the environment, so the guard sees the real
+    destination), and skipping it saves about a tenth of the CPU time of a request.
     """
 
     def __init__(
@@ -242,20 +248,18 @@ class Fetcher:
         self._longest_delay = max(
             settings.per_host_delay, _MAX_CRAWL_DELAY if settings.respect_robots else 0.0
         )
-        self._client = httpx.AsyncClient(
-            headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
-            timeout=httpx.Timeout(settings.timeout),
+        self._headers = {
+            "User-Agent": settings.user_agent,
+            "Accept": "*/*",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        self._timeouts = {"timeout": httpx.Timeout(settings.timeout).as_dict()}
+        self._transport = transport or httpx.AsyncHTTPTransport(
             limits=httpx.Limits(
                 max_connections=settings.concurrency,
                 max_keepalive_connections=settings.concurrency,
             ),
-            # Redirects are followed by hand so that every hop passes the address guard.
-            follow_redirects=False,
-            # No proxy or netrc from the environment: the guard must see the real destination.
             trust_env=False,
-            # Stateless: no cookie set by one site is replayed on later requests.
-            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-            transport=transport,
         )
 
     async def __aenter__(self) -> Self:
@@ -270,7 +274,7 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def get(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
@@ -406,8 +410,10 @@ class Fetcher:
         self, url: httpx.URL, headers: dict[str, str], max_bytes: int, truncate: bool
     ) -> _Reply:
         """Send the request; read the body only for a 2xx answer (errors are not worth reading)."""
-        request = self._client.build_request("GET", url, headers=headers)
-        response = await self._client.send(request, stream=True)
+        request = httpx.Request(
+            "GET", url, headers=self._headers | headers, extensions=self._timeouts
+        )
+        response = await self._transport.handle_async_request(request)
         try:
             body = b""
             if 200 <= response.status_code < 300:

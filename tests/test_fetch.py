@@ -103,6 +103,22 @@ def test_sends_user_agent_and_accepted_encodings(web_server: WebServer) -> None:
     assert "if-none-match" not in request.headers
 
 
+def test_no_cookie_a_site_sets_is_sent_back(web_server: WebServer) -> None:
+    web_server.route("/a", PAGE, headers={"Set-Cookie": "session=abc; Path=/"})
+    web_server.route("/b", PAGE)
+
+    async def run() -> None:
+        async with Fetcher(SETTINGS) as fetcher:
+            fetched(await fetcher.get(web_server.url("/a")))
+            fetched(await fetcher.get(web_server.url("/b")))
+
+    asyncio.run(run())
+    assert [request.headers.get("cookie") for request in web_server.requests] == [None, None]
+    assert {request.headers["host"] for request in web_server.requests} == {
+        web_server.base_url.removeprefix("http://")
+    }
+
+
 @pytest.mark.parametrize(
     ("encoding", "compress"),
     [
