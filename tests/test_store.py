@@ -15,9 +15,10 @@ from monitor.store import db
 from monitor.store.models import Base, Source
 
 
-def test_single_head() -> None:
+def test_single_head_and_it_is_the_one_the_code_expects() -> None:
     script = ScriptDirectory.from_config(db._script_config())
     assert len(script.get_heads()) == 1
+    assert script.get_current_head() == db.HEAD_REVISION, "update monitor.store.db.HEAD_REVISION"
 
 
 def test_upgrade_empty_database_to_head_matches_models(db_url: str) -> None:

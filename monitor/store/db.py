@@ -11,19 +11,21 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import SchemaError, StoreError
 
+if TYPE_CHECKING:  # Alembic loads only when a migration runs: it is a tenth of CLI start-up
+    from alembic.config import Config as AlembicConfig
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+HEAD_REVISION = "0006"
+"""The newest migration in migrations/versions/ (tests/test_store.py checks that it is):
+known here so that checking a database's schema needs no Alembic."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -83,6 +85,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -90,16 +94,21 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (Alembic's version table), None for an empty one."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        return next(iter(rows), None)
 
 
-def head_revision() -> str | None:
-    script = ScriptDirectory.from_config(_script_config())
-    return script.get_current_head()
+def head_revision() -> str:
+    return HEAD_REVISION
 
 
 def _script_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -107,6 +116,8 @@ def _script_config() -> AlembicConfig:
 
 def upgrade(engine: Engine) -> None:
     """Apply every pending migration (`monitor db upgrade`)."""
+    from alembic import command
+
     try:
         command.upgrade(alembic_config(engine), "head")
     except SQLAlchemyError as exc:
