@@ -16,7 +16,10 @@ Limits that protect the service from the open web live here and nowhere else:
   costs at most about `max_bytes` of memory;
 - redirects followed by hand, each hop checked again;
 - an address guard refusing loopback, private, link-local (cloud metadata), multicast, reserved and
-  unspecified addresses, so a feed cannot make the service probe its own network.
+  unspecified addresses, so a feed cannot make the service probe its own network. It runs
+  before each request and again inside the connection pool, on the very address a new
+  connection goes to, so a DNS server answering differently the second time (DNS rebinding)
+  gains nothing.
 
 robots.txt is honoured unless `respect_robots` is off: before each request (each redirect hop
 too) the origin's /robots.txt is read once through the same client, guard and limits, and cached
@@ -37,7 +40,14 @@ import re
 import socket
 import time
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +56,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Literal, Self, cast
 
+import httpcore
 import httpx
 
 from monitor.robots import ALLOW_ALL, RobotsCache, RobotsRules, parse_robots
@@ -254,13 +265,11 @@ class Fetcher:
             "Accept-Encoding": "gzip, deflate",
         }
         self._timeouts = {"timeout": httpx.Timeout(settings.timeout).as_dict()}
-        self._transport = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(
-                max_connections=settings.concurrency,
-                max_keepalive_connections=settings.concurrency,
-            ),
-            trust_env=False,
+        limits = httpx.Limits(
+            max_connections=settings.concurrency,
+            max_keepalive_connections=settings.concurrency,
         )
+        self._transport = transport or _GuardedTransport(limits, self._connect_address)
 
     async def __aenter__(self) -> Self:
         return self
@@ -465,31 +474,106 @@ class Fetcher:
         return state
 
     async def _guard(self, url: httpx.URL) -> None:
-        """Refuse hosts that resolve to any non-public address, unless configured otherwise.
-
-        The name is resolved here, just before httpx resolves it again to connect. A DNS server
-        that answers differently the second time (DNS rebinding) could slip past; closing that
-        gap needs a connection-level hook that httpx does not offer publicly.
-        """
+        """Refuse hosts that resolve to any non-public address, unless configured otherwise:
+        before the request, for a clear early answer. `_connect_address` checks again where
+        it counts, when a connection is opened (a custom transport, in tests, skips that)."""
         if self._settings.allow_private_addresses:
             return
-        host = url.raw_host.decode("ascii")
         port = url.port or (443 if url.scheme == "https" else 80)
+        await self._public_addresses(url.raw_host.decode("ascii"), port)
+
+    async def _connect_address(self, host: str, port: int) -> str:
+        """The address a new connection to `host` goes to: resolved here, checked, and
+        connected to as a literal, so nothing resolves the name again after the check."""
+        if self._settings.allow_private_addresses:
+            return host
+        addresses = await self._public_addresses(host, port)
+        return host if _is_ip_literal(host) else addresses[0]
+
+    async def _public_addresses(self, host: str, port: int) -> Sequence[str]:
         try:
             async with asyncio.timeout(self._settings.timeout):
                 addresses = await self._resolve(host, port)
         except TimeoutError:
-            raise _Abort("timeout", f"timed out resolving {url.host!r}") from None
+            raise _Abort("timeout", f"timed out resolving {host!r}") from None
         except OSError:
-            raise _Abort("connection", f"could not resolve host {url.host!r}") from None
+            raise _Abort("connection", f"could not resolve host {host!r}") from None
         if not addresses:
-            raise _Abort("connection", f"could not resolve host {url.host!r}")
+            raise _Abort("connection", f"could not resolve host {host!r}")
         for address in addresses:
             if not is_public_address(address):
                 raise _Abort(
                     "blocked_address",
-                    f"refusing to fetch {url.host!r}: it resolves to non-public address {address}",
+                    f"refusing to fetch {host!r}: it resolves to non-public address {address}",
                 )
+        return addresses
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting to the address `choose(host, port)` returns
+    (which may refuse by raising) instead of resolving the name itself."""
+
+    def __init__(self, choose: Callable[[str, int], Awaitable[str]]) -> None:
+        self._choose = choose
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        address = await self._choose(host, port)
+        return await self._inner.connect_tcp(
+            address,
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise _Abort("connection", "unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a connection pool whose connections pass the address guard.
+
+    httpx offers no public way to give its transport a network backend, so the pool it
+    builds is replaced by an equal one (same TLS context, limits, HTTP/1.1) that has ours;
+    tests/test_fetch.py checks that a rebinding answer is refused, so a change of httpx that
+    broke this would not go unnoticed."""
+
+    def __init__(self, limits: httpx.Limits, choose: Callable[[str, int], Awaitable[str]]) -> None:
+        context = httpx.create_ssl_context(trust_env=False)  # loading CA certificates: once
+        super().__init__(verify=context, limits=limits, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            network_backend=_GuardedBackend(choose),
+        )
 
 
 def is_public_address(address: str) -> bool:

@@ -447,6 +447,32 @@ def test_guard_checks_every_redirect_hop(web_server: WebServer) -> None:
     assert [request.path for request in web_server.requests] == ["/start"]
 
 
+def test_a_name_that_resolves_differently_at_connection_time_is_refused(
+    web_server: WebServer,
+) -> None:
+    # DNS rebinding: the name passes the check before the request as a public address, then
+    # resolves to loopback when the connection is opened. Unguarded, the system resolver
+    # would take "localhost" to the test server and the request would succeed.
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+    asked: list[str] = []
+
+    async def resolve(host: str, port: int) -> Sequence[str]:
+        asked.append(host)
+        return next(answers)
+
+    web_server.route("/inside", PAGE)
+
+    async def run() -> FetchResult:
+        settings = replace(SETTINGS, allow_private_addresses=False)
+        async with Fetcher(settings, resolver=resolve) as fetcher:
+            return await fetcher.get(f"http://localhost:{web_server.port}/inside")
+
+    result = failed(asyncio.run(run()))
+    assert (result.kind, asked) == ("blocked_address", ["localhost", "localhost"])
+    assert "127.0.0.1" in result.message
+    assert web_server.requests == []
+
+
 def test_unresolvable_host_is_a_connection_failure() -> None:
     async def resolve(host: str, port: int) -> Sequence[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
