@@ -23,10 +23,11 @@ touched. The row is articles per second over the whole pass (feeds included).
 **baseline**: the same article pages GET with an `httpx.AsyncClient`, as many at a time as
 monitor's `concurrency`, bodies read (and gunzipped), nothing parsed or stored.
 
-**stages**: while monitor runs, the benchmark wraps the stage functions monitor.pipeline calls
-(its imported names decode_html, extract_article, match_topics, normalize_text, fingerprint,
-find_duplicate, parse_feed; the Pipeline methods _store_new_story, _dedupe, _cluster,
-_finish_source, _claim; Fetcher.get) with timers, in this process, without changing monitor/.
+**stages**: while monitor runs, the benchmark wraps the stage functions with timers, in this
+process, without changing monitor/: the names monitor.pipeline and monitor.stories import
+(decode_html, extract_article, parse_feed, match_topics, normalize_text, fingerprint,
+find_duplicate), the methods Pipeline._store_new_story, _finish_source, _claim,
+StoryWriter._dedupe, _cluster, and Fetcher.get.
 Extraction and storing run in worker threads (the event loop keeps serving requests), so the
 timers keep a stack per thread and count each thread's own CPU time: the stages' CPU times add
 up to the process's, a stage nested in another (topics inside the store) subtracted from its
@@ -67,6 +68,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import monitor.dedupe as dedupe_module
 import monitor.pipeline as pipeline_module
 import monitor.store.queries as queries_module
+import monitor.stories as stories_module
 from bench import Options, Report, Row
 from bench.feedserver import RunningServer, Stats, article_url, run_server
 from bench.storage import (
@@ -478,17 +480,17 @@ class StageTimers:
 _TIMED: tuple[tuple[str, Any, str, bool], ...] = (
     ("decode", pipeline_module, "decode_html", True),
     ("extract", pipeline_module, "extract_article", True),
-    ("topics", pipeline_module, "match_topics", True),
-    ("normalize", pipeline_module, "normalize_text", False),
-    ("fingerprint", pipeline_module, "fingerprint", True),
-    ("find_duplicate", pipeline_module, "find_duplicate", True),
+    ("topics", stories_module, "match_topics", True),
+    ("normalize", stories_module, "normalize_text", False),
+    ("fingerprint", stories_module, "fingerprint", True),
+    ("find_duplicate", stories_module, "find_duplicate", True),
     ("confirm", dedupe_module, "_confirm", False),  # one band candidate, checked
     ("feed parse", pipeline_module, "parse_feed", True),
     ("compress", queries_module, "compress_html", False),
     ("known keys", queries_module, "known_keys", False),
     ("store", Pipeline, "_store_new_story", True),
-    ("dedupe", Pipeline, "_dedupe", False),
-    ("cluster", Pipeline, "_cluster", False),
+    ("dedupe", stories_module.StoryWriter, "_dedupe", True),
+    ("cluster", stories_module.StoryWriter, "_cluster", True),
     ("poll record", Pipeline, "_finish_source", False),
     ("claim", Pipeline, "_claim", False),
 )

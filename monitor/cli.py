@@ -475,7 +475,7 @@ def diff(
 ) -> None:
     """What changed between two versions (by default the latest change)."""
     from monitor.diff import compute_diff, diff_to_json, render_plain, render_rich
-    from monitor.pipeline import version_text
+    from monitor.stories import version_text
 
     with app_context(state.config) as app:
         story, session = _story(app, story_id)

@@ -19,9 +19,9 @@ from monitor.config import Config, SourceConfig
 from monitor.encoding import decode_html
 from monitor.extract import extract_article
 from monitor.normalize import content_hash
-from monitor.pipeline import classify_version
 from monitor.store import queries
 from monitor.store.models import Story, Version
+from monitor.stories import classify_version
 
 
 @dataclass
