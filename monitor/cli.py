@@ -474,8 +474,7 @@ def diff(
     ] = None,
 ) -> None:
     """What changed between two versions (by default the latest change)."""
-    from monitor.diff import compute_diff, diff_to_json, render_plain, render_rich
-    from monitor.stories import version_text
+    from monitor.diff import compute_diff, diff_to_json, render_plain, render_rich, version_text
 
     with app_context(state.config) as app:
         story, session = _story(app, story_id)

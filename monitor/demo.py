@@ -43,11 +43,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor import demo_content as content
 from monitor import views
 from monitor.app import App, open_app
-from monitor.diff import compute_diff, render_plain, render_rich
+from monitor.diff import compute_diff, render_plain, render_rich, version_text
 from monitor.errors import ConfigError
 from monitor.store import queries
 from monitor.store.models import Story, Version
-from monitor.stories import version_text
 
 __all__ = ["SEEDS_DIR", "DemoSummary", "Newsroom", "NewsroomServer", "run_demo"]
 

@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from diff_match_patch import diff_match_patch
 from rich.text import Text
@@ -54,6 +54,31 @@ class VersionText:
     text: str
     byline: str | None = None
     published: datetime | None = None
+
+
+class StoredVersion(Protocol):
+    """What `version_text` reads of a stored version (monitor.store.models.Version)."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def byline(self) -> str | None: ...
+
+    @property
+    def published_at(self) -> datetime | None: ...
+
+
+def version_text(version: StoredVersion) -> VersionText:
+    return VersionText(
+        title=version.title,
+        text=version.text,
+        byline=version.byline,
+        published=version.published_at,
+    )
 
 
 @dataclass(frozen=True)

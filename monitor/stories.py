@@ -20,7 +20,7 @@ from monitor.changes import classify, is_removal
 from monitor.clusters import best_cluster, cluster_terms
 from monitor.config import Config
 from monitor.dedupe import DuplicateMatch, find_duplicate
-from monitor.diff import VersionText, compute_diff
+from monitor.diff import compute_diff, version_text
 from monitor.extract import Article
 from monitor.fetch import Failed, Fetched, NotModified
 from monitor.fingerprint import fingerprint
@@ -255,13 +255,4 @@ def classify_version(version: Version, before: Version, *, restored: bool) -> No
     version.words_removed = result.words_removed
     version.change_class = (
         "restored" if restored else classify(result, before.title, version.title, before.text)
-    )
-
-
-def version_text(version: Version) -> VersionText:
-    return VersionText(
-        title=version.title,
-        text=version.text,
-        byline=version.byline,
-        published=version.published_at,
     )

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, defer
 
-from monitor.diff import VersionText, compute_diff
+from monitor.diff import compute_diff, version_text
 from monitor.digest.content import (
     ChangedItem,
     Digest,
@@ -218,15 +218,6 @@ def _versions(session: Session, story_id: int, end: datetime) -> list[Version]:
     return list(session.scalars(query))
 
 
-def _text(version: Version) -> VersionText:
-    return VersionText(
-        title=version.title,
-        text=version.text,
-        byline=version.byline,
-        published=version.published_at,
-    )
-
-
 def _change(
     session: Session, story: Story, start: datetime, end: datetime
 ) -> ChangedItem | RemovedItem | None:
@@ -242,7 +233,7 @@ def _change(
     before = [v for v in versions if v.number < in_period[0].number and v.change_class != "removed"]
     if not before:
         return None
-    diff = compute_diff(_text(before[-1]), _text(latest))
+    diff = compute_diff(version_text(before[-1]), version_text(latest))
     if not (diff.title_changed or diff.changes):
         return None
     snippets, more = text_snippets(diff.segments)
