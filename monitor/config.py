@@ -284,9 +284,13 @@ def load_config(path: Path) -> Config:
     url = os.environ.get(DATABASE_ENV)
     database = DatabaseConfig(url=url) if url else config.database
     resolved = resolve_database_url(database.url, base_dir if not url else Path.cwd())
-    return config.model_copy(
-        update={"base_dir": base_dir, "database": DatabaseConfig(url=resolved)}
-    )
+    update: dict[str, Any] = {"base_dir": base_dir, "database": DatabaseConfig(url=resolved)}
+    if config.smtp.ca_file is not None:
+        ca_file = _relative_to(base_dir, config.smtp.ca_file)
+        if not ca_file.is_file():
+            raise ConfigError(f"{name}: smtp.ca_file: no such file: {ca_file}")
+        update["smtp"] = config.smtp.model_copy(update={"ca_file": ca_file})
+    return config.model_copy(update=update)
 
 
 def _validate(data: dict[str, Any], name: str) -> Config:

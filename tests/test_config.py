@@ -112,6 +112,7 @@ def test_format_duration_round_trips() -> None:
         ),
         ("colour = 1\n", "monitor.toml: colour: unknown key"),
         ('[polling]\ninterval = "0s"\n', "monitor.toml: polling.interval: '0s' must be longer"),
+        ('[smtp]\nca_file = "relay-ca.pem"\n', "monitor.toml: smtp.ca_file: no such file: /"),
     ],
 )
 def test_mistakes_are_refused_with_file_and_key(tmp_path: Path, text: str, message: str) -> None:
@@ -139,6 +140,9 @@ def test_paths_are_relative_to_the_config_folder(
     config = load_config(write(tmp_path, '[database]\nurl = "sqlite:///data/m.db"\n'))
     assert config.database.url == f"sqlite:///{tmp_path.resolve() / 'data' / 'm.db'}"
     assert config.seeds_dir == tmp_path.resolve() / "seeds"
+    (tmp_path / "relay-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    with_ca = load_config(write(tmp_path, '[smtp]\nca_file = "relay-ca.pem"\n'))
+    assert with_ca.smtp.ca_file == tmp_path.resolve() / "relay-ca.pem"
 
 
 def test_database_url_from_environment_wins(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -381,6 +384,67 @@ def test_starttls_is_required_when_configured(room: Room, smtp_server: SmtpServe
     assert failed.state == "failed"
     assert "does not offer STARTTLS" in (failed.error or "")
     assert smtp_server.inbox.messages == []  # never falls back to plain text
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A self-signed certificate for 127.0.0.1: the server's, and the CA file to trust it."""
+
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed (it makes the test certificate)")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "relay.pem", folder / "relay-key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return Certificate(cert, key)
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_to_a_relay_whose_certificate_the_ca_file_vouches_for(
+    certificate: Certificate, security: str
+) -> None:
+    tls = (
+        {"tls_context": certificate.server_context(), "require_starttls": True}
+        if security == "starttls"
+        else {"ssl_context": certificate.server_context()}
+    )
+    with SmtpServer(**tls) as server:
+        smtp = smtp_config(server.port, security=security, ca_file=certificate.cert)
+        send_message(smtp, _message())
+        assert [m["Subject"] for m in server.inbox.messages] == ["TLS test"]
+
+        # The system's certificate authorities do not know this one: refused, in one line.
+        with pytest.raises(DeliveryError) as refused:
+            send_message(smtp_config(server.port, security=security), _message())
+        assert str(refused.value).startswith(f"SMTP 127.0.0.1:{server.port}: TLS failed: ")
+        assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
+        assert len(server.inbox.messages) == 1
+
+
+def _message() -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "monitor <monitor@example.org>"
+    message["To"] = DESK
+    message["Subject"] = "TLS test"
+    message.set_content("Sent over TLS.")
+    return message
 
 
 def test_login_with_the_password_from_the_environment(

@@ -77,7 +77,7 @@ def send_message(
 def _connect(smtp: SmtpConfig, timeout: float) -> smtplib.SMTP:
     """A greeted connection, encrypted unless security = "none". STARTTLS that the
     server does not offer is an error, never a quiet fall-back to plain text."""
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=smtp.ca_file)
     if smtp.security == "ssl":
         client: smtplib.SMTP = smtplib.SMTP_SSL(
             smtp.host, smtp.port, timeout=timeout, context=context

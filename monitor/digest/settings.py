@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -127,6 +128,9 @@ class SmtpConfig(_Section):
     host: str = Field("localhost", min_length=1)
     port: int = Field(587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
+    # PEM certificates to trust for this server instead of the system's (a relay with a
+    # certificate from the organisation's own CA); relative to the config file's folder.
+    ca_file: Path | None = None
     username: str = ""
     from_: str = Field("monitor <monitor@localhost>", alias="from")
 
