@@ -90,6 +90,42 @@ def _confirm(
     return DuplicateMatch("story", candidate.story_id, round(fp.score(sim), 4))
 
 
+# ---------------------------------------------------------------- the story index
+
+
+def index_story(
+    session: Session, story: Story, normalized_text: str, print_: fp.Fingerprint | None = None
+) -> None:
+    """Make the story findable by later copies: its text hash and LSH band hashes, with the
+    scheme they were made with."""
+    story.text_hash = content_hash("", normalized_text)
+    print_ = print_ or fp.fingerprint(normalized_text)
+    queries.replace_bands(session, print_.bands, story_id=story.id)
+    story.fingerprint_scheme = fp.SCHEME
+
+
+def reindex_story(session: Session, story: Story) -> bool:
+    """Index the story again from its newest text (after re-extraction, or when the scheme
+    changed); False when it has no text to index."""
+    latest = queries.latest_content_version(session, story.id, below=story.version_count + 1)
+    if latest is None:
+        return False
+    index_story(session, story, normalize_text(latest.text))
+    return True
+
+
+def reindex_outdated(session: Session, limit: int) -> int:
+    """Index again up to `limit` stories whose band hashes were made with another scheme
+    than fingerprint.SCHEME (after an upgrade changed it); returns how many."""
+    stale = session.scalars(
+        select(Story)
+        .where(Story.fingerprint_scheme.is_not(None), Story.fingerprint_scheme != fp.SCHEME)
+        .order_by(Story.id)
+        .limit(limit)
+    )
+    return sum(reindex_story(session, story) for story in stale)
+
+
 # ---------------------------------------------------------------- seeds
 
 

@@ -3,7 +3,8 @@
 When the extractor improves, stored versions can be brought up to date without fetching
 anything. Versions are updated in place: re-extraction never adds one. Versions that now
 read the same as the one before them (noise the old extractor let through) are counted, so
-the report says how many recorded changes were not real.
+the report says how many recorded changes were not real. A story's duplicate index (text
+hash, LSH bands) is rebuilt from its new text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.config import Config, SourceConfig
+from monitor.dedupe import reindex_story
 from monitor.encoding import decode_html
 from monitor.extract import extract_article
 from monitor.normalize import content_hash
@@ -78,6 +80,9 @@ def _reextract_story(
         before = version
     if before is not None:
         story.title = before.title
+    if story.fingerprint_scheme is not None:  # indexed: later copies are matched to the new text
+        session.flush()
+        reindex_story(session, story)
 
 
 def _reextract_version(version: Version, url: str, source: SourceConfig | None) -> bool:

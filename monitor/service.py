@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
+from monitor.dedupe import reindex_outdated
 from monitor.digest.jobs import DigestJobs
 from monitor.health import Metrics, serve_health
 from monitor.pipeline import Pipeline
@@ -22,6 +23,7 @@ from monitor.store import queries
 log = logging.getLogger(__name__)
 
 MAX_TICK = timedelta(seconds=60)
+REINDEX_BATCH = 2000  # stories indexed again per housekeeping run (~2 ms each)
 
 
 def tick_interval(app: App) -> timedelta:
@@ -44,17 +46,22 @@ class Service:
 
     async def housekeeping(self) -> None:
         """Forget poll records, and failed links not tried since, older than [service]
-        keep_polls."""
+        keep_polls; index again stories fingerprinted with an older scheme, a batch an
+        hour (after an upgrade that changed monitor.fingerprint.SCHEME)."""
         cutoff = self.app.clock() - self.app.config.service.keep_polls
         try:
             with self.app.sessions.begin() as session:
                 pruned = queries.prune_polls(session, cutoff)
                 links = queries.prune_link_failures(session, cutoff)
+            with self.app.sessions.begin() as session:
+                reindexed = reindex_outdated(session, limit=REINDEX_BATCH)
         except Exception:
             log.exception("housekeeping failed; it runs again in an hour")
             return
         if pruned or links:
             log.info("housekeeping: %d old poll records and %d failed links pruned", pruned, links)
+        if reindexed:
+            log.info("housekeeping: %d stories indexed again for duplicate checks", reindexed)
 
     async def tick(self) -> None:
         """One pass; a failure is logged and the next tick tries again."""

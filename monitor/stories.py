@@ -19,7 +19,7 @@ from monitor import schedule
 from monitor.changes import classify, is_removal
 from monitor.clusters import best_cluster, cluster_terms
 from monitor.config import Config
-from monitor.dedupe import DuplicateMatch, find_duplicate
+from monitor.dedupe import DuplicateMatch, find_duplicate, index_story
 from monitor.diff import compute_diff, version_text
 from monitor.extract import Article
 from monitor.fetch import Failed, Fetched, NotModified
@@ -111,12 +111,13 @@ class StoryWriter:
     def _dedupe(self, session: Session, story: Story, text: str) -> DuplicateMatch | None:
         """Mark the story as a copy of a seed or an earlier story, or index it for later."""
         normalized = normalize_text(text)
-        story.text_hash = content_hash("", normalized)
+        text_hash = content_hash("", normalized)
         print_ = fingerprint(normalized)
-        match = find_duplicate(session, normalized, story.text_hash, print_, exclude=story.id)
+        match = find_duplicate(session, normalized, text_hash, print_, exclude=story.id)
         if match is None:
-            queries.replace_bands(session, print_.bands, story_id=story.id)
+            index_story(session, story, normalized, print_)
             return None
+        story.text_hash = text_hash
         story.duplicate_kind = match.kind
         story.similarity = match.similarity
         if match.kind == "seed":
@@ -227,9 +228,7 @@ class StoryWriter:
             self._set_topics(story, matches)
         story.last_changed_at = now
         if story.duplicate_kind is None:
-            normalized = normalize_text(article.text)
-            story.text_hash = content_hash("", normalized)
-            queries.replace_bands(session, fingerprint(normalized).bands, story_id=story.id)
+            index_story(session, story, normalize_text(article.text))
         return True
 
 

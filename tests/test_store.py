@@ -102,3 +102,34 @@ def test_concurrent_first_opens_of_a_sqlite_file_migrate_once(tmp_path: object) 
     with ThreadPoolExecutor(4) as pool:
         revisions = list(pool.map(open_and_migrate, range(4)))
     assert revisions == [db.head_revision()] * 4
+
+
+def test_upgrading_records_the_scheme_of_the_bands_stories_already_have(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    engine = db.make_engine(db_url)
+    try:
+        command.upgrade(db.alembic_config(engine), "0006")
+        with engine.begin() as connection:
+            for story_id, url in ((1, "https://example.org/indexed"), (2, "https://x.org/dup")):
+                connection.execute(
+                    text(
+                        "INSERT INTO stories (id, url, first_seen_at, status, title, "
+                        "version_count, recheck_step) VALUES (:id, :url, :now, 'active', '', 1, 0)"
+                    ),
+                    {"id": story_id, "url": url, "now": datetime.now(UTC)},
+                )
+            connection.execute(
+                text("INSERT INTO fingerprint_bands (band, hash, story_id) VALUES (0, 42, 1)")
+            )
+        db.upgrade(engine)
+        with engine.connect() as connection:
+            schemes = connection.execute(
+                text("SELECT id, fingerprint_scheme FROM stories ORDER BY id")
+            ).all()
+        # The scheme of every band made before 0007 (fingerprint.SCHEME may move on since).
+        old_scheme = "minhash-v1:blake2b64:w4:m61:p128:b42x3"
+        assert [tuple(row) for row in schemes] == [(1, old_scheme), (2, None)]
+    finally:
+        engine.dispose()

@@ -122,6 +122,9 @@ class Story(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     text_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The monitor.fingerprint.SCHEME of its LSH band hashes; None when it has none (a
+    # duplicate, an off-topic or a watched story). Another scheme means: compute them again.
+    fingerprint_scheme: Mapped[str | None] = mapped_column(String(60))
     duplicate_kind: Mapped[str | None] = mapped_column(String(10))
     duplicate_of_seed_id: Mapped[str | None] = mapped_column(
         ForeignKey("seeds.id", ondelete="SET NULL")
