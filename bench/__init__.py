@@ -17,13 +17,26 @@ would be wrong.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Options", "Report", "Row", "format_table", "peak_rss_mib"]
+__all__ = ["Options", "Report", "Row", "environment_without", "format_table", "peak_rss_mib"]
+
+
+@contextlib.contextmanager
+def environment_without(*names: str) -> Iterator[None]:
+    """These environment variables unset meanwhile: a benchmark uses its own config and
+    database, whatever MONITOR_CONFIG or MONITOR_DATABASE_URL say."""
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from functools import partial
 
 from bench import Options, Report, Row
 from bench.ingest import article_paragraphs, topic_sentence
-from bench.storage import _ADJECTIVES, _sentence
+from bench.newssite import ADJECTIVES, sentence
 from monitor.diff import Diff, VersionText, compute_diff
 
 WORDS = 10_000
@@ -63,7 +63,7 @@ def cases() -> list[Case]:
     for spot in spots[:3]:  # a word replaced
         words = edited[spot].split()
         index = rng.randrange(1, len(words) - 1)
-        words[index] = rng.choice([w for w in _ADJECTIVES if w != words[index]])
+        words[index] = rng.choice([w for w in ADJECTIVES if w != words[index]])
         edited[spot] = " ".join(words)
     words = edited[spots[3]].split()  # a number changed, or one added
     numbers = [i for i, w in enumerate(words) if any(c.isdigit() for c in w)]
@@ -78,7 +78,7 @@ def cases() -> list[Case]:
         del sentences[rng.randrange(len(sentences))]
         edited[spots[5]] = ". ".join(sentences)
     else:
-        edited[spots[5]] = _sentence(rng)
+        edited[spots[5]] = sentence(rng)
 
     moved = list(paragraphs)
     tenth = len(moved) // 10

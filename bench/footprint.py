@@ -39,14 +39,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from bench import Options, Report, Row
+from bench import Options, Report, Row, environment_without
 from bench.feedserver import RunningServer, Stats, article_url, run_server
 from monitor.app import open_app
 from monitor.config import CONFIG_ENV, DATABASE_ENV
@@ -74,7 +73,7 @@ def run(options: Options) -> Report:
     with (
         run_server(sources, ITEMS, change_every=CHANGE_EVERY) as server,
         tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
-        _environment_without(DATABASE_ENV, CONFIG_ENV),
+        environment_without(DATABASE_ENV, CONFIG_ENV),
     ):
         folder = Path(tmp)
         config, cache_size = _prepare(folder, server)
@@ -86,15 +85,6 @@ def run(options: Options) -> Report:
             raise RuntimeError(f"footprint is broken: {served.not_found} requests got a 404")
     load.append(os.getloadavg()[0])
     return _report(service, baseline, served, sources, passes, load, cache_size)
-
-
-@contextlib.contextmanager
-def _environment_without(*names: str) -> Iterator[None]:
-    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
 
 
 def _prepare(folder: Path, server: RunningServer) -> tuple[Path, int]:

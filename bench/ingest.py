@@ -69,23 +69,25 @@ import monitor.dedupe as dedupe_module
 import monitor.pipeline as pipeline_module
 import monitor.store.queries as queries_module
 import monitor.stories as stories_module
-from bench import Options, Report, Row
+from bench import Options, Report, Row, environment_without
 from bench.feedserver import RunningServer, Stats, article_url, run_server
-from bench.storage import (
-    _ACTIONS,
-    _FIRST,
-    _LAST,
-    _MODALS,
-    _NOUNS,
-    _PLACES,
-    _SUBJECTS,
-    _TAILS,
-    _VERBS,
-    _Article,
-    _article_page,
-    _image,
-    _sentence,
-    _Site,
+from bench.newssite import (
+    ACTIONS,
+    FIRST,
+    LAST,
+    MODALS,
+    NOUNS,
+    PLACES,
+    SUBJECTS,
+    TAILS,
+    VERBS,
+    Article,
+    Site,
+    image_tag,
+    related_links,
+    render_article,
+    sentence,
+    topic_tags,
 )
 from monitor.app import App, open_app
 from monitor.config import CONFIG_ENV, DATABASE_ENV, load_config
@@ -199,19 +201,19 @@ def _seed_texts() -> tuple[str, ...]:
 
 def _fill(template: str, rng: random.Random) -> str:
     return template.format(
-        modal=rng.choice(_MODALS),
-        action=rng.choice(_ACTIONS),
-        noun=rng.choice(_NOUNS),
-        place=rng.choice(_PLACES),
-        subject=rng.choice(_SUBJECTS),
-        verb=rng.choice(_VERBS),
+        modal=rng.choice(MODALS),
+        action=rng.choice(ACTIONS),
+        noun=rng.choice(NOUNS),
+        place=rng.choice(PLACES),
+        subject=rng.choice(SUBJECTS),
+        verb=rng.choice(VERBS),
         n=rng.randrange(2, 950),
         year=rng.randrange(1998, 2025),
-        tail=rng.choice(_TAILS),
+        tail=rng.choice(TAILS),
     ).format(
-        place=rng.choice(_PLACES),
-        subject=rng.choice(_SUBJECTS),
-        verb=rng.choice(_VERBS),
+        place=rng.choice(PLACES),
+        subject=rng.choice(SUBJECTS),
+        verb=rng.choice(VERBS),
         n=rng.randrange(2, 950),
         year=rng.randrange(1998, 2025),
     )
@@ -219,8 +221,8 @@ def _fill(template: str, rng: random.Random) -> str:
 
 def topic_sentence(rng: random.Random, topic: str) -> str:
     clause = _fill(rng.choice(_TOPIC_CLAUSES[topic]), rng)
-    subject = rng.choice(_SUBJECTS)
-    sentence = f"{subject} {rng.choice(_VERBS)} that {clause}"
+    subject = rng.choice(SUBJECTS)
+    sentence = f"{subject} {rng.choice(VERBS)} that {clause}"
     return sentence[0].upper() + sentence[1:] + "."
 
 
@@ -230,7 +232,7 @@ def article_paragraphs(rng: random.Random, words: int, topics: tuple[str, ...]) 
     paragraphs: list[list[str]] = []
     count = 0
     while count < words:
-        paragraph = [_sentence(rng) for _ in range(rng.randrange(1, 4))]
+        paragraph = [sentence(rng) for _ in range(rng.randrange(1, 4))]
         count += sum(len(sentence.split()) for sentence in paragraph)
         paragraphs.append(paragraph)
     for topic in topics:
@@ -245,7 +247,7 @@ def article_paragraphs(rng: random.Random, words: int, topics: tuple[str, ...]) 
 
 def _headline(rng: random.Random, topics: tuple[str, ...]) -> str:
     on_topic = topics and rng.random() < 0.7
-    title = topic_sentence(rng, topics[0]) if on_topic else _sentence(rng)
+    title = topic_sentence(rng, topics[0]) if on_topic else sentence(rng)
     return title.rstrip(".")[:110].rstrip(" ,")
 
 
@@ -266,23 +268,23 @@ def article_content(k: int) -> ArticleContent:
     """Article k's headline, standfirst, byline and text, as planned."""
     rng = random.Random(f"article-{k}")
     chosen = plan(k)
-    author = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+    author = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
     if chosen.original is not None:
         original = article_content(chosen.original)
         paragraphs = list(original.paragraphs)
         if chosen.exact:  # syndicated word for word, under the same headline
             return ArticleContent(original.title, original.standfirst, author, original.paragraphs)
         paragraphs = _drop_every(paragraphs, 20, k)
-        return ArticleContent(_headline(rng, ()), _sentence(rng), author, tuple(paragraphs))
+        return ArticleContent(_headline(rng, ()), sentence(rng), author, tuple(paragraphs))
     if chosen.seed is not None:
         seed = _seed_texts()[chosen.seed]
         paragraphs = _drop_every([p for p in seed.splitlines() if p.strip()], 20, k)
         return ArticleContent(
-            _headline(rng, ("deepseek",)), _sentence(rng), author, tuple(paragraphs)
+            _headline(rng, ("deepseek",)), sentence(rng), author, tuple(paragraphs)
         )
     words = rng.randrange(600, 1201)
     paragraphs = article_paragraphs(rng, words, chosen.topics)
-    return ArticleContent(_headline(rng, chosen.topics), _sentence(rng), author, tuple(paragraphs))
+    return ArticleContent(_headline(rng, chosen.topics), sentence(rng), author, tuple(paragraphs))
 
 
 @functools.cache
@@ -311,8 +313,8 @@ def _drop_every(paragraphs: list[str], every: int, offset: int) -> list[str]:
 
 
 @functools.cache
-def _site() -> _Site:
-    return _Site.build()
+def _site() -> Site:
+    return Site.build()
 
 
 def article_page(base_url: str, feed: int, item: int) -> bytes:
@@ -345,19 +347,11 @@ def article_page(base_url: str, feed: int, item: int) -> bytes:
         '<meta name="twitter:card" content="summary_large_image">'
         f'<script type="application/ld+json">{dumps(ld)}</script>'
     )
-    related = "".join(
-        f'<li><a href="/news/{rng.randbytes(5).hex()}">{escape(_sentence(rng)[:80])}</a>'
-        f"{_image(rng, 'related', (160, 320))}</li>"
-        for _ in range(6)
-    )
-    tags = "".join(
-        f'<a href="/topic/{noun.replace(" ", "-")}" rel="tag">{noun}</a>'
-        for noun in rng.sample(_NOUNS, 5)
-    )
+    related, tags = related_links(rng), topic_tags(rng)
     paragraphs_html = "".join(f"<p>{escape(paragraph)}</p>" for paragraph in content.paragraphs)
     body = (
         f'<h1>{escape(content.title)}</h1><p class="standfirst">{escape(content.standfirst)}</p>'
-        f'<figure class="hero">{_image(rng, content.title, (320, 640, 960, 1280, 1600))}'
+        f'<figure class="hero">{image_tag(rng, content.title, (320, 640, 960, 1280, 1600))}'
         f"<figcaption>{escape(content.standfirst[:70])}</figcaption></figure>"
         f'<div class="byline">By <a rel="author" href="/profile/{rng.randbytes(4).hex()}">'
         f'{escape(content.author)}</a> <time class="updated">@UPDATED@</time></div>'
@@ -376,8 +370,8 @@ def article_page(base_url: str, feed: int, item: int) -> bytes:
             },
         }
     )
-    article = _Article((head, head), (body, body), (state, state), content.words)
-    return _article_page(_site(), article, 0, k)
+    article = Article((head, head), (body, body), (state, state), content.words)
+    return render_article(_site(), article, 0, k)
 
 
 @dataclass(frozen=True)
@@ -636,7 +630,7 @@ def run(options: Options) -> Report:
     with (
         run_server(feeds, ITEMS, pages="bench.ingest:article_page") as server,
         tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
-        _environment_without(DATABASE_ENV, CONFIG_ENV),
+        environment_without(DATABASE_ENV, CONFIG_ENV),
     ):
         folder = Path(tmp)
         page_urls = [article_url(server.base_url, f, i) for f in range(feeds) for i in range(ITEMS)]
@@ -661,16 +655,6 @@ def run(options: Options) -> Report:
             results.profiles.append(_profile(folder, server, options.profile))
     results.load.append(os.getloadavg()[0])
     return _report(results, server)
-
-
-@contextlib.contextmanager
-def _environment_without(*names: str) -> Iterator[None]:
-    """The benchmark's own config and database, whatever MONITOR_DATABASE_URL says."""
-    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
 
 
 def _toml_string(value: str) -> str:

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import monitor
 from bench import Options, Report, Row
-from bench.storage import _NewsServer, _serving
+from bench.newssite import NewsServer, serving
 
 URLS = 200
 QUICK_URLS = 50
@@ -345,7 +345,7 @@ def run(options: Options) -> Report:
     repeat = options.repeat or (QUICK_REPEAT if options.quick else REPEAT)
     feeds = -(-n // PAGES_PER_FEED)
     with (
-        _serving(feeds, PAGES_PER_FEED) as server,
+        serving(feeds, PAGES_PER_FEED) as server,
         tempfile.TemporaryDirectory(prefix="monitor-bench-peers-") as tmp,
     ):
         urls = [
@@ -368,7 +368,7 @@ def run(options: Options) -> Report:
 
 
 def _repetition(
-    results: _Results, server: _NewsServer, urls: list[str], folder: Path, *, first: bool
+    results: _Results, server: NewsServer, urls: list[str], folder: Path, *, first: bool
 ) -> None:
     """Both tools from nothing: first pass, unchanged pass; urlwatch first when `first`."""
     folder.mkdir()
@@ -422,7 +422,7 @@ def _repetition(
 
 def _served(
     results: _Results,
-    server: _NewsServer,
+    server: NewsServer,
     pages: int,
     what: str,
     command: Sequence[str | Path],
@@ -460,7 +460,7 @@ def _startup(results: _Results, folder: Path) -> None:
     results.startup["monitor"] = run
 
 
-def _html2text(results: _Results, server: _NewsServer, urls: list[str], folder: Path) -> None:
+def _html2text(results: _Results, server: NewsServer, urls: list[str], folder: Path) -> None:
     """urlwatch with `filter: html2text` on every job: the changes it reports when unchanged."""
     watcher = _urlwatch_setup(results.urlwatch.python, folder, urls, filtered=True)
     cache = folder / "cache.db"
@@ -488,7 +488,7 @@ class _LowerIsBetter(Row):
         return self.baseline / self.monitor
 
 
-def _report(results: _Results, server: _NewsServer) -> Report:
+def _report(results: _Results, server: NewsServer) -> Report:
     n = results.urls
     uw_first, uw_same = results.urlwatch_first, results.urlwatch_unchanged
     mon_first, mon_same = results.monitor_first, results.monitor_unchanged

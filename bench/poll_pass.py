@@ -22,20 +22,17 @@ still bound a pass at (hosts / s): a politeness benchmark, not a throughput one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import cProfile
-import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from sqlalchemy import insert, select, update
 
-from bench import Options, Report, Row
+from bench import Options, Report, Row, environment_without
 from bench.feedserver import DEFAULT_ITEMS, RunningServer, Stats, article_url, run_server
 from monitor.app import App, open_app
 from monitor.clock import utcnow
@@ -99,7 +96,7 @@ def run(options: Options) -> Report:
     with (
         run_server(feeds, ITEMS) as server,
         tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
-        _environment_without(DATABASE_ENV, CONFIG_ENV),
+        environment_without(DATABASE_ENV, CONFIG_ENV),
     ):
         app = _open_app(Path(tmp), server)
         try:
@@ -111,16 +108,6 @@ def run(options: Options) -> Report:
 
 
 # ---------------------------------------------------------------- set-up
-
-
-@contextlib.contextmanager
-def _environment_without(*names: str) -> Iterator[None]:
-    """The benchmark's own config and database, whatever MONITOR_DATABASE_URL says."""
-    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
 
 
 def _open_app(folder: Path, server: RunningServer) -> App:

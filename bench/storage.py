@@ -31,25 +31,18 @@ does not matter). `--repeat` and `--profile` do not apply: sizes do not vary bet
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
-import random
 import sqlite3
 import tempfile
-import threading
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from html import escape
-from json import dumps
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import Options, Report, Row
-from bench.feedserver import FeedServer
+from bench import Options, Report, Row, environment_without
+from bench.newssite import TOPIC, NewsServer, serving
 from monitor.app import App, open_app
 from monitor.clock import utcnow
 from monitor.config import CONFIG_ENV, DATABASE_ENV
@@ -61,369 +54,6 @@ QUICK_FEEDS, QUICK_ITEMS = 1, 15
 RECHECKS = 6  # unchanged re-checks: steps 1-6 of the default schedule; the edit is at step 7
 QUICK_RECHECKS = 2
 CONCURRENCY = 16
-TOPIC = "export controls"  # every article mentions it, so every story is on topic
-
-# ---------------------------------------------------------------- the news site (pure)
-
-_FIRST = [
-    "Maria", "James", "Chen", "Amara", "Lukas", "Priya", "Tomasz", "Elena", "Kwame", "Sofia",
-    "Daniel", "Aiko", "Omar", "Ines",
-]  # fmt: skip
-_LAST = [
-    "Okafor", "Lindqvist", "Moreau", "Tanaka", "Haddad", "Kowalski", "Reyes", "Brennan", "Osei",
-    "Varga", "Novak",
-]  # fmt: skip
-_SUBJECTS = [
-    "the ministry", "regulators", "the company", "analysts", "investors", "officials",
-    "the agency", "researchers", "the board", "lawmakers", "the startup", "executives",
-    "the court", "suppliers", "the chipmaker", "European officials", "the commission",
-    "its largest customer", "two people familiar with the matter", "the trade body",
-    "cloud providers", "the White House", "rival labs", "shareholders", "the regulator",
-]  # fmt: skip
-_VERBS = [
-    "said", "warned", "expected", "announced", "confirmed", "estimated", "argued",
-    "reported", "signalled", "acknowledged", "suggested", "disclosed", "insisted", "noted",
-]  # fmt: skip
-_MODALS = ["would", "could", "might", "will", "was likely to", "planned to", "had agreed to"]
-_ACTIONS = [
-    "review", "tighten", "delay", "expand", "challenge", "approve", "suspend", "revise",
-    "restrict", "fund", "publish", "investigate", "renegotiate", "scale back", "accelerate",
-]  # fmt: skip
-_ADJECTIVES = [
-    "new", "advanced", "proposed", "existing", "temporary", "sweeping", "narrow", "costly",
-    "overdue", "disputed", "expanded", "stricter", "long-awaited", "confidential", "revised",
-]  # fmt: skip
-_NOUNS = [
-    "licence", "shipments", "export rules", "training cluster", "supply agreement",
-    "data centre", "funding round", "valuation", "chip orders", "safety review", "lawsuit",
-    "investment plan", "open-weights release", "benchmark results", "quarterly guidance",
-    "inference costs", "procurement contract", "research paper", "antitrust complaint",
-    "subsidy programme", "partnership", "pricing model", "hiring freeze", "audit",
-]  # fmt: skip
-_PLACES = [
-    "Washington", "Brussels", "Beijing", "Taipei", "Seoul", "Tokyo", "London", "Singapore",
-    "Berlin", "Paris", "Delhi", "Dubai", "San Francisco", "Shenzhen", "Amsterdam",
-]  # fmt: skip
-_TAILS = [
-    "by the end of the quarter", "before the summer", "in {place}", "after months of talks",
-    "despite objections from {subject}", "according to a filing seen by reporters",
-    "within {n} days", "at a cost of about ${n} million", "for the first time since {year}",
-    "while {subject} {verb} the plan was premature", "as demand for chips kept rising",
-    "pending a decision from {subject}", "by {n} per cent", "under pressure from {subject}",
-]  # fmt: skip
-_SECTIONS = [
-    "World", "UK", "US", "Politics", "Business", "Markets", "Technology", "Science", "Health",
-    "Climate", "Culture", "Sport", "Opinion", "Travel", "Money", "Education", "Media",
-    "Obituaries", "Podcasts", "Video", "Newsletters", "Puzzles",
-]  # fmt: skip
-
-
-def _sentence(rng: random.Random, *, topic: bool = False) -> str:
-    def fill(text: str) -> str:
-        return text.format(
-            place=rng.choice(_PLACES),
-            subject=rng.choice(_SUBJECTS),
-            verb=rng.choice(_VERBS),
-            n=rng.randrange(2, 950),
-            year=rng.randrange(1998, 2025),
-        )
-
-    subject = rng.choice(_SUBJECTS)
-    thing = f"{rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}"
-    if topic:
-        thing = f"{TOPIC} on {rng.choice(_NOUNS)}"
-    clause = (
-        f"{rng.choice(_SUBJECTS)} {rng.choice(_MODALS)} {rng.choice(_ACTIONS)} the {thing} "
-        f"{fill(rng.choice(_TAILS))}"
-    )
-    if rng.random() < 0.35:
-        clause += f", {fill(rng.choice(_TAILS))}"
-    if rng.random() < 0.3:
-        name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-        spokesperson = f"{name}, a spokesperson for {subject}, {rng.choice(_VERBS)}"
-        text = f'"{clause.capitalize()}," {spokesperson}'
-    else:
-        text = f"{subject} {rng.choice(_VERBS)} that {clause}"
-    return text[0].upper() + text[1:] + "."
-
-
-def _nonce(rng: random.Random, size: int = 16) -> str:
-    return base64.b64encode(rng.randbytes(size)).decode()
-
-
-def _image(rng: random.Random, alt: str, widths: tuple[int, ...] = (240, 480, 800, 1200)) -> str:
-    key = rng.randbytes(12).hex()
-    base = f"https://static.bench-news.test/images/{key}"
-    srcset = ", ".join(f"{base}/{w}x{w * 9 // 16}.jpg?auto=webp&amp;q=75 {w}w" for w in widths)
-    return (
-        f'<img src="{base}/{widths[-1]}.jpg" srcset="{srcset}" sizes="(max-width: 600px) 100vw, '
-        f'50vw" alt="{escape(alt)}" loading="lazy" decoding="async">'
-    )
-
-
-@dataclass(frozen=True)
-class _Site:
-    """What every page of the site shares: CSS, a script bundle, navigation, footer, logo, and
-    the pool of "Most read" headlines the rotating list is drawn from."""
-
-    css: str
-    bundle: str
-    nav: str
-    footer: str
-    logo: str
-    most_read: tuple[str, ...]  # <li> items
-
-    @staticmethod
-    def build(seed: int = 2026) -> _Site:
-        rng = random.Random(seed)
-        rules = []
-        for _ in range(260):
-            cls = "c-" + rng.randbytes(3).hex()
-            rules.append(
-                f".{cls}{{display:{rng.choice(['flex', 'block', 'grid', 'inline-block'])};"
-                f"margin:{rng.randrange(0, 40)}px {rng.randrange(0, 24)}px;"
-                f"color:#{rng.randbytes(3).hex()};font-size:{rng.randrange(10, 40) / 16:.4g}rem;"
-                f"line-height:{rng.randrange(110, 170) / 100}}}"
-            )
-        css = "".join(rules)
-        names = ["e", "t", "n", "r", "i", "o", "a", "s", "u", "c", "l", "d", "f", "p", "h"]
-        props = ["push", "call", "apply", "bind", "then", "catch", "slice", "map", "filter"]
-        chunks = []
-        for index in range(420):
-            a, b, c = rng.sample(names, 3)
-            chunks.append(
-                f"function {rng.choice(names)}{index:x}({a},{b}){{var {c}={a}.{rng.choice(props)}"
-                f"({b},{rng.randrange(1 << 16)});return {c}&&{c}[{rng.randrange(64)}]||"
-                f'"{rng.randbytes(4).hex()}"}}'
-            )
-        bundle = ";".join(chunks)
-        nav = "".join(
-            f'<li><a href="/{section.lower()}" data-link-name="nav : {section}">{section}</a>'
-            + "".join(
-                f'<a href="/{section.lower()}/{rng.randbytes(3).hex()}">'
-                f"{rng.choice(_NOUNS).capitalize()}</a>"
-                for _ in range(4)
-            )
-            + "</li>"
-            for section in _SECTIONS
-        )
-        footer = "".join(
-            f'<li><a href="/info/{rng.randbytes(4).hex()}">{rng.choice(_NOUNS).capitalize()} '
-            f"{rng.choice(_SECTIONS).lower()}</a></li>"
-            for _ in range(48)
-        )
-        points = " ".join(
-            f"{rng.choice('MLCQ')}{rng.uniform(0, 200):.2f} {rng.uniform(0, 40):.2f}"
-            for _ in range(220)
-        )
-        logo = f'<svg viewBox="0 0 200 40" aria-hidden="true"><path d="{points}Z"/></svg>'
-        most_read = tuple(
-            f'<li><a href="/news/{rng.randbytes(5).hex()}">'
-            f"{escape(_sentence(rng)[:90].rstrip('. '))}</a>{_image(rng, 'thumbnail', (140,))}"
-            "</li>"
-            for _ in range(30)
-        )
-        return _Site(css, bundle, nav, footer, logo, most_read)
-
-
-@dataclass(frozen=True)
-class _Article:
-    """One article, in its two revisions (revision 1: one sentence edited), rendered except
-    for the furniture that changes at every request."""
-
-    head: tuple[str, str]  # JSON-LD and meta tags, by revision
-    body: tuple[str, str]  # <article> content, by revision
-    state: tuple[str, str]  # the JSON state blob, by revision
-    words: int
-
-    @staticmethod
-    def build(url: str, feed: int, item: int) -> _Article:
-        rng = random.Random(feed * 1000 + item)
-        title = _sentence(rng, topic=True).rstrip(".")[:110]
-        standfirst = _sentence(rng)
-        author = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-        published = datetime(2026, 11, 20, 6, 0, tzinfo=UTC) - timedelta(minutes=37 * item + feed)
-        target = rng.randrange(800, 1501)
-        paragraphs: list[list[str]] = [[_sentence(rng, topic=True)]]
-        words = len(paragraphs[0][0].split())
-        while words < target:
-            paragraph = [_sentence(rng) for _ in range(rng.randrange(1, 4))]
-            words += sum(len(sentence.split()) for sentence in paragraph)
-            paragraphs.append(paragraph)
-        edited = [list(p) for p in paragraphs]
-        where = len(edited) // 2
-        edited[where][0] = _edit(edited[where][0], rng)
-        image = _image(rng, title, (320, 640, 960, 1280, 1600, 2048))
-        related = "".join(
-            f'<li><a href="/news/{rng.randbytes(5).hex()}">{escape(_sentence(rng)[:80])}</a>'
-            f"{_image(rng, 'related', (160, 320))}</li>"
-            for _ in range(6)
-        )
-        tags = "".join(
-            f'<a href="/topic/{noun.replace(" ", "-")}" rel="tag">{noun}</a>'
-            for noun in rng.sample(_NOUNS, 5)
-        )
-        heads, bodies, states = [], [], []
-        for revision, text in enumerate((paragraphs, edited)):
-            modified = published + timedelta(hours=2 * revision + 1)
-            ld = {
-                "@context": "https://schema.org",
-                "@type": "NewsArticle",
-                "headline": title,
-                "description": standfirst,
-                "datePublished": published.isoformat(),
-                "dateModified": modified.isoformat(),
-                "author": [{"@type": "Person", "name": author}],
-                "publisher": {"@type": "Organization", "name": "The Bench Chronicle"},
-                "image": [f"https://static.bench-news.test/og/{feed:04d}-{item:02d}.jpg"],
-                "mainEntityOfPage": url,
-            }
-            heads.append(
-                f"<title>{escape(title)} | The Bench Chronicle</title>"
-                f'<link rel="canonical" href="{url}">'
-                f'<meta name="description" content="{escape(standfirst)}">'
-                f'<meta property="og:title" content="{escape(title)}">'
-                f'<meta property="og:url" content="{url}">'
-                f'<meta property="og:type" content="article">'
-                f'<meta property="article:published_time" content="{published.isoformat()}">'
-                f'<meta property="article:modified_time" content="{modified.isoformat()}">'
-                f'<meta name="twitter:card" content="summary_large_image">'
-                f'<script type="application/ld+json">{dumps(ld)}</script>'
-            )
-            paragraphs_html = "".join(f"<p>{escape(' '.join(p))}</p>" for p in text)
-            bodies.append(
-                f'<h1>{escape(title)}</h1><p class="standfirst">{escape(standfirst)}</p>'
-                f'<figure class="hero">{image}<figcaption>{escape(standfirst[:70])}'
-                "</figcaption></figure>"
-                f'<div class="byline">By <a rel="author" href="/profile/{author.lower()}">'
-                f'{escape(author)}</a> <time class="updated">@UPDATED@</time></div>'
-                f'<div class="article-body">{paragraphs_html}</div>'
-                f'<div class="tags">{tags}</div>'
-                f'<section class="related"><h2>Related stories</h2><ul>{related}</ul></section>'
-            )
-            state = {
-                "page": {"id": f"{feed:04d}-{item:02d}", "type": "article", "url": url},
-                "article": {
-                    "headline": title,
-                    "standfirst": standfirst,
-                    "byline": author,
-                    "blocks": [{"type": "paragraph", "text": " ".join(p)} for p in text],
-                    "dateModified": modified.isoformat(),
-                },
-                "config": {"abTests": {f"test{i}": rng.choice("ABC") for i in range(12)}},
-            }
-            states.append(dumps(state))
-        return _Article((heads[0], heads[1]), (bodies[0], bodies[1]), (states[0], states[1]), words)
-
-
-def _edit(sentence: str, rng: random.Random) -> str:
-    """The sentence with two words changed, as a correction or an update changes it."""
-    words = sentence.split()
-    for index in rng.sample(range(1, len(words) - 1), 2):
-        words[index] = rng.choice([word for word in _ADJECTIVES if word != words[index]])
-    return " ".join(words)
-
-
-def _article_page(site: _Site, article: _Article, revision: int, request: int) -> bytes:
-    """The page as served at request number `request`: furniture differs at every request."""
-    rng = random.Random(request)
-    nonce = _nonce(rng)
-    start = request % len(site.most_read)
-    most_read = (site.most_read[start:] + site.most_read[:start])[:10]
-    ads = ",".join(
-        f'{{"slot":"ad-{slot}","correlator":{rng.randrange(1 << 40)},"creative":'
-        f'"{rng.randbytes(6).hex()}"}}'
-        for slot in ("top", "mpu-1", "mpu-2", "inline-1", "inline-2", "footer")
-    )
-    minutes = request % 59 + 1
-    body = article.body[revision].replace("@UPDATED@", f"Updated {minutes} minutes ago", 1)
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"{article.head[revision]}"
-        f'<meta name="request-id" content="{rng.randbytes(16).hex()}">'
-        f'<style nonce="{nonce}">{site.css}</style>'
-        f'<script nonce="{nonce}">window.__config={{"pageViewId":"{rng.randbytes(8).hex()}",'
-        f'"ads":[{ads}]}};</script>'
-        f'<script nonce="{nonce}">{site.bundle}</script>'
-        "</head><body>"
-        f'<header><a class="logo" href="/">{site.logo}</a>'
-        f'<nav aria-label="Sections"><ul>{site.nav}</ul></nav>'
-        f'<div class="ticker">Live: markets, sport and weather, updated {minutes} minutes ago'
-        "</div></header>"
-        f'<div class="ad-slot" id="ad-top" data-correlator="{rng.randrange(1 << 40)}"></div>'
-        f"<main><article>{body}</article>"
-        f'<aside class="most-read"><h2>Most read</h2><ol>{"".join(most_read)}</ol></aside>'
-        "</main>"
-        f"<footer><ul>{site.footer}</ul><p>&copy; 2026 The Bench Chronicle.</p></footer>"
-        f'<script id="__STATE__" type="application/json" nonce="{nonce}">'
-        f"{article.state[revision]}</script>"
-        f'<script nonce="{nonce}">window.__rendered={rng.randrange(1 << 40)};</script>'
-        "</body></html>"
-        f"<!-- rendered in {rng.randrange(5, 90)} ms by web-{rng.randrange(40)} -->"
-    ).encode()
-
-
-# ---------------------------------------------------------------- the server
-
-
-class _NewsServer(FeedServer):
-    """`FeedServer`'s feeds, plus /articles/NNNN/II: the article pages the feed items link to
-    (no validators, furniture new at every request), in revision `revision`."""
-
-    def __init__(self, feeds: int, items: int) -> None:
-        super().__init__(feeds, items)
-        self.site = _Site.build()
-        self.revision = 0
-        self.articles_served = 0
-        self._articles: dict[tuple[int, int], _Article] = {}
-
-    def article(self, feed: int, item: int) -> _Article:
-        key = (feed, item)
-        if key not in self._articles:
-            url = f"{self.base_url}/articles/{feed:04d}/{item:02d}"
-            self._articles[key] = _Article.build(url, feed, item)
-        return self._articles[key]
-
-    def respond(self, head: bytes) -> tuple[bytes, bool]:
-        request_line = head.partition(b"\r\n")[0].split(b" ")
-        if len(request_line) == 3 and request_line[0] == b"GET":
-            parts = request_line[1].partition(b"?")[0].split(b"/")
-            if len(parts) == 4 and parts[1] == b"articles" and parts[2].isdigit():
-                feed, item = int(parts[2]), int(parts[3]) if parts[3].isdigit() else -1
-                if 0 <= feed < self.feeds and 0 <= item < self.items:
-                    return self._page(feed, item), b"connection: close" in head.lower()
-        return super().respond(head)
-
-    def _page(self, feed: int, item: int) -> bytes:
-        self.stats.requests += 1
-        self.articles_served += 1
-        article = self.article(feed, item)
-        body = _article_page(self.site, article, self.revision, self.stats.requests)
-        head = (
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nCache-Control: private, max-age=0\r\n\r\n"
-        )
-        return head.encode("latin-1") + body
-
-
-@contextlib.contextmanager
-def _serving(feeds: int, items: int) -> Iterator[_NewsServer]:
-    """The site on 127.0.0.1, on an event loop in a thread of this process."""
-    server = _NewsServer(feeds, items)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="bench-news-site", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=10)
-        yield server
-    finally:
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(server.close(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
-
 
 # ---------------------------------------------------------------- measuring the database
 
@@ -506,9 +136,9 @@ def run(options: Options) -> Report:
     feeds, items = (QUICK_FEEDS, QUICK_ITEMS) if options.quick else (FEEDS, ITEMS)
     rechecks = QUICK_RECHECKS if options.quick else RECHECKS
     with (
-        _serving(feeds, items) as server,
+        serving(feeds, items) as server,
         tempfile.TemporaryDirectory(prefix="monitor-bench-") as tmp,
-        _environment_without(DATABASE_ENV, CONFIG_ENV),
+        environment_without(DATABASE_ENV, CONFIG_ENV),
     ):
         clock = _Clock()
         app = _open_app(Path(tmp), server, clock)
@@ -521,17 +151,7 @@ def run(options: Options) -> Report:
     return _report(results, server)
 
 
-@contextlib.contextmanager
-def _environment_without(*names: str) -> Iterator[None]:
-    """The benchmark's own config and database, whatever MONITOR_DATABASE_URL says."""
-    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
-def _open_app(folder: Path, server: _NewsServer, clock: _Clock) -> App:
+def _open_app(folder: Path, server: NewsServer, clock: _Clock) -> App:
     lines = [
         "[database]",
         f'url = "sqlite:///{folder / "monitor.db"}"',
@@ -554,7 +174,7 @@ def _open_app(folder: Path, server: _NewsServer, clock: _Clock) -> App:
     return app
 
 
-async def _run(app: App, server: _NewsServer, clock: _Clock, rechecks: int) -> _Results:
+async def _run(app: App, server: NewsServer, clock: _Clock, rechecks: int) -> _Results:
     database = Path(str(app.engine.url.database))
     n = server.feeds * server.items
     results = _Results(n, rechecks, [server.article(f, i).words for f, i in _keys(server)])
@@ -578,11 +198,11 @@ async def _run(app: App, server: _NewsServer, clock: _Clock, rechecks: int) -> _
     return results
 
 
-def _keys(server: _NewsServer) -> list[tuple[int, int]]:
+def _keys(server: NewsServer) -> list[tuple[int, int]]:
     return [(feed, item) for feed in range(server.feeds) for item in range(server.items)]
 
 
-async def _pass(pipeline: Pipeline, server: _NewsServer, articles: int) -> PassSummary:
+async def _pass(pipeline: Pipeline, server: NewsServer, articles: int) -> PassSummary:
     """One pass; raises unless it fetched every article page once."""
     before = server.articles_served
     summary = await pipeline.run_pass()
@@ -654,7 +274,7 @@ def _versions(app: App, results: _Results, *, number: int) -> None:
 # ---------------------------------------------------------------- report
 
 
-def _report(results: _Results, server: _NewsServer) -> Report:
+def _report(results: _Results, server: NewsServer) -> Report:
     assert results.start and results.first and results.unchanged and results.edited
     n, k = results.articles, results.rechecks
     start, first, last, edited = results.start, results.first, results.unchanged[-1], results.edited
