@@ -207,6 +207,33 @@ def sources(as_json: JsonOption = False) -> None:
     out.print(table)
 
 
+@cli.command()
+def links(as_json: JsonOption = False) -> None:
+    """Story links whose fetch failed, and when each is tried again."""
+    with app_context(state.config) as app, app.sessions() as session:
+        rows = [
+            views.link_failure_summary(f, name) for f, name in queries.link_failure_rows(session)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("no failing story links")
+        return
+    table = Table(pad_edge=False)
+    for column in ("url", "source", "fails", "last error", "next attempt"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            views.clean(row["url"]),
+            views.clean(row["source"] or "-"),
+            str(row["failures"]),
+            Text(views.clean(row["last_error"]), style="red"),
+            _short_iso(row["next_attempt"]),
+        )
+    out.print(table)
+
+
 def _short_iso(value: str | None) -> str:
     return value.replace("T", " ")[:16] if value else "-"
 

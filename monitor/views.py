@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.store.models import Source, Story, Version
+from monitor.store.models import LinkFailure, Source, Story, Version
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -109,6 +109,19 @@ def source_summary(source: Source, stories: int) -> dict[str, Any]:
         "consecutive_failures": source.consecutive_failures,
         "next_poll": iso(source.next_poll_at) if source.enabled else None,
         "stories": stories,
+    }
+
+
+def link_failure_summary(failure: LinkFailure, source: str | None) -> dict[str, Any]:
+    """One row of `monitor links --json`."""
+    return {
+        "url": failure.url,
+        "source": source,
+        "failures": failure.failures,
+        "last_status": failure.last_status,
+        "last_error": failure.last_error,
+        "last_failed": iso(failure.last_failed_at),
+        "next_attempt": iso(failure.next_attempt_at),
     }
 
 

@@ -57,6 +57,16 @@ def test_a_failing_link_backs_off_then_is_read_when_its_page_appears(
         assert (first.new, first.failures, web_server.count(late)) == (1, 1, 1)
         assert "not found (HTTP 404)" in first.errors[0]
         assert status.json("status")["links_failing"] == 1
+        (failing,) = status.json("links")
+        assert failing["url"] == web_server.url(late)
+        assert (failing["source"], failing["failures"], failing["last_status"]) == (
+            "daily-test-tech",
+            1,
+            404,
+        )
+        assert failing["last_error"] == "resource not found (HTTP 404)"
+        assert failing["next_attempt"] > failing["last_failed"]
+        assert web_server.url(late) in status("links")
 
         clock.now += timedelta(minutes=15)  # the next poll: the link waits
         second = poll(app)
@@ -74,6 +84,8 @@ def test_a_failing_link_backs_off_then_is_read_when_its_page_appears(
         fourth = poll(app)
         assert (fourth.new, fourth.failures, web_server.count(late)) == (1, 0, 3)
         assert status.json("status")["links_failing"] == 0
+        assert status.json("links") == []
+        assert "no failing story links" in status("links")
         assert LATE.title in {story["title"] for story in status.json("list")}
     finally:
         app.close()

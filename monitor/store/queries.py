@@ -240,6 +240,16 @@ def prune_link_failures(session: Session, before: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def link_failure_rows(session: Session) -> list[tuple[LinkFailure, str | None]]:
+    """Every failed story link with the name of the source that listed it, next attempt first."""
+    query = (
+        select(LinkFailure, Source.name)
+        .outerjoin(Source, Source.id == LinkFailure.source_id)
+        .order_by(LinkFailure.next_attempt_at, LinkFailure.key)
+    )
+    return [(row, name) for row, name in session.execute(query)]
+
+
 def failing_links(session: Session, now: datetime) -> int:
     """Links waiting for another attempt after failing (`monitor status`)."""
     query = select(func.count()).select_from(LinkFailure).where(LinkFailure.next_attempt_at > now)
