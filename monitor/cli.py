@@ -180,8 +180,7 @@ def sources(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(rows)
         return
-    table = Table(pad_edge=False)
-    for column in (
+    table = _table(
         "name",
         "kind",
         "last polled",
@@ -190,8 +189,7 @@ def sources(as_json: JsonOption = False) -> None:
         "next poll",
         "stories",
         "error",
-    ):
-        table.add_column(column, overflow="fold")
+    )
     for row in rows:
         failing = row["consecutive_failures"] > 0
         table.add_row(
@@ -220,9 +218,7 @@ def links(as_json: JsonOption = False) -> None:
     if not rows:
         out.print("no failing story links")
         return
-    table = Table(pad_edge=False)
-    for column in ("url", "source", "fails", "last error", "next attempt"):
-        table.add_column(column, overflow="fold")
+    table = _table("url", "source", "fails", "last error", "next attempt")
     for row in rows:
         table.add_row(
             views.clean(row["url"]),
@@ -232,6 +228,14 @@ def links(as_json: JsonOption = False) -> None:
             _short_iso(row["next_attempt"]),
         )
     out.print(table)
+
+
+def _table(*columns: str) -> Table:
+    """A table whose cells wrap rather than cut: URLs and errors stay whole."""
+    table = Table(pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
 
 
 def _short_iso(value: str | None) -> str:
@@ -395,9 +399,7 @@ def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
     if not rows:
         out.print("No coverage in this window.")
         return
-    table = Table(pad_edge=False)
-    for column in ("cluster", "stories", "outlets", "lead story"):
-        table.add_column(column, overflow="fold")
+    table = _table("cluster", "stories", "outlets", "lead story")
     for row in rows:
         outlets = row["outlets"]
         shown = ", ".join(outlets[:3]) + (f", +{len(outlets) - 3}" if len(outlets) > 3 else "")
@@ -595,9 +597,7 @@ def history(
     if as_json:
         _print_json(rows)
         return
-    table = Table(pad_edge=False)
-    for column in ("v", "fetched", "change", "+words", "-words", "headline"):
-        table.add_column(column, overflow="fold")
+    table = _table("v", "fetched", "change", "+words", "-words", "headline")
     for row in rows:
         change = row["change_class"] or "first"
         table.add_row(
