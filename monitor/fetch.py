@@ -17,9 +17,10 @@ Limits that protect the service from the open web live here and nowhere else:
 - redirects followed by hand, each hop checked again;
 - an address guard refusing loopback, private, link-local (cloud metadata), multicast, reserved and
   unspecified addresses, so a feed cannot make the service probe its own network. It runs
-  before each request and again inside the connection pool, on the very address a new
-  connection goes to, so a DNS server answering differently the second time (DNS rebinding)
-  gains nothing.
+  inside the connection pool when a connection is opened: the name is resolved once, every
+  address checked, and the connection made to the checked literal address, so a DNS server
+  answering differently a second time (DNS rebinding) gains nothing, and a keep-alive
+  connection costs no lookup per request.
 
 robots.txt is honoured unless `respect_robots` is off: before each request (each redirect hop
 too) the origin's /robots.txt is read once through the same client, guard and limits, and cached
@@ -269,6 +270,9 @@ class Fetcher:
             max_connections=settings.concurrency,
             max_keepalive_connections=settings.concurrency,
         )
+        # The default transport checks each connection's address as it opens it; a custom one
+        # (tests) cannot, so its requests are checked beforehand instead.
+        self._check_before_requests = transport is not None
         self._transport = transport or _GuardedTransport(limits, self._connect_address)
 
     async def __aenter__(self) -> Self:
@@ -404,8 +408,9 @@ class Fetcher:
         max_bytes: int,
         truncate: bool,
     ) -> _Reply:
-        """One hop: check the address, wait for a polite slot, then talk under a deadline."""
-        await self._guard(url)
+        """One hop: wait for a polite slot, then talk under a deadline."""
+        if self._check_before_requests:
+            await self._guard(url)
         async with self._slot(url.host, delay):
             try:
                 async with asyncio.timeout(self._settings.timeout):
@@ -474,9 +479,8 @@ class Fetcher:
         return state
 
     async def _guard(self, url: httpx.URL) -> None:
-        """Refuse hosts that resolve to any non-public address, unless configured otherwise:
-        before the request, for a clear early answer. `_connect_address` checks again where
-        it counts, when a connection is opened (a custom transport, in tests, skips that)."""
+        """Refuse hosts that resolve to any non-public address, unless configured otherwise,
+        before the request: for custom transports, which do not call `_connect_address`."""
         if self._settings.allow_private_addresses:
             return
         port = url.port or (443 if url.scheme == "https" else 80)

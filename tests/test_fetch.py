@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
+import httpcore
 import pytest
 
 from monitor.fetch import (
@@ -447,30 +449,43 @@ def test_guard_checks_every_redirect_hop(web_server: WebServer) -> None:
     assert [request.path for request in web_server.requests] == ["/start"]
 
 
-def test_a_name_that_resolves_differently_at_connection_time_is_refused(
-    web_server: WebServer,
+def test_connections_go_to_the_address_checked_and_a_name_is_resolved_once_per_connection(
+    web_server: WebServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # DNS rebinding: the name passes the check before the request as a public address, then
-    # resolves to loopback when the connection is opened. Unguarded, the system resolver
-    # would take "localhost" to the test server and the request would succeed.
-    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+    # No second resolution for a DNS server to answer differently (rebinding): the pool
+    # connects to the literal address the guard checked. The pretend-public address is
+    # routed to the test server, so nothing leaves loopback.
     asked: list[str] = []
+    connected: list[str] = []
 
     async def resolve(host: str, port: int) -> Sequence[str]:
         asked.append(host)
-        return next(answers)
+        return ["93.184.216.34"]
 
-    web_server.route("/inside", PAGE)
+    real_connect = httpcore.AnyIOBackend.connect_tcp
 
-    async def run() -> FetchResult:
+    async def connect_tcp(
+        self: httpcore.AnyIOBackend, host: str, port: int, **kwargs: Any
+    ) -> httpcore.AsyncNetworkStream:
+        connected.append(host)
+        return await real_connect(self, "127.0.0.1", web_server.port, **kwargs)
+
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
+    web_server.route("/a", PAGE)
+    web_server.route("/b", PAGE)
+
+    async def run() -> list[FetchResult]:
         settings = replace(SETTINGS, allow_private_addresses=False)
         async with Fetcher(settings, resolver=resolve) as fetcher:
-            return await fetcher.get(f"http://localhost:{web_server.port}/inside")
+            site = f"http://news.example:{web_server.port}"
+            return [await fetcher.get(f"{site}/a"), await fetcher.get(f"{site}/b")]
 
-    result = failed(asyncio.run(run()))
-    assert (result.kind, asked) == ("blocked_address", ["localhost", "localhost"])
-    assert "127.0.0.1" in result.message
-    assert web_server.requests == []
+    assert [fetched(result).status for result in asyncio.run(run())] == [200, 200]
+    assert connected == ["93.184.216.34"]  # once, by address, for both requests
+    assert asked == ["news.example"]
+    assert {request.headers["host"] for request in web_server.requests} == {
+        f"news.example:{web_server.port}"
+    }
 
 
 def test_unresolvable_host_is_a_connection_failure() -> None:
