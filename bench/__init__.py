@@ -18,6 +18,7 @@ would be wrong.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import sys
@@ -25,7 +26,32 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Options", "Report", "Row", "environment_without", "format_table", "peak_rss_mib"]
+__all__ = [
+    "Options",
+    "Report",
+    "Row",
+    "environment_without",
+    "feed_source_name",
+    "format_table",
+    "peak_rss_mib",
+    "write_feed_config",
+]
+
+
+def feed_source_name(index: int) -> str:
+    return f"feed-{index:04d}"
+
+
+def write_feed_config(folder: Path, settings: Sequence[str], feed_urls: Sequence[str]) -> Path:
+    """folder/monitor.toml: the `settings` lines, then one feed source per URL, named by
+    `feed_source_name` (TOML strings are written as JSON strings, which TOML reads alike)."""
+    lines = list(settings)
+    for index, url in enumerate(feed_urls):
+        name = feed_source_name(index)
+        lines += ["[[sources]]", f'name = "{name}"', 'kind = "feed"', f"url = {json.dumps(url)}"]
+    path = folder / "monitor.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 @contextlib.contextmanager

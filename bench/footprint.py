@@ -45,7 +45,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from bench import Options, Report, Row, environment_without
+from bench import Options, Report, Row, environment_without, write_feed_config
 from bench.feedserver import RunningServer, Stats, article_url, run_server
 from monitor.app import open_app
 from monitor.config import CONFIG_ENV, DATABASE_ENV
@@ -106,10 +106,7 @@ def _prepare(folder: Path, server: RunningServer) -> tuple[Path, int]:
         'name = "bench"',
         'keywords = ["zebra crossing"]',
     ]
-    for index, url in enumerate(server.feed_urls()):
-        lines += ["[[sources]]", f'name = "feed-{index:04d}"', 'kind = "feed"', f'url = "{url}"']
-    path = folder / "monitor.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = write_feed_config(folder, lines, server.feed_urls())
     app = open_app(path)
     try:
         with app.engine.connect() as connection:

@@ -69,7 +69,14 @@ import monitor.dedupe as dedupe_module
 import monitor.pipeline as pipeline_module
 import monitor.store.queries as queries_module
 import monitor.stories as stories_module
-from bench import Options, Report, Row, environment_without
+from bench import (
+    Options,
+    Report,
+    Row,
+    environment_without,
+    feed_source_name,
+    write_feed_config,
+)
 from bench.feedserver import RunningServer, Stats, article_url, run_server
 from bench.newssite import (
     ACTIONS,
@@ -684,16 +691,7 @@ def _write_config(folder: Path, server: RunningServer, url: str, feeds: int) -> 
             f"keywords = [{', '.join(_toml_string(k) for k in topic.keywords)}]",
             f"exclude = [{', '.join(_toml_string(k) for k in topic.exclude)}]",
         ]
-    for index in range(feeds):
-        lines += [
-            "[[sources]]",
-            f'name = "feed-{index:04d}"',
-            'kind = "feed"',
-            f"url = {_toml_string(server.feed_url(index))}",
-        ]
-    path = folder / "monitor.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_feed_config(folder, lines, [server.feed_url(index) for index in range(feeds)])
 
 
 def _open_app(folder: Path, server: RunningServer, url: str, feeds: int) -> App:
@@ -869,7 +867,7 @@ def _profile(folder: Path, server: RunningServer, out: Path) -> Path:
     most of the stories (the costs that grow with it included)."""
     out.mkdir(parents=True, exist_ok=True)
     app = _open_app(folder, server, f"sqlite:///{folder / 'profile.db'}", server.feeds)
-    names = [f"feed-{index:04d}" for index in range(server.feeds)]
+    names = [feed_source_name(index) for index in range(server.feeds)]
     cut = len(names) - max(1, len(names) // 4)
     profiler = cProfile.Profile()
 

@@ -32,7 +32,14 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert, select, update
 
-from bench import Options, Report, Row, environment_without
+from bench import (
+    Options,
+    Report,
+    Row,
+    environment_without,
+    feed_source_name,
+    write_feed_config,
+)
 from bench.feedserver import DEFAULT_ITEMS, RunningServer, Stats, article_url, run_server
 from monitor.app import App, open_app
 from monitor.clock import utcnow
@@ -125,10 +132,7 @@ def _open_app(folder: Path, server: RunningServer) -> App:
         'name = "bench"',
         'keywords = ["zebra crossing"]',
     ]
-    for index, url in enumerate(server.feed_urls()):
-        lines += ["[[sources]]", f'name = "feed-{index:04d}"', 'kind = "feed"', f'url = "{url}"']
-    path = folder / "monitor.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = write_feed_config(folder, lines, server.feed_urls())
     app = open_app(path)
     app.sync()
     return app
@@ -213,7 +217,7 @@ async def _warm_up(app: App, urls: list[str]) -> None:
     """A few untimed requests each way, so that no timed run pays for first-use imports and
     caches (the first run of each would otherwise be the slowest for reasons of its own)."""
     await _baseline(urls[:WARM_UP], etags=None)
-    names = [f"feed-{index:04d}" for index in range(min(WARM_UP, len(urls)))]
+    names = [feed_source_name(index) for index in range(min(WARM_UP, len(urls)))]
     async with app.pipeline() as pipeline:
         await pipeline.run_pass(names, recheck=False)
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import Options, Report, Row, environment_without
+from bench import Options, Report, Row, environment_without, write_feed_config
 from bench.newssite import TOPIC, NewsServer, serving
 from monitor.app import App, open_app
 from monitor.clock import utcnow
@@ -164,11 +164,8 @@ def _open_app(folder: Path, server: NewsServer, clock: _Clock) -> App:
         'name = "bench"',
         f'keywords = ["{TOPIC}"]',
     ]
-    for index in range(server.feeds):
-        url = f"{server.base_url}/feeds/{index:04d}.xml"
-        lines += ["[[sources]]", f'name = "feed-{index:04d}"', 'kind = "feed"', f'url = "{url}"']
-    path = folder / "monitor.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    urls = [f"{server.base_url}/feeds/{index:04d}.xml" for index in range(server.feeds)]
+    path = write_feed_config(folder, lines, urls)
     app = open_app(path, clock=clock)
     app.sync()
     return app

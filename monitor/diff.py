@@ -19,7 +19,7 @@ import html
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -343,12 +343,21 @@ _PLAIN_MARKERS = {
 }
 
 
-def _plain_line(pieces: Sequence[_Piece]) -> str:
+def _marked_line(
+    pieces: Sequence[_Piece],
+    markers: dict[str, tuple[str, str]],
+    escape: Callable[[str], str] = str,
+) -> str:
+    """The pieces joined, each between the opening and closing marker of its kind."""
     return "".join(
-        f"{_PLAIN_MARKERS[kind][0]}{_displayable(text)}{_PLAIN_MARKERS[kind][1]}"
+        f"{markers[kind][0]}{escape(_displayable(text))}{markers[kind][1]}"
         for kind, text in pieces
         if text
     )
+
+
+def _plain_line(pieces: Sequence[_Piece]) -> str:
+    return _marked_line(pieces, _PLAIN_MARKERS)
 
 
 def render_plain(diff: Diff, context_words: int = 12) -> str:
@@ -400,11 +409,7 @@ _HTML_TAGS = {
 
 
 def _html_line(pieces: Sequence[_Piece]) -> str:
-    return "".join(
-        f"{_HTML_TAGS[kind][0]}{html.escape(_displayable(text))}{_HTML_TAGS[kind][1]}"
-        for kind, text in pieces
-        if text
-    )
+    return _marked_line(pieces, _HTML_TAGS, html.escape)
 
 
 def render_html(diff: Diff, context_words: int = 12) -> str:
