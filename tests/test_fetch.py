@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import http.server
 import itertools
 import resource
+import shutil
 import socket
+import ssl
+import subprocess
+import threading
 import tracemalloc
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpcore
+import httpx
 import pytest
 
 from monitor.fetch import (
@@ -564,3 +571,81 @@ def test_settings_are_validated() -> None:
         replace(SETTINGS, timeout=0)
     with pytest.raises(ValueError, match="concurrency"):
         replace(SETTINGS, per_host_concurrency=0)
+
+
+# --- TLS through the guarded pool -------------------------------------------------------------
+
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(PAGE)))
+        self.end_headers()
+        self.wfile.write(PAGE)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def https_site(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate names news.example: (port, the cert)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed (it makes the test certificate)")
+    cert, key = tmp_path / "site.pem", tmp_path / "site-key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=news.example", "-addext", "subjectAltName=DNS:news.example",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], cert
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("name", ["news.example", "other.example"])
+def test_https_is_verified_for_the_name_though_the_connection_goes_to_an_address(
+    https_site: tuple[int, Path], monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    port, cert = https_site
+
+    async def resolve(host: str, port: int) -> Sequence[str]:
+        return ["93.184.216.34"]
+
+    real_connect = httpcore.AnyIOBackend.connect_tcp
+
+    async def connect_tcp(
+        self: httpcore.AnyIOBackend, host: str, port: int, **kwargs: Any
+    ) -> httpcore.AsyncNetworkStream:
+        assert host == "93.184.216.34"  # the checked address; routed to the test server
+        return await real_connect(self, "127.0.0.1", https_site[0], **kwargs)
+
+    def trusting_the_site(**_: Any) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=cert)
+
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
+    monkeypatch.setattr(httpx, "create_ssl_context", trusting_the_site)
+
+    async def run() -> FetchResult:
+        settings = replace(SETTINGS, allow_private_addresses=False)
+        async with Fetcher(settings, resolver=resolve) as fetcher:
+            return await fetcher.get(f"https://{name}:{port}/")
+
+    result = asyncio.run(run())
+    if name == "news.example":
+        assert fetched(result).body == PAGE
+    else:  # the certificate names another host: refused, though the address is the same
+        assert failed(result).kind == "connection"
+        assert "certificate" in failed(result).message.lower()
