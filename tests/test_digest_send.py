@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-import shutil
 import socket
-import ssl
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +28,7 @@ from monitor.digest.send import DeliveryError, send_message
 from monitor.digest.settings import DigestConfig, RecipientConfig, SmtpConfig
 from monitor.store import db
 from monitor.store.models import DigestRecord
+from tests.support.certificates import Certificate, self_signed
 from tests.test_digest_build import BEFORE, CHIPS_V1, CHIPS_V2, DURING, END, Room
 
 pytestmark = pytest.mark.integration
@@ -386,34 +384,9 @@ def test_starttls_is_required_when_configured(room: Room, smtp_server: SmtpServe
     assert smtp_server.inbox.messages == []  # never falls back to plain text
 
 
-@dataclass(frozen=True)
-class Certificate:
-    """A self-signed certificate for 127.0.0.1: the server's, and the CA file to trust it."""
-
-    cert: Path
-    key: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed (it makes the test certificate)")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "relay.pem", folder / "relay-key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return Certificate(cert, key)
+    return self_signed(tmp_path_factory.mktemp("tls"), "127.0.0.1", "IP:127.0.0.1")
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])

@@ -7,10 +7,8 @@ import gzip
 import http.server
 import itertools
 import resource
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import tracemalloc
 import zlib
@@ -35,6 +33,7 @@ from monitor.fetch import (
     is_public_address,
     parse_retry_after,
 )
+from tests.support.certificates import self_signed
 from tests.support.webserver import (
     MB,
     Response,
@@ -591,25 +590,14 @@ class _Page(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def https_site(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """An HTTPS server on 127.0.0.1 whose certificate names news.example: (port, the cert)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed (it makes the test certificate)")
-    cert, key = tmp_path / "site.pem", tmp_path / "site-key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=news.example", "-addext", "subjectAltName=DNS:news.example",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    certificate = self_signed(tmp_path, "news.example", "DNS:news.example")
+    context = certificate.server_context()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_address[1], cert
+        yield server.server_address[1], certificate.cert
     finally:
         server.shutdown()
         server.server_close()
