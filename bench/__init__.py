@@ -33,9 +33,33 @@ __all__ = [
     "environment_without",
     "feed_source_name",
     "format_table",
+    "local_host_settings",
     "peak_rss_mib",
+    "toml_string",
     "write_feed_config",
 ]
+
+
+def toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a TOML basic string for these characters
+
+
+def local_host_settings(
+    database_url: str, concurrency: int, *, respect_robots: bool = True
+) -> list[str]:
+    """The [database] and [fetch] lines every benchmark shares: everything is served by one
+    host on loopback, so the per-host limits equal the global one and there is no per-host
+    delay (the politeness defaults would measure the delay, not the code)."""
+    lines = [
+        "[database]",
+        f"url = {toml_string(database_url)}",
+        "[fetch]",
+        f"concurrency = {concurrency}",
+        f"per_host_concurrency = {concurrency}",
+        'per_host_delay = "0s"',
+        "allow_private_addresses = true",
+    ]
+    return lines if respect_robots else [*lines, "respect_robots = false"]
 
 
 def feed_source_name(index: int) -> str:
@@ -48,7 +72,7 @@ def write_feed_config(folder: Path, settings: Sequence[str], feed_urls: Sequence
     lines = list(settings)
     for index, url in enumerate(feed_urls):
         name = feed_source_name(index)
-        lines += ["[[sources]]", f'name = "{name}"', 'kind = "feed"', f"url = {json.dumps(url)}"]
+        lines += ["[[sources]]", f'name = "{name}"', 'kind = "feed"', f"url = {toml_string(url)}"]
     path = folder / "monitor.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -401,6 +401,18 @@ class RunningServer:
         response.raise_for_status()
         return Stats(**response.json())
 
+    def served_since(self, before: Stats, benchmark: str, what: str, **expected: int) -> Stats:
+        """What the server served since `before`; raises when it is not what `benchmark`
+        meant to measure (then its numbers would be wrong)."""
+        served = self.stats().minus(before)
+        for name, value in expected.items():
+            if getattr(served, name) != value:
+                raise RuntimeError(
+                    f"{benchmark} is broken: {what}: the server counted "
+                    f"{name}={getattr(served, name)}, expected {value} ({served})"
+                )
+        return served
+
 
 @contextlib.contextmanager
 def run_server(

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from bench import Options, Report, Row, environment_without, write_feed_config
+from bench import Options, Report, Row, environment_without, local_host_settings, write_feed_config
 from bench.feedserver import RunningServer, Stats, article_url, run_server
 from monitor.app import open_app
 from monitor.config import CONFIG_ENV, DATABASE_ENV
@@ -91,13 +91,7 @@ def _prepare(folder: Path, server: RunningServer) -> tuple[Path, int]:
     """The service's config and database: sources synced, every item a known story. Also
     the page cache size monitor gives its SQLite connections (PRAGMA cache_size)."""
     lines = [
-        "[database]",
-        f'url = "sqlite:///{folder / "monitor.db"}"',
-        "[fetch]",
-        f"concurrency = {CONCURRENCY}",
-        f"per_host_concurrency = {CONCURRENCY}",
-        'per_host_delay = "0s"',
-        "allow_private_addresses = true",
+        *local_host_settings(f"sqlite:///{folder / 'monitor.db'}", CONCURRENCY),
         "[polling]",
         'interval = "1s"',
         "[service]",

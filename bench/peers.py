@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import monitor
-from bench import Options, Report, Row
+from bench import Options, Report, Row, local_host_settings
 from bench.newssite import NewsServer, serving
 
 URLS = 200
@@ -270,14 +270,9 @@ class _MonitorSetup:
 def _monitor_setup(folder: Path, urls: list[str]) -> _MonitorSetup:
     folder.mkdir()
     lines = [
-        "[database]",
-        f'url = "sqlite:///{folder / "monitor.db"}"',
-        "[fetch]",
-        f"concurrency = {CONCURRENCY}",
-        f"per_host_concurrency = {CONCURRENCY}",
-        'per_host_delay = "0s"',
-        "allow_private_addresses = true",
-        "respect_robots = false",
+        *local_host_settings(
+            f"sqlite:///{folder / 'monitor.db'}", CONCURRENCY, respect_robots=False
+        ),
         "[polling]",
         f'interval = "{INTERVAL:g}s"',
     ]

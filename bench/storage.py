@@ -41,7 +41,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import Options, Report, Row, environment_without, write_feed_config
+from bench import Options, Report, Row, environment_without, local_host_settings, write_feed_config
 from bench.newssite import TOPIC, NewsServer, serving
 from monitor.app import App, open_app
 from monitor.clock import utcnow
@@ -153,13 +153,7 @@ def run(options: Options) -> Report:
 
 def _open_app(folder: Path, server: NewsServer, clock: _Clock) -> App:
     lines = [
-        "[database]",
-        f'url = "sqlite:///{folder / "monitor.db"}"',
-        "[fetch]",
-        f"concurrency = {CONCURRENCY}",
-        f"per_host_concurrency = {CONCURRENCY}",
-        'per_host_delay = "0s"',
-        "allow_private_addresses = true",
+        *local_host_settings(f"sqlite:///{folder / 'monitor.db'}", CONCURRENCY),
         "[[topics]]",
         'name = "bench"',
         f'keywords = ["{TOPIC}"]',
