@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -104,13 +104,7 @@ def claim_sources(
         .order_by(Source.next_poll_at)
         .limit(limit)
     )
-    if names:
-        query = query.where(Source.name.in_(names))
-    else:
-        query = query.where(
-            Source.enabled.is_(True),
-            or_(Source.next_poll_at.is_(None), Source.next_poll_at <= due_by),
-        )
+    query = query.where(_due(due_by, names))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claimed = [ClaimedSource(*row) for row in session.execute(query)]
@@ -125,15 +119,18 @@ def claim_sources(
 
 
 def count_due_sources(session: Session, now: datetime, names: Sequence[str] | None) -> int:
-    query = select(func.count()).select_from(Source)
-    if names:
-        query = query.where(Source.name.in_(names))
-    else:
-        query = query.where(
-            Source.enabled.is_(True),
-            or_(Source.next_poll_at.is_(None), Source.next_poll_at <= now),
-        )
+    query = select(func.count()).select_from(Source).where(_due(now, names))
     return int(session.scalar(query) or 0)
+
+
+def _due(due_by: datetime, names: Sequence[str] | None) -> ColumnElement[bool]:
+    """The named sources, whatever their schedule; else the enabled ones due by `due_by`."""
+    if names:
+        return Source.name.in_(names)
+    return and_(
+        Source.enabled.is_(True),
+        or_(Source.next_poll_at.is_(None), Source.next_poll_at <= due_by),
+    )
 
 
 def release_source(session: Session, source_id: int, owner: str) -> None:
