@@ -106,9 +106,11 @@ def index_story(
 
 def reindex_story(session: Session, story: Story) -> bool:
     """Index the story again from its newest text (after re-extraction, or when the scheme
-    changed); False when it has no text to index."""
+    changed); without a text, it leaves the index (False)."""
     latest = queries.latest_content_version(session, story.id, below=story.version_count + 1)
     if latest is None:
+        queries.replace_bands(session, (), story_id=story.id)
+        story.fingerprint_scheme = None
         return False
     index_story(session, story, normalize_text(latest.text))
     return True

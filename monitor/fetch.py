@@ -563,8 +563,8 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
 
     httpx offers no public way to give its transport a network backend, so the pool it
     builds is replaced by an equal one (same TLS context, limits, HTTP/1.1) that has ours;
-    tests/test_fetch.py checks that a rebinding answer is refused, so a change of httpx that
-    broke this would not go unnoticed."""
+    tests/test_fetch.py checks that connections go to the checked address (HTTPS too), so a
+    change of httpx that broke this would not go unnoticed."""
 
     def __init__(self, limits: httpx.Limits, choose: Callable[[str, int], Awaitable[str]]) -> None:
         context = httpx.create_ssl_context(trust_env=False)  # loading CA certificates: once
