@@ -100,11 +100,10 @@ def claim_sources(
     lease_free = or_(Source.lease_expires_at.is_(None), Source.lease_expires_at < now)
     query = (
         select(*(getattr(Source, name) for name in ClaimedSource._fields))
-        .where(lease_free)
+        .where(lease_free, _due(due_by, names))
         .order_by(Source.next_poll_at)
         .limit(limit)
     )
-    query = query.where(_due(due_by, names))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     claimed = [ClaimedSource(*row) for row in session.execute(query)]
