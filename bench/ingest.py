@@ -481,19 +481,19 @@ class StageTimers:
 # (label, where, attribute, required): the functions timed; `required` ones must exist and
 # be called, or the stage table would silently be wrong.
 _TIMED: tuple[tuple[str, Any, str, bool], ...] = (
-    ("decode", pipeline_module, "decode_html", True),
-    ("extract", pipeline_module, "extract_article", True),
+    ("decode", pipeline_module, "decode_html", False),
+    ("extract", pipeline_module, "extract_article", False),
     ("topics", stories_module, "match_topics", True),
     ("normalize", stories_module, "normalize_text", False),
-    ("fingerprint", stories_module, "fingerprint", True),
+    ("fingerprint", stories_module, "fingerprint", False),
     ("find_duplicate", stories_module, "find_duplicate", True),
     ("confirm", dedupe_module, "_confirm", False),  # one band candidate, checked
     ("feed parse", pipeline_module, "parse_feed", True),
     ("compress", queries_module, "compress_html", False),
     ("known keys", queries_module, "known_keys", False),
     ("store", Pipeline, "_store_new_story", True),
-    ("dedupe", stories_module.StoryWriter, "_dedupe", True),
-    ("cluster", stories_module.StoryWriter, "_cluster", True),
+    ("dedupe", stories_module.StoryWriter, "_find_duplicate", True),
+    ("cluster", stories_module.StoryWriter, "_best_cluster", True),
     ("poll record", Pipeline, "_finish_source", False),
     ("claim", Pipeline, "_claim", False),
 )
@@ -578,7 +578,7 @@ class Stages:
                 "exchange p99": _quantile(sorted(timers.latency["exchange article"]), 0.99),
                 "exchange max": max(timers.latency["exchange article"], default=0.0),
             },
-            on_topic=timers.calls["fingerprint"],
+            on_topic=timers.calls["dedupe"],
             candidates=timers.calls["confirm"],
             confirmed=timers.hits["confirm"],
             duplicates=timers.hits["find_duplicate"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -71,11 +72,27 @@ class App:
     async def pipeline(self) -> AsyncIterator[Pipeline]:
         from monitor.fetch import Fetcher
         from monitor.pipeline import Pipeline
+        from monitor.processing import TEST_HOOKS_ENV, ProcessPool
 
-        async with Fetcher(self.fetch_settings()) as fetcher:
-            yield Pipeline(
-                self.config, self.sessions, fetcher, clock=self.clock, known_keys=self.known_keys
+        processing = self.config.processing
+        pool = ProcessPool(
+            processing.processes,
+            processing.page_timeout.total_seconds(),
+            test_hooks=os.environ.get(TEST_HOOKS_ENV) == "1",
+        )
+        async with pool, Fetcher(self.fetch_settings()) as fetcher:
+            pipeline = Pipeline(
+                self.config,
+                self.sessions,
+                fetcher,
+                pool,
+                clock=self.clock,
+                known_keys=self.known_keys,
             )
+            try:
+                yield pipeline
+            finally:
+                pipeline.close()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -103,6 +103,19 @@ class PollingConfig(_Section):
             parse_duration(d) for d in ("1h", "3h", "12h", "1d", "2d", "4d", "7d")
         ]
     )
+    # New links taken from one source in one poll; the rest wait for the next poll.
+    max_new_per_poll: int = Field(200, ge=1, le=100_000)
+
+
+def _default_processes() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+class ProcessingConfig(_Section):
+    """The process pool that extracts and fingerprints pages, off the event loop."""
+
+    processes: int = Field(default_factory=_default_processes, ge=1, le=64)
+    page_timeout: PositiveDuration = timedelta(seconds=30)
 
 
 class ServiceConfig(_Section):
@@ -196,6 +209,7 @@ class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     fetch: FetchConfig = FetchConfig()
     polling: PollingConfig = PollingConfig()
+    processing: ProcessingConfig = ProcessingConfig()
     seeds: SeedsConfig = SeedsConfig()
     clusters: ClustersConfig = ClustersConfig()
     service: ServiceConfig = ServiceConfig()

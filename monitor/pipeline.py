@@ -1,8 +1,14 @@
 """One pass: poll due sources, take in new stories, re-check due ones.
 
-The orchestration that ties the pure core (parse, extract, topics, fingerprint) to the
-edges (fetcher, store). Database work happens in short synchronous blocks with no await
-inside, so coroutines never share a session.
+The stages, each with one job:
+- the event loop fetches (feeds, listings, sitemaps, articles, re-checks) and nothing else;
+- the process pool (monitor.processing) decodes, extracts and fingerprints each page;
+- the writer, one thread, runs every database call in short transactions, one at a time, so
+  neither a slow transaction nor SQLite's busy wait ever stalls the requests in flight.
+
+Whatever goes wrong for one source or one story (a parser bug, a database error, a page
+that kills a worker) is recorded as that source's or story's failure; the pass goes on, and
+it leaves no task running when it returns.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Generic, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,9 +35,9 @@ from monitor.clock import Clock, utcnow
 from monitor.config import Config, SourceConfig
 from monitor.encoding import decode_html
 from monitor.errors import ParseError
-from monitor.extract import extract_article
 from monitor.fetch import Failed, Fetched, Fetcher, NotModified
 from monitor.health import Metrics
+from monitor.processing import PageFailed, PageTask, ProcessPool
 from monitor.sources.feed import FeedEntry, parse_feed
 from monitor.sources.page import parse_listing
 from monitor.sources.sitemap import parse_sitemap
@@ -43,13 +50,21 @@ from monitor.urls import canonicalize_url, identity_key
 
 log = logging.getLogger(__name__)
 
-RecheckJob = tuple[int, str, str | None, str | None, "SourceConfig | None"]
 _Job = TypeVar("_Job")
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
 MAX_CHILD_SITEMAPS = 20  # of a sitemap index, per poll
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def one_line(exc: BaseException) -> str:
+    """An unexpected error as a source's `last_error`: its type and first line."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 @dataclass
@@ -71,11 +86,28 @@ class PassSummary:
         )
 
 
+class Writer:
+    """The one thread that talks to the database for a pipeline: calls run one at a time,
+    off the event loop."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="monitor-writer")
+
+    async def run(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: call(*args, **kwargs))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
 class _Claims(Generic[_Job]):
     """Hands out claimed work to a pass's workers a small batch at a time, so that several
     processes sharing one database split the work instead of one taking it all."""
 
-    def __init__(self, claim: Callable[[int], list[_Job]], batch: int, *, once: bool) -> None:
+    def __init__(
+        self, claim: Callable[[int], Awaitable[list[_Job]]], batch: int, *, once: bool
+    ) -> None:
         self.claim = claim
         self.batch = batch
         self.once = once  # claim a single batch (named sources): they are all in it
@@ -86,7 +118,7 @@ class _Claims(Generic[_Job]):
     async def next(self) -> _Job | None:
         async with self.lock:
             if not self.ready and not self.exhausted:
-                self.ready.extend(self.claim(self.batch))
+                self.ready.extend(await self.claim(self.batch))
                 self.exhausted = not self.ready or self.once
             return self.ready.popleft() if self.ready else None
 
@@ -94,11 +126,17 @@ class _Claims(Generic[_Job]):
 async def _drain(
     claims: _Claims[_Job], workers: int, work: Callable[[_Job], Awaitable[None]]
 ) -> None:
+    """Run `work` over every claimed job with `workers` at a time. `work` records its own
+    failures; should anything still escape, the task group cancels the other workers
+    before the error leaves, so no worker outlives the pass."""
+
     async def worker() -> None:
         while (job := await claims.next()) is not None:
             await work(job)
 
-    await asyncio.gather(*(worker() for _ in range(workers)))
+    async with asyncio.TaskGroup() as group:
+        for _ in range(workers):
+            group.create_task(worker())
 
 
 class PassProgress(Protocol):
@@ -117,6 +155,20 @@ class SourceJob:
     settings: SourceConfig | None
 
 
+@dataclass(frozen=True, slots=True)
+class RecheckJob:
+    """A story due for a re-check, as claimed."""
+
+    story_id: int
+    url: str
+    etag: str | None
+    last_modified: str | None
+    settings: SourceConfig | None
+
+
+ArticleResult = Extracted | NotModified | Failed | PageFailed
+
+
 class Pipeline:
     """Runs passes for one worker. Holds no state that matters between passes."""
 
@@ -125,6 +177,7 @@ class Pipeline:
         config: Config,
         sessions: sessionmaker[Session],
         fetcher: Fetcher,
+        pool: ProcessPool,
         *,
         clock: Clock = utcnow,
         owner: str | None = None,
@@ -133,9 +186,11 @@ class Pipeline:
         self.config = config
         self.sessions = sessions
         self.fetcher = fetcher
+        self.pool = pool
         self.clock = clock
         self.owner = owner or worker_id()
         self.stories = StoryWriter(config)
+        self.writer = Writer()
         # A lease must outlive the slowest source (its feed plus its articles): when it
         # expires, another worker takes the source over.
         self.lease = config.service.lease
@@ -146,6 +201,12 @@ class Pipeline:
         self._source_writes = SourceStateWriter(sessions, self.owner)
         # Shared by the passes of a process (App keeps one): see monitor.store.known_keys.
         self.known_keys = known_keys if known_keys is not None else KnownKeys()
+        self.stop_claiming = False  # set when the service stops: the pass takes no more work
+        # Articles between fetch and write at once, across the pass: bounds the bodies held.
+        self._article_slots = asyncio.Semaphore(max(2, config.fetch.concurrency))
+
+    def close(self) -> None:
+        self.writer.close()
 
     # ------------------------------------------------------------ the pass
 
@@ -159,8 +220,7 @@ class Pipeline:
         summary = PassSummary()
         self._taken = set()  # URLs this pass is already fetching, from any source
         if progress is not None:
-            with self.sessions() as session:
-                progress.start(queries.count_due_sources(session, self.clock(), source_names))
+            progress.start(await self.writer.run(self._count_due, source_names))
         workers = self.config.fetch.concurrency
         batch = len(source_names) if source_names else max(1, workers)
 
@@ -171,15 +231,30 @@ class Pipeline:
 
         started = self.clock()  # work that falls due during the pass waits for the next one
         claims = _Claims(
-            lambda n: self._claim(source_names, n, started), batch, once=bool(source_names)
+            lambda n: self._claim_unless_stopping(self._claim, source_names, n, started),
+            batch,
+            once=bool(source_names),
         )
         try:
             await _drain(claims, workers, poll)
         finally:
-            self._source_writes.flush()  # also when cancelled: what was polled is kept
+            # Also when cancelled: what was polled is kept (shielded, so a second
+            # cancellation cannot lose the batch halfway).
+            await asyncio.shield(self._write_sources())
         if recheck:
             await self._recheck_due(summary)
         return summary
+
+    async def _claim_unless_stopping(
+        self, claim: Callable[_P, list[_Job]], *args: _P.args, **kwargs: _P.kwargs
+    ) -> list[_Job]:
+        if self.stop_claiming:
+            return []
+        return await self.writer.run(claim, *args, **kwargs)
+
+    def _count_due(self, names: Sequence[str] | None) -> int:
+        with self.sessions() as session:
+            return queries.count_due_sources(session, self.clock(), names)
 
     def _claim(self, names: Sequence[str] | None, limit: int, due_by: datetime) -> list[SourceJob]:
         """Lease the next due sources; other workers skip what this one holds."""
@@ -202,38 +277,73 @@ class Pipeline:
     def _settings_by_id(self, source_id: int) -> SourceConfig | None:
         return self._settings(self._source_names.get(source_id, ""))
 
+    async def _write_sources(self) -> None:
+        """Write the finished sources waiting in the batch."""
+        batch = self._source_writes.take()
+        if not batch:
+            return
+        try:
+            await self.writer.run(self._source_writes.write, batch)
+        except Exception:
+            # Their leases run out and they are polled again: nothing is lost but time.
+            log.exception("writing %d polled sources failed", len(batch))
+
     # ------------------------------------------------------------ sources
 
     async def _poll_source(self, summary: PassSummary, job: SourceJob) -> None:
+        """Poll one source and record the outcome; whatever fails is this source's failure."""
         started = self.clock()
         clock_start = time.monotonic()
         summary.sources_polled += 1
-        result = await self.fetcher.get(
-            job.source.url, etag=job.source.etag, last_modified=job.source.last_modified
-        )
         poll = PollRecord(started_at=started)
+        result: Fetched | NotModified | Failed | None = None
         error: str | None = None
         retry_after: float | None = None
-        if job.source.kind == "article" and not isinstance(result, NotModified):
-            poll.status, poll.entries = result.status, 1
-            poll.bytes = len(result.body) if isinstance(result, Fetched) else 0
-            poll.new_stories, error = self._watch_article(summary, job, result)
-            retry_after = result.retry_after if isinstance(result, Failed) else None
-        elif isinstance(result, Failed):
-            error, retry_after, poll.status = result.message, result.retry_after, result.status
-        elif isinstance(result, NotModified):
-            poll.status = result.status
-        else:
-            poll.status, poll.bytes = result.status, len(result.body)
-            try:
-                entries = await self._entries(job, result)
-            except ParseError as exc:
-                error = str(exc)
-            else:
-                poll.entries = len(entries)
-                poll.new_stories = await self._take_entries(summary, job, entries)
+        try:
+            result = await self.fetcher.get(
+                job.source.url, etag=job.source.etag, last_modified=job.source.last_modified
+            )
+            error, retry_after = await self._take_result(summary, job, result, poll)
+        except Exception as exc:  # a bug or a database error: this source's, not the pass's
+            log.exception("source %s: polling failed", job.source.name)
+            error, retry_after = one_line(exc), None
         poll.duration = time.monotonic() - clock_start
         poll.error = error
+        self._log_poll(summary, job, poll)
+        if self.metrics is not None:
+            outcome = "failed" if error else "not_modified" if poll.status == 304 else "ok"
+            self.metrics.observe_poll(outcome, poll.duration)
+        if self._finish_source(job, poll, result, error, retry_after):
+            await self._write_sources()
+
+    async def _take_result(
+        self,
+        summary: PassSummary,
+        job: SourceJob,
+        result: Fetched | NotModified | Failed,
+        poll: PollRecord,
+    ) -> tuple[str | None, float | None]:
+        """Read what a source's fetch gave; returns (error, retry after)."""
+        poll.status = result.status if not isinstance(result, NotModified) else 304
+        if isinstance(result, Fetched):
+            poll.bytes = len(result.body)
+        if job.source.kind == "article" and not isinstance(result, NotModified):
+            poll.entries = 1
+            poll.new_stories, error = await self._watch_article(summary, job, result)
+            return error, result.retry_after if isinstance(result, Failed) else None
+        if isinstance(result, Failed):
+            return result.message, result.retry_after
+        if isinstance(result, NotModified):
+            return None, None
+        try:
+            entries = await self._entries(job, result)
+        except ParseError as exc:
+            return str(exc), None
+        poll.entries = len(entries)
+        poll.new_stories = await self._take_entries(summary, job, entries)
+        return None, None
+
+    def _log_poll(self, summary: PassSummary, job: SourceJob, poll: PollRecord) -> None:
         fields = {
             "source": job.source.name,
             "status": poll.status,
@@ -241,12 +351,12 @@ class Pipeline:
             "entries": poll.entries,
             "new": poll.new_stories,
             "bytes": poll.bytes,
-            "error": error,
+            "error": poll.error,
         }
-        if error:
+        if poll.error:
             summary.failures += 1
-            summary.errors.append(f"{job.source.name}: {error}")
-            log.warning("source %s: %s", job.source.name, error, extra=fields)
+            summary.errors.append(f"{job.source.name}: {poll.error}")
+            log.warning("source %s: %s", job.source.name, poll.error, extra=fields)
         else:
             log.info(
                 "source %s: %s entries, %s new",
@@ -255,10 +365,6 @@ class Pipeline:
                 poll.new_stories,
                 extra=fields,
             )
-        if self.metrics is not None:
-            outcome = "failed" if error else "not_modified" if poll.status == 304 else "ok"
-            self.metrics.observe_poll(outcome, poll.duration)
-        self._finish_source(job, poll, result, error, retry_after)
 
     async def _entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:
         """The story links a feed, listing page or sitemap offers (ParseError if unreadable)."""
@@ -303,11 +409,12 @@ class Pipeline:
         self,
         job: SourceJob,
         poll: PollRecord,
-        result: Fetched | NotModified | Failed,
+        result: Fetched | NotModified | Failed | None,
         error: str | None,
         retry_after: float | None,
-    ) -> None:
-        """Record the poll and the source's new state (written with others, in a batch)."""
+    ) -> bool:
+        """Record the poll and the source's new state, written with others in a batch;
+        True when the batch is due to be written."""
         now = self.clock()
         interval = self._interval(job.source.name)
         values: dict[str, object] = {"last_polled_at": now, "last_status": poll.status}
@@ -327,7 +434,7 @@ class Pipeline:
             )
             if isinstance(result, Fetched):
                 values.update(etag=result.etag, last_modified=result.last_modified)
-        self._source_writes.add(FinishedSource(job.source.id, poll, values))
+        return self._source_writes.add(FinishedSource(job.source.id, poll, values))
 
     def _interval(self, name: str) -> timedelta:
         settings = self._settings(name)
@@ -335,7 +442,7 @@ class Pipeline:
 
     # ------------------------------------------------------------ watched articles
 
-    def _watch_article(
+    async def _watch_article(
         self, summary: PassSummary, job: SourceJob, result: Fetched | Failed
     ) -> tuple[int, str | None]:
         """An `article` source is one story, topic or not, checked at every poll of the source.
@@ -343,76 +450,101 @@ class Pipeline:
         Returns (new stories, error). A watched page that is taken down is a change (a
         `removed` version), not a failure of the source.
         """
+        observed: Extracted | Failed | PageFailed = (
+            result if isinstance(result, Failed) else await self._process(result, job.settings)
+        )
+        if isinstance(observed, PageFailed):
+            return 0, observed.message
+        new, changed, known = await self.writer.run(self._write_watched, job, observed)
+        summary.new += new
+        summary.changed += changed
+        if isinstance(observed, Failed):
+            removed = is_removal(observed.status, canonicalize_url(job.source.url))
+            if not known or not removed:
+                return 0, observed.message
+        return new, None
+
+    def _write_watched(self, job: SourceJob, observed: Extracted | Failed) -> tuple[int, int, bool]:
+        """(new stories, changed stories, whether the page was known) for one check of a
+        watched page. A story a feed stored first is adopted: see StoryWriter.adopt_watched."""
         url = canonicalize_url(job.source.url)
-        observed = result if isinstance(result, Failed) else self._extracted(result, job.settings)
         now = self.clock()
         with self.sessions.begin() as session:
             story = queries.story_by_keys(session, [identity_key(url)])
             if story is None:
                 if isinstance(observed, Failed):
-                    return 0, observed.message
+                    return 0, 0, False
                 story = self.stories.new_story(
                     session, job.source.id, url, observed, None, now, recheck=()
                 )
                 queries.add_aliases(session, story.id, {identity_key(url): url})
-                summary.new += 1
-                return 1, None
-            if self.stories.observe(session, story, observed, now):
-                summary.changed += 1
+                return 1, 0, True
+            adopted = isinstance(observed, Extracted) and self.stories.adopt_watched(
+                session, story, observed, now
+            )
+            if adopted:
+                story.source_id = job.source.id
+            changed = self.stories.observe(session, story, observed, now)
             story.last_checked_at = now
             story.next_check_at = None  # the source's interval drives its checks
-        if isinstance(observed, Failed) and not is_removal(observed.status, url):
-            return 0, observed.message
-        return 0, None
+            return int(adopted), int(changed), True
 
     # ------------------------------------------------------------ new stories
 
     async def _take_entries(
         self, summary: PassSummary, job: SourceJob, entries: Sequence[FeedEntry]
     ) -> int:
+        """Fetch, process and store the links not seen before: at most
+        `[polling] max_new_per_poll` of them, oldest first; the rest wait for the next poll."""
         keys = {e.url: identity_key(e.url) for e in entries}
-        known = self.known_keys.known(keys.values(), self._look_up_keys) | self._taken
+        known = await self.writer.run(self.known_keys.known, keys.values(), self._look_up_keys)
         fresh = [e for e in entries if keys[e.url] not in known]
         failed_before: dict[str, datetime] = {}
         if fresh:  # links that failed lately wait for their next attempt
-            with self.sessions() as session:
-                failed_before = queries.link_failures(session, (keys[e.url] for e in fresh))
+            failed_before = await self.writer.run(self._link_failures, [keys[e.url] for e in fresh])
             now = self.clock()
             fresh = [e for e in fresh if failed_before.get(keys[e.url], now) <= now]
+        # No await from here to the update: two sources listing one link fetch it once.
+        unique = {keys[e.url]: e for e in reversed(fresh) if keys[e.url] not in self._taken}
+        fresh = _oldest_first(list(reversed(unique.values())))
+        fresh = fresh[: self.config.polling.max_new_per_poll]
         self._taken.update(keys[e.url] for e in fresh)
-        results = await asyncio.gather(
-            *(self._fetch_article(e.url, settings=job.settings) for e in fresh)
-        )
         stored = 0
         failed: list[queries.FailedLink] = []
         recovered: list[str] = []
-        for entry, extracted in zip(fresh, results, strict=True):
-            if isinstance(extracted, NotModified):  # not asked for: no validators were sent
-                continue
-            if isinstance(extracted, Failed):
+
+        async def take(entry: FeedEntry) -> None:
+            nonlocal stored
+            key = keys[entry.url]
+            try:
+                async with self._article_slots:
+                    result = await self._fetch_article(entry.url, settings=job.settings)
+                    if isinstance(result, Extracted):
+                        stored += await self.writer.run(
+                            self._store_new_story, summary, job.source.id, entry, result
+                        )
+            except Exception as exc:  # this link's failure, not the source's
+                log.exception("article %s: storing failed", entry.url)
+                result = Failed(entry.url, "http", one_line(exc))
+            if isinstance(result, Failed | PageFailed):
+                message = result.message
                 summary.failures += 1
-                summary.errors.append(f"{entry.url}: {extracted.message}")
-                log.warning("article %s: %s", entry.url, extracted.message)
-                failed.append(
-                    queries.FailedLink(
-                        keys[entry.url],
-                        entry.url,
-                        extracted.status,
-                        extracted.message,
-                        extracted.retry_after,
-                    )
-                )
-                continue
-            stored_one = await asyncio.to_thread(
-                self._store_new_story, summary, job.source.id, entry, extracted
-            )
-            if stored_one:
-                stored += 1
-            if keys[entry.url] in failed_before:
-                recovered.append(keys[entry.url])
+                summary.errors.append(f"{entry.url}: {message}")
+                log.warning("article %s: %s", entry.url, message)
+                failed.append(_failed_link(key, entry.url, result))
+            elif key in failed_before and isinstance(result, Extracted):
+                recovered.append(key)
+
+        async with asyncio.TaskGroup() as group:
+            for entry in fresh:
+                group.create_task(take(entry))
         if failed or recovered:
-            self._settle_links(job.source.id, failed, recovered)
+            await self.writer.run(self._settle_links, job.source.id, failed, recovered)
         return stored
+
+    def _link_failures(self, keys: list[str]) -> dict[str, datetime]:
+        with self.sessions() as session:
+            return queries.link_failures(session, keys)
 
     def _settle_links(
         self, source_id: int, failed: list[queries.FailedLink], recovered: list[str]
@@ -440,24 +572,33 @@ class Pipeline:
         last_modified: str | None = None,
         *,
         settings: SourceConfig | None = None,
-    ) -> Extracted | NotModified | Failed:
+    ) -> ArticleResult:
         result = await self.fetcher.get(url, etag=etag, last_modified=last_modified)
         if not isinstance(result, Fetched):
             return result
-        # Extraction is CPU work: a worker thread lets the event loop keep serving the
-        # requests in flight meanwhile (they would otherwise wait, and time out).
-        return await asyncio.to_thread(self._extracted, result, settings)
+        return await self._process(result, settings)
 
-    @staticmethod
-    def _extracted(fetched: Fetched, settings: SourceConfig | None) -> Extracted:
-        html = decode_html(fetched.body, fetched.charset)
-        article = extract_article(
-            html,
+    async def _process(
+        self, fetched: Fetched, settings: SourceConfig | None
+    ) -> Extracted | PageFailed:
+        """Extraction and fingerprinting, in the process pool."""
+        task = PageTask(
             fetched.url,
+            fetched.body,
+            fetched.charset,
             title_selector=settings.title if settings else None,
             text_selector=settings.text if settings else None,
         )
-        return Extracted(article=article, raw_html=fetched.body, fetched=fetched)
+        processed = await self.pool.process(task)
+        if isinstance(processed, PageFailed):
+            return processed
+        return Extracted(
+            article=processed.article,
+            raw_html=fetched.body,
+            fetched=fetched,
+            normalized=processed.normalized,
+            fingerprint=processed.fingerprint,
+        )
 
     def _store_new_story(
         self, summary: PassSummary, source_id: int, entry: FeedEntry, extracted: Extracted
@@ -496,9 +637,11 @@ class Pipeline:
         workers = self.config.fetch.concurrency
         started = self.clock()
         claims = _Claims(
-            lambda n: self._claim_stories(n, started), max(1, workers // 2), once=False
+            lambda n: self._claim_unless_stopping(self._claim_stories, n, started),
+            max(1, workers // 2),
+            once=False,
         )
-        await _drain(claims, workers, lambda job: self._recheck(summary, *job))
+        await _drain(claims, workers, lambda job: self._recheck(summary, job))
 
     def _claim_stories(self, limit: int, due_by: datetime) -> list[RecheckJob]:
         with self.sessions.begin() as session:
@@ -506,7 +649,7 @@ class Pipeline:
                 session, due_by, self.owner, self.lease, limit=limit, now=self.clock()
             )
             return [
-                (
+                RecheckJob(
                     s.id,
                     s.url,
                     s.etag,
@@ -516,35 +659,55 @@ class Pipeline:
                 for s in due
             ]
 
-    async def _recheck(
-        self,
-        summary: PassSummary,
-        story_id: int,
-        url: str,
-        etag: str | None,
-        last_modified: str | None,
-        settings: SourceConfig | None,
-    ) -> None:
-        result = await self._fetch_article(url, etag, last_modified, settings=settings)
+    async def _recheck(self, summary: PassSummary, job: RecheckJob) -> None:
+        """Fetch a story again and record what changed; a failure is logged and the story
+        keeps its schedule (its lease frees it for the next pass should writing fail)."""
+        try:
+            async with self._article_slots:
+                result = await self._fetch_article(
+                    job.url, job.etag, job.last_modified, settings=job.settings
+                )
+                summary.rechecked += 1
+                if await self.writer.run(self._write_recheck, job, result):
+                    summary.changed += 1
+        except Exception:
+            log.exception("re-check of story %d (%s) failed", job.story_id, job.url)
+
+    def _write_recheck(self, job: RecheckJob, result: ArticleResult) -> bool:
+        """Record a re-check; True when it wrote a version."""
         now = self.clock()
-        summary.rechecked += 1
-        steps = self._recheck_schedule(settings)
+        steps = self._recheck_schedule(job.settings)
         with self.sessions.begin() as session:
-            story = session.get(Story, story_id)
+            story = session.get(Story, job.story_id)
             if story is None:
-                return
-            changed = self.stories.observe(session, story, result, now)
+                return False
+            if isinstance(result, PageFailed):
+                log.warning("re-check %s: %s", job.url, result.message)
+                changed = False
+            else:
+                changed = self.stories.observe(session, story, result, now)
             story.last_checked_at = now
             story.lease_owner = story.lease_expires_at = None
             if changed:
-                summary.changed += 1
                 story.next_check_at, story.recheck_step = schedule.first_recheck(now, steps)
             else:
                 story.next_check_at, story.recheck_step = schedule.next_recheck(
                     now, story.recheck_step, steps
                 )
+            return changed
 
     def _recheck_schedule(self, settings: SourceConfig | None) -> Sequence[timedelta]:
         if settings is not None and settings.recheck is not None:
             return settings.recheck
         return self.config.polling.recheck
+
+
+def _oldest_first(entries: Sequence[FeedEntry]) -> list[FeedEntry]:
+    """Entries by publication date, oldest first; undated ones keep their place at the end."""
+    return sorted(entries, key=lambda e: (e.published is None, e.published or _EARLIEST))
+
+
+def _failed_link(key: str, url: str, result: Failed | PageFailed) -> queries.FailedLink:
+    if isinstance(result, PageFailed):
+        return queries.FailedLink(key, url, None, result.message, None)
+    return queries.FailedLink(key, url, result.status, result.message, result.retry_after)

@@ -64,46 +64,50 @@ class Service:
             log.info("housekeeping: %d stories indexed again for duplicate checks", reindexed)
 
     async def tick(self) -> None:
-        """One pass; a failure is logged and the next tick tries again."""
-        if self.stopping.is_set():
+        """Start a pass unless one is running. The pass is this service's task, not the
+        scheduler's: APScheduler cancels the jobs it runs when it shuts down, and a
+        stopping service must let the pass in flight finish."""
+        if self.stopping.is_set() or self.busy.locked():
             return
-        async with self.busy:
-            self.current = asyncio.current_task()
-            try:
-                summary = await self.pipeline.run_pass()
-            except asyncio.CancelledError:
-                log.warning("pass cancelled at the shutdown deadline")
-                return
-            except Exception:
-                log.exception("pass failed; the next tick tries again")
-                self.metrics.observe_pass(ok=False)
-                return
-            finally:
-                self.current = None
-            self.passes += 1
-            self.metrics.observe_pass(
-                ok=True, new=summary.new, changed=summary.changed, duplicates=summary.duplicates
-            )
-            if summary.sources_polled or summary.rechecked:
-                log.info("pass: %s", summary.line())
+        await self.busy.acquire()
+        self.current = asyncio.create_task(self._pass(), name="monitor-pass")
+
+    async def _pass(self) -> None:
+        """One pass; a failure is logged and the next tick tries again."""
+        try:
+            summary = await self.pipeline.run_pass()
+        except asyncio.CancelledError:
+            log.warning("pass cancelled at the shutdown deadline")
+            return
+        except Exception:
+            log.exception("pass failed; the next tick tries again")
+            self.metrics.observe_pass(ok=False)
+            return
+        finally:
+            self.current = None
+            self.busy.release()
+        self.passes += 1
+        self.metrics.observe_pass(
+            ok=True, new=summary.new, changed=summary.changed, duplicates=summary.duplicates
+        )
+        if summary.sources_polled or summary.rechecked:
+            log.info("pass: %s", summary.line())
 
     def stop(self) -> None:
         if not self.stopping.is_set():
             log.info("stopping: finishing the pass in flight")
             self.stopping.set()
-
-    async def wait_idle(self) -> None:
-        async with self.busy:
-            return
+            self.pipeline.stop_claiming = True
 
     async def finish(self, deadline: float) -> None:
-        """Let the pass in flight finish; past the deadline, cancel it and free its leases."""
-        try:
-            await asyncio.wait_for(asyncio.shield(self.wait_idle()), timeout=deadline)
-        except TimeoutError:
-            if self.current is not None:
-                self.current.cancel()
-            await self.wait_idle()
+        """Let the pass in flight finish; past the deadline, cancel it (what it finished is
+        written as it unwinds) and free its leases."""
+        current = self.current
+        if current is not None:
+            done, _ = await asyncio.wait({current}, timeout=deadline)
+            if not done:
+                current.cancel()
+                await asyncio.wait({current})
         with self.app.sessions.begin() as session:
             queries.release_leases(session, self.pipeline.owner)
 

@@ -23,8 +23,8 @@ from monitor.dedupe import DuplicateMatch, find_duplicate, index_story
 from monitor.diff import compute_diff, version_text
 from monitor.extract import Article
 from monitor.fetch import Failed, Fetched, NotModified
-from monitor.fingerprint import fingerprint
-from monitor.normalize import content_hash, normalize_text
+from monitor.fingerprint import Fingerprint
+from monitor.normalize import content_hash
 from monitor.sources.feed import FeedEntry
 from monitor.store import queries
 from monitor.store.models import Story, StoryTopic, Version
@@ -36,11 +36,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Extracted:
-    """An article as fetched and understood, ready to store."""
+    """An article as fetched and understood (in the process pool), ready to store."""
 
     article: Article
     raw_html: bytes
     fetched: Fetched
+    normalized: str  # normalize_text(article.text)
+    fingerprint: Fingerprint
 
 
 class StoryWriter:
@@ -62,69 +64,101 @@ class StoryWriter:
         recheck: Sequence[timedelta],
     ) -> Story:
         """Story and version 1. A watched article (no feed entry) is kept whatever its topics
-        and never marked a duplicate: someone asked for that page by name."""
+        and never marked a duplicate: someone asked for that page by name.
+
+        Everything that only reads (the duplicate lookup, the cluster candidates) comes
+        before the first write, so SQLite's write lock is held for the inserts alone.
+        """
         article = extracted.article
         title = article.title or (entry.title if entry else "")
         matches = match_topics(self.rules, title, article.text)
         watched = entry is None
+        listed = bool(matches) or watched
+        duplicate: DuplicateMatch | None = None
+        cluster: tuple[int, float] | None = None
+        terms: frozenset[str] = frozenset()
+        if listed and not watched:
+            duplicate = self._find_duplicate(session, extracted)
+            if duplicate is None:
+                terms = cluster_terms(title, article.text)
+                cluster = self._best_cluster(session, terms, [m.topic for m in matches], now)
         story = Story(
             url=url,
             source_id=source_id,
             first_seen_at=now,
             title=title,
             published_at=article.published or (entry.published if entry else None),
-            status="active" if matches or watched else "offtopic",
+            status="active" if listed else "offtopic",
             version_count=0,
             recheck_step=0,
         )
         session.add(story)
         session.flush()
-        if story.status == "offtopic":
+        if not listed:
             return story
         self._set_topics(story, matches)
         self._add_version(session, story, extracted, title, now)
         if watched:
             story.next_check_at = None
+            index_story(session, story, extracted.normalized, extracted.fingerprint)
             return story
         story.next_check_at, story.recheck_step = schedule.first_recheck(now, recheck)
-        if self._dedupe(session, story, article.text) is None:
-            self._cluster(session, story, title, article.text, now)
+        if duplicate is not None:
+            self._mark_duplicate(story, extracted, duplicate)
+        else:
+            index_story(session, story, extracted.normalized, extracted.fingerprint)
+            story.cluster_terms = sorted(terms)
+            story.cluster_id = cluster[0] if cluster else story.id
         return story
 
-    def _cluster(
-        self, session: Session, story: Story, title: str, text: str, now: datetime
-    ) -> None:
-        """Join the cluster of the most similar recent story, or start one."""
-        terms = cluster_terms(title, text)
-        story.cluster_terms = sorted(terms)
+    def adopt_watched(
+        self, session: Session, story: Story, extracted: Extracted, now: datetime
+    ) -> bool:
+        """A watched page whose story a feed stored first: it becomes what a watched page is,
+        a listed story never folded as a copy, whatever was decided when it arrived.
+        True when anything changed."""
+        if story.status == "active" and story.duplicate_kind is None and story.version_count:
+            return False
+        story.status = "active"
+        story.duplicate_kind = story.duplicate_of_seed_id = None
+        story.duplicate_of_story_id = None
+        story.similarity = None
+        story.next_check_at = None  # the source's interval drives its checks
+        if not story.version_count:  # stored off-topic: it never had a version
+            title = extracted.article.title or story.title
+            self._set_topics(story, match_topics(self.rules, title, extracted.article.text))
+            self._add_version(session, story, extracted, title, now)
+        index_story(session, story, extracted.normalized, extracted.fingerprint)
+        return True
+
+    def _best_cluster(
+        self, session: Session, terms: frozenset[str], topics: list[str], now: datetime
+    ) -> tuple[int, float] | None:
+        """The cluster of the most similar recent story, if any is close enough."""
         settings = self.config.clusters
         candidates = queries.cluster_candidates(
             session,
             since=now - settings.window,
-            topics=[t.topic for t in story.topics],
-            exclude=story.id,
+            topics=topics,
+            exclude=None,
             cache=self._cluster_terms,
         )
-        best = best_cluster(terms, candidates, threshold=settings.threshold)
-        story.cluster_id = best[0] if best else story.id
+        return best_cluster(terms, candidates, threshold=settings.threshold)
 
-    def _dedupe(self, session: Session, story: Story, text: str) -> DuplicateMatch | None:
-        """Mark the story as a copy of a seed or an earlier story, or index it for later."""
-        normalized = normalize_text(text)
-        text_hash = content_hash("", normalized)
-        print_ = fingerprint(normalized)
-        match = find_duplicate(session, normalized, text_hash, print_, exclude=story.id)
-        if match is None:
-            index_story(session, story, normalized, print_)
-            return None
-        story.text_hash = text_hash
+    def _find_duplicate(self, session: Session, extracted: Extracted) -> DuplicateMatch | None:
+        """Is the text a copy of a seed or of a stored story? (Reads only.)"""
+        text_hash = content_hash("", extracted.normalized)
+        return find_duplicate(session, extracted.normalized, text_hash, extracted.fingerprint)
+
+    @staticmethod
+    def _mark_duplicate(story: Story, extracted: Extracted, match: DuplicateMatch) -> None:
+        story.text_hash = content_hash("", extracted.normalized)
         story.duplicate_kind = match.kind
         story.similarity = match.similarity
         if match.kind == "seed":
             story.duplicate_of_seed_id = str(match.id)
         else:
             story.duplicate_of_story_id = int(match.id)
-        return match
 
     @staticmethod
     def _set_topics(story: Story, matches: Sequence[TopicMatch]) -> None:
@@ -228,7 +262,7 @@ class StoryWriter:
             self._set_topics(story, matches)
         story.last_changed_at = now
         if story.duplicate_kind is None:
-            index_story(session, story, normalize_text(article.text))
+            index_story(session, story, extracted.normalized, extracted.fingerprint)
         return True
 
 

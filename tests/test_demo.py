@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -41,8 +42,13 @@ _WATCHED = {
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _recording is not None and event in _WATCHED:
+    if _recording is not None and event in _WATCHED and not _local_socket(args):
         _recording.append((event, args))
+
+
+def _local_socket(args: tuple[Any, ...]) -> bool:
+    """A Unix socket (the process pool's forkserver listens on one) is not the network."""
+    return bool(args) and getattr(args[0], "family", None) == socket.AF_UNIX
 
 
 @pytest.fixture

@@ -230,3 +230,50 @@ def test_shutdown_deadline_cancels_a_hung_pass_and_frees_its_leases(
             " FROM polls p JOIN sources s ON s.id = p.source_id"
         )
         assert polled.fetchall() == [("daily-test-latest", 404, 404, 1)]
+
+
+def test_a_stopping_service_lets_the_pass_in_flight_finish(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    """SIGTERM one second into a poll whose feed answers after 6 s: the service waits for
+    it (shutdown_timeout is 20 s), records the poll, and only then exits 0."""
+    import sqlite3
+
+    from tests.support.webserver import Response, slow
+
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(DEEPSEEK, "tech")
+    feed = room.feed_xml("tech", web_server.base_url)
+    web_server.route("/feeds/tech.xml", response=slow(6, Response(body=feed)))
+    database = tmp_path / "slow.db"
+    config = write_config(tmp_path, web_server, f"sqlite:///{database}")
+    config.write_text(config.read_text().replace('timeout = "5s"', 'timeout = "30s"'))
+    process = subprocess.Popen(
+        monitor_process("--config", str(config), "run"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while web_server.count("/feeds/tech.xml") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert web_server.count("/feeds/tech.xml") == 1, _stop(process)
+        time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        reap(process)
+    assert process.returncode == 0, stderr
+    assert "cancelled" not in stderr
+    with sqlite3.connect(database) as connection:
+        polled = connection.execute(
+            "SELECT p.status FROM polls p JOIN sources s ON s.id = p.source_id"
+            " WHERE s.name = 'daily-test-tech'"
+        ).fetchall()
+        stories = connection.execute("SELECT title FROM stories").fetchall()
+        held = connection.execute("SELECT count(*) FROM sources WHERE lease_owner IS NOT NULL")
+        assert held.fetchone() == (0,)
+    assert polled == [(200,)], stderr
+    assert stories == [(DEEPSEEK.title,)], stderr

@@ -63,10 +63,11 @@ def _finished(source_id: int, status: int, **state: object) -> FinishedSource:
 
 def test_writes_wait_for_a_batch_then_land_together(sessions: sessionmaker[Session]) -> None:
     writer = SourceStateWriter(sessions, "me", batch=2, max_delay=60, monotonic=_Clock())
-    writer.add(_finished(1, 200, etag='"a"'))
+    assert writer.add(_finished(1, 200, etag='"a"')) is False
     with sessions() as session:
         assert session.scalars(select(Poll)).all() == []
-    writer.add(_finished(2, 304))  # a second shape of state: its own UPDATE
+    assert writer.add(_finished(2, 304)) is True  # a second shape of state: its own UPDATE
+    writer.flush()
     assert len(writer) == 0
     with sessions() as session:
         polls = session.scalars(select(Poll).order_by(Poll.source_id)).all()
@@ -94,12 +95,13 @@ def test_a_finished_source_waits_no_longer_than_max_delay(
 ) -> None:
     clock = _Clock()
     writer = SourceStateWriter(sessions, "me", batch=100, max_delay=1.0, monotonic=clock)
-    writer.add(_finished(1, 200))
+    assert writer.add(_finished(1, 200)) is False
     clock.now = 0.5
-    writer.add(_finished(2, 200))
+    assert writer.add(_finished(2, 200)) is False
     assert len(writer) == 2
     clock.now = 1.0
-    writer.add(_finished(3, 200))
+    assert writer.add(_finished(3, 200)) is True
+    writer.flush()
     assert len(writer) == 0
     with sessions() as session:
         assert len(session.scalars(select(Poll)).all()) == 3

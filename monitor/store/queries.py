@@ -507,7 +507,7 @@ def cluster_candidates(
     *,
     since: datetime,
     topics: Sequence[str],
-    exclude: int,
+    exclude: int | None,
     cache: ClusterTermsCache | None = None,
 ) -> dict[int, ClusterTerms]:
     """Recent clustered stories sharing a topic: story id → (cluster id, terms)."""
@@ -517,7 +517,7 @@ def cluster_candidates(
         select(Story.id).where(
             Story.first_seen_at >= since,
             Story.cluster_id.is_not(None),
-            Story.id != exclude,
+            Story.id != (exclude if exclude is not None else -1),
             Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic.in_(topics))),
         )
     ).all()

@@ -88,17 +88,26 @@ class SourceStateWriter:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, finished: FinishedSource) -> None:
+    def add(self, finished: FinishedSource) -> bool:
+        """Keep a finished source; True when a batch is due to be written (`take`, `write`)."""
         if not self._pending:
             self._oldest = self._monotonic()
         self._pending.append(finished)
-        if len(self._pending) >= self.batch or self._monotonic() - self._oldest >= self.max_delay:
-            self.flush()
+        return (
+            len(self._pending) >= self.batch or self._monotonic() - self._oldest >= self.max_delay
+        )
+
+    def take(self) -> list[FinishedSource]:
+        """Everything waiting, handed over for `write` (on the writer's thread)."""
+        pending, self._pending = self._pending, []
+        return pending
 
     def flush(self) -> None:
-        """Write everything waiting, in one transaction. On failure nothing is kept: the
-        sources' leases expire and they are polled again."""
-        pending, self._pending = self._pending, []
+        self.write(self.take())
+
+    def write(self, pending: list[FinishedSource]) -> None:
+        """Write a batch in one transaction. On failure nothing is kept: the sources' leases
+        expire and they are polled again."""
         if not pending:
             return
         with self.sessions.begin() as session:
