@@ -10,22 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor import fingerprint as fp
+from monitor.decide import Duplicate
 from monitor.normalize import content_hash, normalize_text
 from monitor.store import queries
 from monitor.store.models import Seed, Story, Version
 
-
-@dataclass(frozen=True, slots=True)
-class DuplicateMatch:
-    kind: Literal["seed", "story"]
-    id: str | int
-    similarity: float
+DuplicateMatch = Duplicate  # what a look-up found; the decider's own type
 
 
 def find_duplicate(

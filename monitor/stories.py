@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from monitor import schedule
-from monitor.changes import classify, is_removal
+from monitor import decide, schedule
+from monitor.changes import classify
 from monitor.clusters import best_cluster, cluster_terms
 from monitor.config import Config
 from monitor.dedupe import DuplicateMatch, find_duplicate, index_story
@@ -63,61 +63,67 @@ class StoryWriter:
         now: datetime,
         recheck: Sequence[timedelta],
     ) -> Story:
-        """Story and version 1. A watched article (no feed entry) is kept whatever its topics
-        and never marked a duplicate: someone asked for that page by name.
+        """Story and version 1, as monitor.decide.new_story says (entry None: a watched page).
 
-        Everything that only reads (the duplicate lookup, the cluster candidates) comes
+        Everything that only reads (the duplicate look-up, the cluster candidates) comes
         before the first write, so SQLite's write lock is held for the inserts alone.
         """
         article = extracted.article
         title = article.title or (entry.title if entry else "")
         matches = match_topics(self.rules, title, article.text)
         watched = entry is None
-        listed = bool(matches) or watched
         duplicate: DuplicateMatch | None = None
         cluster: tuple[int, float] | None = None
         terms: frozenset[str] = frozenset()
-        if listed and not watched:
+        if decide.needs_lookups(matches, watched=watched):
             duplicate = self._find_duplicate(session, extracted)
             if duplicate is None:
                 terms = cluster_terms(title, article.text)
                 cluster = self._best_cluster(session, terms, [m.topic for m in matches], now)
+        plan = decide.new_story(
+            matches,
+            watched=watched,
+            duplicate=duplicate,
+            cluster_id=cluster[0] if cluster else None,
+        )
         story = Story(
             url=url,
             source_id=source_id,
             first_seen_at=now,
             title=title,
             published_at=article.published or (entry.published if entry else None),
-            status="active" if listed else "offtopic",
+            status="active" if plan.listed else "offtopic",
             version_count=0,
             recheck_step=0,
         )
         session.add(story)
         session.flush()
-        if not listed:
+        if not plan.listed:
             return story
-        self._set_topics(story, matches)
+        self._set_topics(story, plan.topics)
         self._add_version(session, story, extracted, title, now)
-        if watched:
-            story.next_check_at = None
-            index_story(session, story, extracted.normalized, extracted.fingerprint)
+        story.next_check_at = None
+        if plan.rechecked:
+            story.next_check_at, story.recheck_step = schedule.first_recheck(now, recheck)
+        if plan.duplicate is not None:
+            self._mark_duplicate(story, extracted, plan.duplicate)
             return story
-        story.next_check_at, story.recheck_step = schedule.first_recheck(now, recheck)
-        if duplicate is not None:
-            self._mark_duplicate(story, extracted, duplicate)
-        else:
-            index_story(session, story, extracted.normalized, extracted.fingerprint)
+        index_story(session, story, extracted.normalized, extracted.fingerprint)
+        if not watched:
             story.cluster_terms = sorted(terms)
-            story.cluster_id = cluster[0] if cluster else story.id
+            story.cluster_id = plan.cluster_id or story.id
         return story
 
     def adopt_watched(
         self, session: Session, story: Story, extracted: Extracted, now: datetime
     ) -> bool:
-        """A watched page whose story a feed stored first: it becomes what a watched page is,
-        a listed story never folded as a copy, whatever was decided when it arrived.
-        True when anything changed."""
-        if story.status == "active" and story.duplicate_kind is None and story.version_count:
+        """A watched page whose story a feed stored first becomes what a watched page is
+        (monitor.decide.adopt_watched). True when anything changed."""
+        if not decide.adopt_watched(
+            listed=story.status == "active",
+            folded=story.duplicate_kind is not None,
+            has_version=story.version_count > 0,
+        ):
             return False
         story.status = "active"
         story.duplicate_kind = story.duplicate_of_seed_id = None
@@ -196,23 +202,48 @@ class StoryWriter:
         result: Extracted | NotModified | Failed,
         now: datetime,
     ) -> bool:
-        """Record what a check of a known story found; True when it wrote a version."""
+        """Record what a check of a known story found (monitor.decide.check); True when it
+        wrote a version."""
+        latest = queries.latest_version(session, story.id)
+        title = story.title
+        observed: decide.Observation
         if isinstance(result, NotModified):
-            return False
-        if isinstance(result, Failed):
-            if is_removal(result.status, story.url):
-                return self._record_removal(session, story, now)
+            observed = "not modified"
+        elif isinstance(result, Failed):
+            observed = decide.Unreachable(result.status, result.message)
+        else:
+            title = result.article.title or (latest.title if latest else story.title)
+            story.etag = result.fetched.etag
+            story.last_modified = result.fetched.last_modified
+            observed = decide.Fetched(
+                result.fetched.status,
+                result.fetched.url,
+                content_hash(title, result.article.text),
+            )
+        known = (
+            decide.Latest(latest.content_hash, latest.change_class == "removed")
+            if latest is not None
+            else None
+        )
+        outcome = decide.check(story.url, known, observed)
+        if outcome == "failed":
+            assert isinstance(result, Failed)
             log.warning("re-check %s: %s", story.url, result.message)
             return False
-        if is_removal(result.fetched.status, story.url, result.fetched.url):
-            return self._record_removal(session, story, now)
-        return self._record_if_changed(session, story, result, now)
-
-    def _record_removal(self, session: Session, story: Story, now: datetime) -> bool:
-        """A page taken down is a version of its own: empty text, the last headline kept."""
-        latest = queries.latest_version(session, story.id)
-        if latest is None or latest.change_class == "removed":
+        if outcome == "unchanged":
             return False
+        if outcome == "removed":
+            assert latest is not None
+            self._record_removal(session, story, latest, now)
+            return True
+        assert isinstance(result, Extracted)
+        self._record_version(session, story, latest, result, title, now)
+        return True
+
+    def _record_removal(
+        self, session: Session, story: Story, latest: Version, now: datetime
+    ) -> None:
+        """A page taken down is a version of its own: empty text, the last headline kept."""
         story.version_count += 1
         session.add(
             Version(
@@ -234,24 +265,19 @@ class StoryWriter:
         story.change_class = "removed"
         story.last_changed_at = now
         story.etag = story.last_modified = None
-        return True
 
-    def _record_if_changed(
-        self, session: Session, story: Story, extracted: Extracted, now: datetime
-    ) -> bool:
-        """Write version N+1 when the normalised headline or text differ from version N."""
+    def _record_version(
+        self,
+        session: Session,
+        story: Story,
+        latest: Version | None,
+        extracted: Extracted,
+        title: str,
+        now: datetime,
+    ) -> None:
+        """Write version N+1 with its change class against the last version with text."""
         article = extracted.article
-        latest = queries.latest_version(session, story.id)
-        title = article.title or (latest.title if latest else story.title)
-        story.etag = extracted.fetched.etag
-        story.last_modified = extracted.fetched.last_modified
         was_removed = latest is not None and latest.change_class == "removed"
-        if (
-            latest is not None
-            and not was_removed
-            and latest.content_hash == content_hash(title, article.text)
-        ):
-            return False
         version = self._add_version(session, story, extracted, title, now)
         if latest is not None:
             before = queries.latest_content_version(session, story.id, below=version.number)
@@ -263,7 +289,6 @@ class StoryWriter:
         story.last_changed_at = now
         if story.duplicate_kind is None:
             index_story(session, story, extracted.normalized, extracted.fingerprint)
-        return True
 
 
 def story_urls(entry_url: str, extracted: Extracted) -> dict[str, str]:
