@@ -280,7 +280,9 @@ def demo(
 
 @cli.command()
 def status(as_json: JsonOption = False) -> None:
-    """Is polling healthy: last success, failing and overdue sources, re-checks waiting."""
+    """Is polling healthy (the verdict /healthz gives, from the database's facts), last
+    success, failing and overdue sources, re-checks waiting."""
+    from monitor import health
     from monitor.store.db import database_size
 
     with app_context(state.config) as app:
@@ -288,8 +290,12 @@ def status(as_json: JsonOption = False) -> None:
         grace = app.config.polling.interval
         with app.sessions() as session:
             report = queries.status(session, now, grace)
+            polls = queries.poll_health(session, now - health.POLL_WINDOW)
         size = database_size(app.engine)
+        judged = health.verdict(health.database_facts(app.config, polls, now))
     document = {
+        "healthy": judged.ok,
+        "health": judged.reason,
         "last_success": views.iso(report.last_success),
         "sources": report.sources,
         "sources_failing": report.failing,
@@ -302,6 +308,10 @@ def status(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(document)
         return
+    if judged.ok:
+        out.print(Text("health: ok", style="green"))
+    else:
+        out.print(Text(f"health: unhealthy: {judged.reason}", style="bold red"))
     out.print(Text(f"last successful poll: {views.short_time(report.last_success)}"))
     out.print(
         Text(
