@@ -170,13 +170,19 @@ class _ProgressBar:
 
 @cli.command()
 def sources(as_json: JsonOption = False) -> None:
-    """The configured sources and how their polling goes."""
+    """The sources and how their polling goes (reads only: the config is not synced)."""
     with app_context(state.config) as app:
-        app.sync()
+        configured = {s.name for s in app.config.sources}
         with app.sessions() as session:
             rows = [
-                views.source_summary(s, n) for s, n in queries.sources_with_story_counts(session)
+                views.source_summary(s, n, configured=s.name in configured)
+                for s, n in queries.sources_with_story_counts(session)
             ]
+        stored = {row["name"] for row in rows}
+        rows += [
+            views.unsynced_source_summary(s) for s in app.config.sources if s.name not in stored
+        ]
+        rows.sort(key=lambda row: row["name"])
     if as_json:
         _print_json(rows)
         return
@@ -195,7 +201,7 @@ def sources(as_json: JsonOption = False) -> None:
         table.add_row(
             Text(views.clean(row["name"]), style="dim" if not row["enabled"] else ""),
             row["kind"],
-            _short_iso(row["last_polled"]),
+            _short_iso(row["last_polled"]) if row["last_polled"] else "not yet polled",
             str(row["last_status"] or "-"),
             Text(str(row["consecutive_failures"]), style="red" if failing else ""),
             _short_iso(row["next_poll"]) if row["enabled"] else "disabled",
@@ -203,6 +209,22 @@ def sources(as_json: JsonOption = False) -> None:
             Text(views.clean(row["last_error"] or ""), style="red"),
         )
     out.print(table)
+    new = sum(not row["in_database"] for row in rows)
+    other = sum(not row["configured"] for row in rows)
+    if new:
+        out.print(
+            Text(
+                f"{new} configured sources are not in the database yet: `monitor poll` or "
+                "`monitor run` adds them."
+            )
+        )
+    if other:
+        out.print(
+            Text(
+                f"{other} sources in the database are not in this configuration: `monitor "
+                "poll` or `monitor run` with it would disable them."
+            )
+        )
 
 
 @cli.command()
@@ -280,7 +302,9 @@ def demo(
 
 @cli.command()
 def status(as_json: JsonOption = False) -> None:
-    """Is polling healthy: last success, failing and overdue sources, re-checks waiting."""
+    """Is polling healthy (the verdict /healthz gives, from the database's facts), last
+    success, failing and overdue sources, re-checks waiting."""
+    from monitor import health
     from monitor.store.db import database_size
 
     with app_context(state.config) as app:
@@ -288,8 +312,12 @@ def status(as_json: JsonOption = False) -> None:
         grace = app.config.polling.interval
         with app.sessions() as session:
             report = queries.status(session, now, grace)
+            polls = queries.poll_health(session, now - health.POLL_WINDOW)
         size = database_size(app.engine)
+        judged = health.verdict(health.database_facts(app.config, polls, now))
     document = {
+        "healthy": judged.ok,
+        "health": judged.reason,
         "last_success": views.iso(report.last_success),
         "sources": report.sources,
         "sources_failing": report.failing,
@@ -302,6 +330,10 @@ def status(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(document)
         return
+    if judged.ok:
+        out.print(Text("health: ok", style="green"))
+    else:
+        out.print(Text(f"health: unhealthy: {judged.reason}", style="bold red"))
     out.print(Text(f"last successful poll: {views.short_time(report.last_success)}"))
     out.print(
         Text(

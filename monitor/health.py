@@ -1,7 +1,8 @@
 """What the service tells the outside: /healthz, /metrics (Prometheus) and JSON log lines.
 
 Served by a tiny asyncio HTTP server when `[service] http_port` is set; no framework, two
-fixed routes.
+fixed routes. Whether the service is healthy is one pure function, `verdict`, of facts the
+service and `monitor status` gather, so both say the same thing.
 """
 
 from __future__ import annotations
@@ -11,8 +12,29 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from monitor import schedule
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from monitor.app import App
+    from monitor.clock import Clock
+    from monitor.config import Config
+    from monitor.store.queries import PollHealth
+
+STALE_TICKS = 3  # a pass, or a successful poll, this many ticks late means something is stuck
+POLL_WINDOW = timedelta(hours=1)  # the failure rate is that of the polls of the last hour…
+MIN_POLLS = 10  # … when there were at least this many (fewer say little: one flaky source)
+FACTS_TTL = 5.0  # seconds /healthz reuses what it read from the database
+FACTS_TIMEOUT = 3.0  # seconds /healthz waits for the database before calling it unhealthy
+
+LivenessCheck = Callable[[], str | None]
+"""A part of the service that can die: returns why it is dead, or None while it lives."""
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LOG_FIELDS = ("source", "status", "duration", "entries", "new", "bytes", "error")
@@ -29,6 +51,7 @@ class Metrics:
     latency_sum: float = 0.0
     started: float = field(default_factory=time.time)
     last_pass_ok: float | None = None
+    checks: dict[str, LivenessCheck] = field(default_factory=dict)  # see register_check
 
     def observe_poll(self, outcome: str, seconds: float) -> None:
         self.polls[outcome] += 1
@@ -42,11 +65,22 @@ class Metrics:
         if ok:
             self.last_pass_ok = time.time()
 
-    def healthy(self, max_age: float, now: float | None = None) -> bool:
-        """A pass succeeded within max_age seconds (or the process is younger than that)."""
-        now = time.time() if now is None else now
-        reference = self.last_pass_ok if self.last_pass_ok is not None else self.started
-        return now - reference <= max_age
+    def register_check(self, name: str, check: LivenessCheck) -> None:
+        """Make /healthz answer 503 "name: reason" while `check()` returns a reason (it is
+        called at every request, on the event loop: it must be cheap and not block)."""
+        self.checks[name] = check
+
+    def dead_components(self) -> dict[str, str]:
+        """The registered parts that are dead, with why; a check that raises counts as dead."""
+        dead: dict[str, str] = {}
+        for name, check in self.checks.items():
+            try:
+                reason = check()
+            except Exception as exc:
+                reason = f"liveness check failed: {_one_line(exc)}"
+            if reason is not None:
+                dead[name] = " ".join(reason.split())  # the verdict is one line
+        return dead
 
     def render(self) -> str:
         """The Prometheus text exposition format."""
@@ -88,7 +122,192 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-async def serve_health(metrics: Metrics, host: str, port: int, max_age: float) -> asyncio.Server:
+# ---------------------------------------------------------------- the verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    reason: str  # "ok", or one line saying what is wrong
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a verdict is drawn from: plain data, gathered by the service or the CLI."""
+
+    now: datetime
+    tick: timedelta  # how often the service looks for due sources
+    success_window: timedelta  # a successful poll older than this means polling is broken
+    # Since when successful polls are expected: the service's start, or (for the CLI, which
+    # cannot see a process) the oldest enabled source's creation; None: nothing to poll.
+    polling_since: datetime | None
+    last_success: datetime | None  # the newest successful poll, by any worker
+    polls: int  # polls in the last POLL_WINDOW, by every worker
+    failed: int  # … of which failed
+    # The service's own facts; None from the CLI, which then skips the checks needing them.
+    process_started: datetime | None = None
+    last_pass: datetime | None = None  # when this process last finished a pass
+    dead: Mapping[str, str] = field(default_factory=dict)  # dead component → why
+
+
+def verdict(facts: Facts) -> Verdict:
+    """Unhealthy when a registered component is dead, when the service has had no pass
+    without error for STALE_TICKS ticks, when no poll succeeded within the success window
+    (counted from the start, so a young process is given the time), or when more than half
+    of the last hour's polls failed (judged from MIN_POLLS polls on: fewer say little).
+    Every problem found is named, in one line.
+    """
+    problems = [f"{name}: {why}" for name, why in sorted(facts.dead.items())]
+    now = facts.now
+    if facts.process_started is not None:
+        since = max(facts.last_pass or facts.process_started, facts.process_started)
+        if now - since > STALE_TICKS * facts.tick:
+            problems.append(
+                f"no poll pass has succeeded for {span(now - since)} (a tick is {span(facts.tick)})"
+            )
+    starving = False
+    if facts.polling_since is not None:
+        since = max(facts.last_success or facts.polling_since, facts.polling_since)
+        if now - since > facts.success_window:
+            starving = True
+            if facts.last_success is None:
+                problems.append(
+                    f"no poll has succeeded in the {span(now - since)} since polling began"
+                )
+            else:
+                problems.append(f"no poll has succeeded for {span(now - facts.last_success)}")
+    failing = facts.failed * 2 > facts.polls
+    if failing and (facts.polls >= MIN_POLLS or starving):
+        problems.append(f"{facts.failed} of {facts.polls} polls in the last hour failed")
+    return Verdict(False, "; ".join(problems)) if problems else Verdict(True, "ok")
+
+
+def success_window(config: Config) -> timedelta:
+    """The longest an enabled source waits between two polls, and STALE_TICKS ticks: with every
+    source polled on time, some poll succeeds within that (a failing source is backed off,
+    so the other sources' successes are what counts)."""
+    tick = schedule.tick_interval(config)
+    intervals = [config.source_interval(s) for s in config.sources if s.enabled]
+    return max(intervals, default=config.polling.interval) + STALE_TICKS * tick
+
+
+def database_facts(config: Config, polls: PollHealth, now: datetime) -> Facts:
+    """The facts `monitor status` has: the database's only."""
+    return Facts(
+        now=now,
+        tick=schedule.tick_interval(config),
+        success_window=success_window(config),
+        polling_since=polls.first_created,
+        last_success=polls.last_success,
+        polls=polls.polls,
+        failed=polls.failed,
+    )
+
+
+def span(delta: timedelta) -> str:
+    """A duration for people: 45s, 12m, 5h, 3d."""
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 120 * 60:
+        return f"{seconds // 60}m"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+class ServiceHealth:
+    """/healthz's verdict in the service: this process's facts, fresh at every request, and
+    the database's, read off the event loop and reused for FACTS_TTL seconds, so that a
+    busy prober costs one query and a slow database never holds the loop."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        sessions: sessionmaker[Session],
+        config: Config,
+        clock: Clock,
+        *,
+        ttl: float = FACTS_TTL,
+        timeout: float = FACTS_TIMEOUT,
+    ) -> None:
+        self.metrics = metrics
+        self.sessions = sessions
+        self.tick = schedule.tick_interval(config)
+        self.window = success_window(config)
+        self.clock = clock
+        self.ttl = ttl
+        self.timeout = timeout
+        self._facts: PollHealth | None = None
+        self._read_at = 0.0
+        self._reading: asyncio.Task[PollHealth] | None = None
+
+    @classmethod
+    def for_app(cls, app: App, metrics: Metrics) -> ServiceHealth:
+        return cls(metrics, app.sessions, app.config, app.clock)
+
+    async def verdict(self) -> Verdict:
+        from monitor.store.queries import PollHealth
+
+        now = self.clock()
+        dead = self.metrics.dead_components()
+        try:
+            polls = await self._poll_health(now)
+        except Exception as exc:
+            dead["database"] = _one_line(exc)
+            polls = PollHealth(enabled=0, first_created=None, last_success=None, polls=0, failed=0)
+        started = datetime.fromtimestamp(self.metrics.started, UTC)
+        last_pass = self.metrics.last_pass_ok
+        return verdict(
+            Facts(
+                now=now,
+                tick=self.tick,
+                success_window=self.window,
+                polling_since=started if polls.enabled else None,
+                last_success=polls.last_success,
+                polls=polls.polls,
+                failed=polls.failed,
+                process_started=started,
+                last_pass=datetime.fromtimestamp(last_pass, UTC) if last_pass else None,
+                dead=dead,
+            )
+        )
+
+    async def _poll_health(self, now: datetime) -> PollHealth:
+        if self._facts is not None and time.monotonic() - self._read_at < self.ttl:
+            return self._facts
+        if self._reading is None:
+            self._reading = asyncio.create_task(asyncio.to_thread(self._read, now))
+            self._reading.add_done_callback(self._keep)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._reading), self.timeout)
+        except TimeoutError:
+            raise TimeoutError(f"no answer in {self.timeout:g}s") from None
+
+    def _read(self, now: datetime) -> PollHealth:
+        from monitor.store.queries import poll_health
+
+        with self.sessions() as session:
+            return poll_health(session, now - POLL_WINDOW)
+
+    def _keep(self, task: asyncio.Task[PollHealth]) -> None:
+        """Keep what a read found (also one that outlived its request's timeout)."""
+        self._reading = None
+        if not task.cancelled() and task.exception() is None:
+            self._facts, self._read_at = task.result(), time.monotonic()
+
+
+# ---------------------------------------------------------------- the server
+
+
+async def serve_health(
+    metrics: Metrics, host: str, port: int, judge: Callable[[], Awaitable[Verdict]]
+) -> asyncio.Server:
     """Start the /healthz and /metrics server; the caller closes it."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -97,7 +316,7 @@ async def serve_health(metrics: Metrics, host: str, port: int, max_age: float) -
             while (await asyncio.wait_for(reader.readline(), timeout=5)).strip():
                 pass  # headers: not needed
             path = request.split()[1].decode("ascii", "replace") if request.split() else ""
-            status, body, kind = _route(path.split("?")[0], metrics, max_age)
+            status, body, kind = await _route(path.split("?")[0], metrics, judge)
             head = (
                 f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
@@ -112,14 +331,17 @@ async def serve_health(metrics: Metrics, host: str, port: int, max_age: float) -
     return await asyncio.start_server(handle, host, port)
 
 
-def _route(path: str, metrics: Metrics, max_age: float) -> tuple[str, bytes, str]:
+async def _route(
+    path: str, metrics: Metrics, judge: Callable[[], Awaitable[Verdict]]
+) -> tuple[str, bytes, str]:
+    text = "text/plain; charset=utf-8"
     if path == "/healthz":
-        if metrics.healthy(max_age):
-            return "200 OK", b"ok\n", "text/plain; charset=utf-8"
-        return "503 Service Unavailable", b"no successful pass lately\n", "text/plain"
+        result = await judge()
+        status = "200 OK" if result.ok else "503 Service Unavailable"
+        return status, f"{result.reason}\n".encode(), text
     if path == "/metrics":
         return "200 OK", metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8"
-    return "404 Not Found", b"not found\n", "text/plain"
+    return "404 Not Found", b"not found\n", text
 
 
 class JsonFormatter(logging.Formatter):

@@ -5,11 +5,26 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 MAX_BACKOFF = timedelta(hours=24)
 LINK_RETRY = timedelta(minutes=30)
 """A story link whose fetch failed is tried again after this, then after twice as long each
 time, up to MAX_BACKOFF (while its feed keeps listing it)."""
+
+
+MAX_TICK = timedelta(seconds=60)
+
+
+def tick_interval(config: Config) -> timedelta:
+    """How often the service looks for due sources: often enough that no source waits long
+    past its due time, never busier than needed. (`monitor status` judges health by it too.)"""
+    intervals = [config.source_interval(s) for s in config.sources if s.enabled]
+    shortest = min(intervals, default=config.polling.interval)
+    return max(timedelta(seconds=1), min(MAX_TICK, shortest))
 
 
 def next_poll_after_success(now: datetime, interval: timedelta) -> datetime:

@@ -9,28 +9,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor import schedule
 from monitor.app import App
 from monitor.dedupe import reindex_outdated
 from monitor.digest.jobs import DigestJobs
-from monitor.health import Metrics, serve_health
+from monitor.health import Metrics, ServiceHealth, serve_health
 from monitor.pipeline import Pipeline
 from monitor.store import queries
 
 log = logging.getLogger(__name__)
 
-MAX_TICK = timedelta(seconds=60)
 REINDEX_BATCH = 2000  # stories indexed again per housekeeping run (~2 ms each)
-
-
-def tick_interval(app: App) -> timedelta:
-    """Often enough that no source waits long past its due time, never busier than needed."""
-    intervals = [app.config.source_interval(s) for s in app.config.sources if s.enabled]
-    shortest = min(intervals, default=app.config.polling.interval)
-    return max(timedelta(seconds=1), min(MAX_TICK, shortest))
 
 
 class Service:
@@ -119,7 +112,7 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, service.stop)
-        every = tick_interval(app)
+        every = schedule.tick_interval(app.config)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         scheduler.add_job(
             service.tick,
@@ -144,9 +137,9 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
         health = None
         settings = app.config.service
         if settings.http_port is not None:
-            max_age = 3 * every.total_seconds()
+            judge = ServiceHealth.for_app(app, service.metrics)
             health = await serve_health(
-                service.metrics, settings.http_host, settings.http_port, max_age
+                service.metrics, settings.http_host, settings.http_port, judge.verdict
             )
             log.info("health and metrics on http://%s:%d/", settings.http_host, settings.http_port)
         digests = DigestJobs(app.sessions, app.config.digest, app.config.smtp)

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.config import SourceConfig
 from monitor.store.models import LinkFailure, Source, Story, Version
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -96,8 +97,9 @@ def short_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def source_summary(source: Source, stories: int) -> dict[str, Any]:
-    """The `monitor sources --json` contract."""
+def source_summary(source: Source, stories: int, *, configured: bool) -> dict[str, Any]:
+    """The `monitor sources --json` contract, for a source in the database; `configured`:
+    the config file read names it (another config's sources are listed too)."""
     return {
         "name": source.name,
         "kind": source.kind,
@@ -109,6 +111,27 @@ def source_summary(source: Source, stories: int) -> dict[str, Any]:
         "consecutive_failures": source.consecutive_failures,
         "next_poll": iso(source.next_poll_at) if source.enabled else None,
         "stories": stories,
+        "configured": configured,
+        "in_database": True,
+    }
+
+
+def unsynced_source_summary(source: SourceConfig) -> dict[str, Any]:
+    """The same contract for a configured source not in the database yet: read-only
+    commands do not add it (`monitor run` and `monitor poll` do), so it is not yet polled."""
+    return {
+        "name": source.name,
+        "kind": source.kind,
+        "url": source.url,
+        "enabled": source.enabled,
+        "last_polled": None,
+        "last_status": None,
+        "last_error": None,
+        "consecutive_failures": 0,
+        "next_poll": None,
+        "stories": 0,
+        "configured": True,
+        "in_database": False,
     }
 
 

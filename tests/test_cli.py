@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,62 @@ def test_poll_shows_a_progress_bar_only_on_a_terminal(
     as_json = monitor.runner.invoke(cli, [*args, "--json"], env={"TTY_COMPATIBLE": "1"})
     assert "polling" not in as_json.stdout
     assert json.loads(as_json.stdout)["sources_polled"] == 1
+
+
+def sources_table(database: Path, columns: str = "*") -> list[tuple[object, ...]]:
+    """The `sources` table as the database file has it, in insertion order."""
+    with closing(sqlite3.connect(database)) as connection:
+        return connection.execute(f"SELECT {columns} FROM sources ORDER BY id").fetchall()
+
+
+def test_read_only_commands_leave_another_configs_sources_alone(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(CHIPS, "tech")
+    database = tmp_path / "shared.db"
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = Monitor(
+        write_config(tmp_path / "first", web_server, f"sqlite:///{database}"), CliRunner()
+    )
+    first("poll")
+    before = sources_table(database)
+    assert sources_table(database, "name, enabled") == [
+        ("daily-test-tech", 1),
+        ("daily-test-latest", 1),
+    ]
+    # A second config names one of those sources and one of its own, not the other.
+    second_config = write_config(tmp_path / "second", web_server, f"sqlite:///{database}")
+    text = second_config.read_text().replace(
+        f'name = "daily-test-latest"\nurl = "{web_server.url("/feeds/latest.xml")}"',
+        f'name = "other-wire"\nurl = "{web_server.url("/feeds/wire.xml")}"',
+    )
+    assert "other-wire" in text
+    second_config.write_text(text)
+    second = Monitor(second_config, CliRunner())
+
+    rows = {row["name"]: row for row in second.json("sources")}
+    assert {
+        name: (r["enabled"], r["configured"], r["in_database"]) for name, r in rows.items()
+    } == {
+        "daily-test-latest": (True, False, True),
+        "daily-test-tech": (True, True, True),
+        "other-wire": (True, True, False),
+    }
+    assert rows["daily-test-tech"]["stories"] == 1
+    assert rows["other-wire"]["last_polled"] is None and rows["other-wire"]["stories"] == 0
+    table = second("sources")
+    assert "not yet polled" in table
+    assert "1 configured sources are not in the database yet" in table
+    assert "1 sources in the database are not in this configuration" in table
+    for command in (("status",), ("status", "--json"), ("list",), ("links",), ("list", "--json")):
+        second(*command)
+
+    assert sources_table(database) == before
+    assert [(row["name"], row["enabled"]) for row in first.json("sources")] == [
+        ("daily-test-latest", True),
+        ("daily-test-tech", True),
+    ]
+    assert all(row["configured"] and row["in_database"] for row in first.json("sources"))

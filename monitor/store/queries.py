@@ -295,6 +295,31 @@ def status(session: Session, now: datetime, grace: timedelta) -> Status:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PollHealth:
+    """The database's word on polling, the same for every worker and the CLI."""
+
+    enabled: int  # enabled sources
+    first_created: datetime | None  # the oldest enabled source: since when polls are expected
+    last_success: datetime | None  # the newest successful poll of an enabled source
+    polls: int  # polls since the cut-off, by every worker
+    failed: int  # … of which failed
+
+
+def poll_health(session: Session, since: datetime) -> PollHealth:
+    """Two aggregate queries: the enabled sources, and the polls started since `since`
+    (a range of the `started_at` index)."""
+    enabled, first, last = session.execute(
+        select(func.count(), func.min(Source.created_at), func.max(Source.last_success_at)).where(
+            Source.enabled.is_(True)
+        )
+    ).one()
+    polls, failed = session.execute(
+        select(func.count(), func.count(Poll.error)).where(Poll.started_at >= since)
+    ).one()
+    return PollHealth(int(enabled), first, last, int(polls), int(failed))
+
+
 def release_leases(session: Session, owner: str) -> None:
     """Give back every source and story this worker still holds (at shutdown)."""
     for model in (Source, Story):
