@@ -90,14 +90,35 @@ class Writer:
     """The one thread that talks to the database for a pipeline: calls run one at a time,
     off the event loop."""
 
+    STUCK_AFTER = 300.0  # seconds one call may take before health calls the writer stuck
+
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="monitor-writer")
+        self._busy_since: float | None = None
+        self._closed = False
 
     async def run(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        def timed() -> _T:
+            self._busy_since = time.monotonic()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self._busy_since = None
+
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: call(*args, **kwargs))
+        return await loop.run_in_executor(self._executor, timed)
+
+    def problem(self) -> str | None:
+        """Why the writer cannot write, or None: for the health verdict."""
+        if self._closed:
+            return "the database writer is closed"
+        since = self._busy_since
+        if since is not None and time.monotonic() - since > self.STUCK_AFTER:
+            return f"one database call has been running for {time.monotonic() - since:.0f}s"
+        return None
 
     def close(self) -> None:
+        self._closed = True
         self._executor.shutdown(wait=True)
 
 

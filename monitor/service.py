@@ -36,18 +36,28 @@ class Service:
         self.current: asyncio.Task[object] | None = None
         self.metrics = Metrics()
         pipeline.metrics = self.metrics
+        self.metrics.register_check("process pool", pipeline.pool.problem)
+        self.metrics.register_check("writer", pipeline.writer.problem)
 
     async def housekeeping(self) -> None:
         """Forget poll records, and failed links not tried since, older than [service]
         keep_polls; index again stories fingerprinted with an older scheme, a batch an
         hour (after an upgrade that changed monitor.fingerprint.SCHEME)."""
         cutoff = self.app.clock() - self.app.config.service.keep_polls
-        try:
+
+        def prune() -> tuple[int, int]:
             with self.app.sessions.begin() as session:
-                pruned = queries.prune_polls(session, cutoff)
-                links = queries.prune_link_failures(session, cutoff)
+                return queries.prune_polls(session, cutoff), queries.prune_link_failures(
+                    session, cutoff
+                )
+
+        def reindex() -> int:
             with self.app.sessions.begin() as session:
-                reindexed = reindex_outdated(session, limit=REINDEX_BATCH)
+                return reindex_outdated(session, limit=REINDEX_BATCH)
+
+        try:  # on the writer's thread: the event loop keeps serving the pass's requests
+            pruned, links = await self.pipeline.writer.run(prune)
+            reindexed = await self.pipeline.writer.run(reindex)
         except Exception:
             log.exception("housekeeping failed; it runs again in an hour")
             return
