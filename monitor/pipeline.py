@@ -213,6 +213,7 @@ class Pipeline:
         )
         poll = PollRecord(started_at=started)
         error: str | None = None
+        warning: str | None = None
         retry_after: float | None = None
         if job.source.kind == "article" and not isinstance(result, NotModified):
             poll.status, poll.entries = result.status, 1
@@ -226,7 +227,7 @@ class Pipeline:
         else:
             poll.status, poll.bytes = result.status, len(result.body)
             try:
-                entries = await self._entries(job, result)
+                entries, warning = await self._entries(job, result)
             except ParseError as exc:
                 error = str(exc)
             else:
@@ -258,10 +259,13 @@ class Pipeline:
         if self.metrics is not None:
             outcome = "failed" if error else "not_modified" if poll.status == 304 else "ok"
             self.metrics.observe_poll(outcome, poll.duration)
-        self._finish_source(job, poll, result, error, retry_after)
+        self._finish_source(job, poll, result, error, retry_after, warning)
 
-    async def _entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:
-        """The story links a feed, listing page or sitemap offers (ParseError if unreadable)."""
+    async def _entries(
+        self, job: SourceJob, fetched: Fetched
+    ) -> tuple[tuple[FeedEntry, ...], str | None]:
+        """The story links a feed, listing page or sitemap offers, and the feed's warning if
+        it was read despite a fault (ParseError if it cannot be read at all)."""
         settings = job.settings
         if job.source.kind == "page":
             html = decode_html(fetched.body, fetched.charset)
@@ -270,10 +274,11 @@ class Pipeline:
             exclude = settings.exclude if settings else None
             return parse_listing(
                 html, fetched.url, links=links, include=include, exclude=exclude
-            ).entries
+            ).entries, None
         if job.source.kind == "sitemap":
-            return await self._sitemap_entries(job, fetched)
-        return parse_feed(fetched.body, fetched.url).entries
+            return await self._sitemap_entries(job, fetched), None
+        parsed = parse_feed(fetched.body, fetched.url)
+        return parsed.entries, parsed.warning
 
     async def _sitemap_entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:
         """A sitemap's entries, or those of the recent child sitemaps of a sitemap index."""
@@ -306,8 +311,12 @@ class Pipeline:
         result: Fetched | NotModified | Failed,
         error: str | None,
         retry_after: float | None,
+        warning: str | None = None,
     ) -> None:
-        """Record the poll and the source's new state (written with others, in a batch)."""
+        """Record the poll and the source's new state (written with others, in a batch).
+
+        A source read anew gets `warning` (None for a sound one); a 304 or a failure leaves
+        the warning of the last time it was read."""
         now = self.clock()
         interval = self._interval(job.source.name)
         values: dict[str, object] = {"last_polled_at": now, "last_status": poll.status}
@@ -326,7 +335,7 @@ class Pipeline:
                 next_poll_at=schedule.next_poll_after_success(now, interval),
             )
             if isinstance(result, Fetched):
-                values.update(etag=result.etag, last_modified=result.last_modified)
+                values.update(etag=result.etag, last_modified=result.last_modified, warning=warning)
         self._source_writes.add(FinishedSource(job.source.id, poll, values))
 
     def _interval(self, name: str) -> timedelta:

@@ -106,6 +106,7 @@ def source_summary(source: Source, stories: int) -> dict[str, Any]:
         "last_polled": iso(source.last_polled_at),
         "last_status": source.last_status,
         "last_error": source.last_error,
+        "warning": source.warning,
         "consecutive_failures": source.consecutive_failures,
         "next_poll": iso(source.next_poll_at) if source.enabled else None,
         "stories": stories,
