@@ -206,7 +206,7 @@ def sources(as_json: JsonOption = False) -> None:
             Text(str(row["consecutive_failures"]), style="red" if failing else ""),
             _short_iso(row["next_poll"]) if row["enabled"] else "disabled",
             str(row["stories"]),
-            Text(views.clean(row["last_error"] or ""), style="red"),
+            _error_or_warning(row),
         )
     out.print(table)
     new = sum(not row["in_database"] for row in rows)
@@ -225,6 +225,15 @@ def sources(as_json: JsonOption = False) -> None:
                 "poll` or `monitor run` with it would disable them."
             )
         )
+
+
+def _error_or_warning(row: dict[str, Any]) -> Text:
+    """The error column: the last error in red, else the feed's warning (read anyway)."""
+    if row["last_error"]:
+        return Text(views.clean(row["last_error"]), style="red")
+    if row["warning"]:
+        return Text(views.clean(f"warning: {row['warning']}"), style="yellow")
+    return Text("")
 
 
 @cli.command()
@@ -322,6 +331,7 @@ def status(as_json: JsonOption = False) -> None:
         "sources": report.sources,
         "sources_failing": report.failing,
         "sources_overdue": report.overdue,
+        "sources_warning": report.warning,
         "stories": report.stories,
         "awaiting_recheck": report.awaiting_recheck,
         "links_failing": report.links_failing,
@@ -345,6 +355,8 @@ def status(as_json: JsonOption = False) -> None:
         out.print(Text(f"  failing: {views.clean(name)}", style="red"))
     for name in report.overdue:
         out.print(Text(f"  overdue: {views.clean(name)}", style="yellow"))
+    if report.warning:
+        out.print(Text(f"sources read despite a fault: {report.warning} (see monitor sources)"))
     out.print(Text(f"stories: {report.stories}, waiting for a re-check: {report.awaiting_recheck}"))
     if report.links_failing:
         out.print(

@@ -319,12 +319,13 @@ class Pipeline:
         poll = PollRecord(started_at=started)
         result: Fetched | NotModified | Failed | None = None
         error: str | None = None
+        warning: str | None = None
         retry_after: float | None = None
         try:
             result = await self.fetcher.get(
                 job.source.url, etag=job.source.etag, last_modified=job.source.last_modified
             )
-            error, retry_after = await self._take_result(summary, job, result, poll)
+            error, retry_after, warning = await self._take_result(summary, job, result, poll)
         except Exception as exc:  # a bug or a database error: this source's, not the pass's
             log.exception("source %s: polling failed", job.source.name)
             error, retry_after = one_line(exc), None
@@ -334,7 +335,7 @@ class Pipeline:
         if self.metrics is not None:
             outcome = "failed" if error else "not_modified" if poll.status == 304 else "ok"
             self.metrics.observe_poll(outcome, poll.duration)
-        if self._finish_source(job, poll, result, error, retry_after):
+        if self._finish_source(job, poll, result, error, retry_after, warning):
             await self._write_sources()
 
     async def _take_result(
@@ -343,26 +344,26 @@ class Pipeline:
         job: SourceJob,
         result: Fetched | NotModified | Failed,
         poll: PollRecord,
-    ) -> tuple[str | None, float | None]:
-        """Read what a source's fetch gave; returns (error, retry after)."""
+    ) -> tuple[str | None, float | None, str | None]:
+        """Read what a source's fetch gave; returns (error, retry after, warning)."""
         poll.status = result.status if not isinstance(result, NotModified) else 304
         if isinstance(result, Fetched):
             poll.bytes = len(result.body)
         if job.source.kind == "article" and not isinstance(result, NotModified):
             poll.entries = 1
             poll.new_stories, error = await self._watch_article(summary, job, result)
-            return error, result.retry_after if isinstance(result, Failed) else None
+            return error, result.retry_after if isinstance(result, Failed) else None, None
         if isinstance(result, Failed):
-            return result.message, result.retry_after
+            return result.message, result.retry_after, None
         if isinstance(result, NotModified):
-            return None, None
+            return None, None, None
         try:
-            entries = await self._entries(job, result)
+            entries, warning = await self._entries(job, result)
         except ParseError as exc:
-            return str(exc), None
+            return str(exc), None, None
         poll.entries = len(entries)
         poll.new_stories = await self._take_entries(summary, job, entries)
-        return None, None
+        return None, None, warning
 
     def _log_poll(self, summary: PassSummary, job: SourceJob, poll: PollRecord) -> None:
         fields = {
@@ -387,8 +388,11 @@ class Pipeline:
                 extra=fields,
             )
 
-    async def _entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:
-        """The story links a feed, listing page or sitemap offers (ParseError if unreadable)."""
+    async def _entries(
+        self, job: SourceJob, fetched: Fetched
+    ) -> tuple[tuple[FeedEntry, ...], str | None]:
+        """The story links a feed, listing page or sitemap offers, and the feed's warning if
+        it was read despite a fault (ParseError if it cannot be read at all)."""
         settings = job.settings
         if job.source.kind == "page":
             html = decode_html(fetched.body, fetched.charset)
@@ -397,10 +401,11 @@ class Pipeline:
             exclude = settings.exclude if settings else None
             return parse_listing(
                 html, fetched.url, links=links, include=include, exclude=exclude
-            ).entries
+            ).entries, None
         if job.source.kind == "sitemap":
-            return await self._sitemap_entries(job, fetched)
-        return parse_feed(fetched.body, fetched.url).entries
+            return await self._sitemap_entries(job, fetched), None
+        parsed = parse_feed(fetched.body, fetched.url)
+        return parsed.entries, parsed.warning
 
     async def _sitemap_entries(self, job: SourceJob, fetched: Fetched) -> tuple[FeedEntry, ...]:
         """A sitemap's entries, or those of the recent child sitemaps of a sitemap index."""
@@ -433,9 +438,13 @@ class Pipeline:
         result: Fetched | NotModified | Failed | None,
         error: str | None,
         retry_after: float | None,
+        warning: str | None = None,
     ) -> bool:
         """Record the poll and the source's new state, written with others in a batch;
-        True when the batch is due to be written."""
+        True when the batch is due to be written.
+
+        A source read anew gets `warning` (None for a sound one); a 304 or a failure leaves
+        the warning of the last time it was read."""
         now = self.clock()
         interval = self._interval(job.source.name)
         values: dict[str, object] = {"last_polled_at": now, "last_status": poll.status}
@@ -454,7 +463,7 @@ class Pipeline:
                 next_poll_at=schedule.next_poll_after_success(now, interval),
             )
             if isinstance(result, Fetched):
-                values.update(etag=result.etag, last_modified=result.last_modified)
+                values.update(etag=result.etag, last_modified=result.last_modified, warning=warning)
         return self._source_writes.add(FinishedSource(job.source.id, poll, values))
 
     def _interval(self, name: str) -> timedelta:

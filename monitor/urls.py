@@ -17,6 +17,9 @@ _TRACKING_EXACT = frozenset(
 )  # fmt: skip
 _TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "hsa_", "at_", "oly_", "vero_")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+# Control characters other than tab and newlines (which urlsplit drops, as browsers do): no
+# real link has them, and PostgreSQL cannot store a NUL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def is_tracking_parameter(name: str) -> bool:
@@ -31,9 +34,11 @@ def canonicalize_url(url: str, base: str | None = None) -> str:
     Cached: a feed offers the same links at every poll.
 
     The path and the remaining query keep their case and order: servers may treat them
-    as significant.
+    as significant. ValueError for what cannot be a link (a control character in it).
     """
     url = url.strip()
+    if _CONTROL.search(url):
+        raise ValueError("control character in URL")
     if base and not url.startswith(("http://", "https://")):  # urljoin keeps these as they are
         url = urljoin(base, url)
     parts = urlsplit(url)

@@ -21,16 +21,23 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 RSS1 = "{http://purl.org/rss/1.0/}"
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 DC = "{http://purl.org/dc/elements/1.1/}"
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 
 RawEntry = tuple[str | None, str, datetime | None]  # link, title (may hold HTML), published
 
 
 def parse_fast(body: bytes) -> tuple[str, list[RawEntry]] | None:
-    """(feed title, entries) of a plain feed, or None: let feedparser read it."""
+    """(feed title, entries) of a plain feed, or None: let feedparser read it.
+
+    expat raises LookupError for an encoding Python does not know (`encoding="bogus"`) and
+    ValueError for one it cannot use (multi-byte): feedparser guesses those.
+    """
     try:
         root = ET.fromstring(body)
-    except (ET.ParseError, ValueError):
+    except (ET.ParseError, ValueError, LookupError):
         return None
+    if any(XML_BASE in element.attrib for element in root.iter()):
+        return None  # relative links resolve against xml:base, which feedparser follows
     if root.tag == "rss":
         return _rss2(root)
     if root.tag == f"{ATOM}feed":

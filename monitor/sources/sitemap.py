@@ -4,13 +4,16 @@ The body is read with expat, which is incremental: a gzipped sitemap is inflated
 pieces straight into the parser, and never beyond ``max_bytes`` in total, so a gzip bomb
 costs a few hundred kilobytes before it is refused. A sitemap that declares entities is
 refused before any of them can be expanded. Element names are matched by their local
-part: sitemaps in the wild use the standard namespace, none, or a wrong one.
+part: sitemaps in the wild use the standard namespace, none, or a wrong one. A declared
+encoding expat cannot read (multi-byte, or unknown: `encoding="bogus"`) is decoded here
+instead, as that codec when Python has it, else as UTF-8; nothing but ParseError leaves.
 
 A body that does not start with ``<`` is read as a plain-text sitemap: one URL a line.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import zlib
 from collections.abc import Iterable, Iterator
@@ -29,6 +32,7 @@ __all__ = ["ParsedSitemap", "parse_sitemap", "parse_w3c_datetime"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
+_XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([^"'>]{1,40})["']""")
 _CHUNK = 1 << 16  # inflated bytes handed to the parser at a time
 _MAX_FIELD = 1 << 16  # longer URLs, titles, dates or text lines are garbage: treated as absent
 _HTML = re.compile(rb"<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE)
@@ -234,7 +238,31 @@ class _Reader:
 
 def _read_xml(pieces: Iterable[bytes], base_url: str, cutoff: datetime) -> ParsedSitemap:
     reader = _Reader(base_url, cutoff)
-    parser = expat.ParserCreate()
+    parser = _parser(reader, None)
+    rest = iter(pieces)
+    head = b""
+    try:
+        first = next(rest, b"")
+        head = first[:1024]
+        try:
+            parser.Parse(first, False)
+        except (LookupError, ValueError):  # the declared encoding is one expat cannot read
+            reader = _Reader(base_url, cutoff)
+            parser = _parser(reader, "utf-8")
+            rest = _as_utf8(chain([first], rest), _declared_encoding(head))
+        for piece in rest:
+            parser.Parse(piece, False)
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        if reader.root is None and _HTML.search(head):
+            raise ParseError(_not_a_sitemap("html")) from None
+        raise ParseError(f"malformed sitemap XML: {exc}") from None
+    return reader.result()
+
+
+def _parser(reader: _Reader, encoding: str | None) -> expat.XMLParserType:
+    """An expat parser feeding `reader`, refusing entities; `encoding` overrides the document's."""
+    parser = expat.ParserCreate(encoding)
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.EntityDeclHandler = _refuse_entities
     parser.UnparsedEntityDeclHandler = _refuse_entities
@@ -243,17 +271,26 @@ def _read_xml(pieces: Iterable[bytes], base_url: str, cutoff: datetime) -> Parse
     parser.EndElementHandler = reader.end
     parser.CharacterDataHandler = reader.characters
     parser.buffer_text = True  # one callback per text run, not one per line
-    head = b""
+    return parser
+
+
+def _declared_encoding(head: bytes) -> str:
+    """The text codec the XML declaration names, if Python has it; else UTF-8."""
+    match = _XML_ENCODING.match(head)
+    label = match.group(1).decode("ascii", errors="replace").strip() if match else ""
     try:
-        for piece in pieces:
-            head = head or piece[:1024]
-            parser.Parse(piece, False)
-        parser.Parse(b"", True)
-    except expat.ExpatError as exc:
-        if reader.root is None and _HTML.search(head):
-            raise ParseError(_not_a_sitemap("html")) from None
-        raise ParseError(f"malformed sitemap XML: {exc}") from None
-    return reader.result()
+        b"a".decode(label)  # LookupError for unknown names and for zlib, base64 & co.
+    except (LookupError, ValueError):
+        return "utf-8"
+    return label
+
+
+def _as_utf8(pieces: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """The pieces decoded from `encoding` (undecodable bytes replaced) and encoded as UTF-8."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    for piece in pieces:
+        yield decoder.decode(piece).encode("utf-8", errors="replace")
+    yield decoder.decode(b"", final=True).encode("utf-8", errors="replace")
 
 
 def _refuse_entities(*_: object) -> NoReturn:

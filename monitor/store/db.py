@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # Alembic loads only when a migration runs: it is a tenth of 
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 """The newest migration in migrations/versions/ (tests/test_store.py checks that it is):
 known here so that checking a database's schema needs no Alembic."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -77,6 +78,8 @@ class Source(Base):
     last_success_at: Mapped[datetime | None]
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # What was wrong with the feed the last time it was read anyway (one line), else None.
+    warning: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
@@ -176,6 +179,8 @@ class LinkFailure(Base):
     last_error: Mapped[str] = mapped_column(Text)
     last_failed_at: Mapped[datetime] = mapped_column(index=True)
     next_attempt_at: Mapped[datetime]
+    # A page that crashed the extraction process: not fetched again until someone looks.
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class StoryTopic(Base):

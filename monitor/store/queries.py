@@ -268,6 +268,7 @@ class Status:
     stories: int
     awaiting_recheck: int
     links_failing: int  # story links that failed and wait for another attempt
+    warning: int = 0  # sources whose feed was last read despite a fault (Source.warning)
 
 
 def status(session: Session, now: datetime, grace: timedelta) -> Status:
@@ -292,6 +293,7 @@ def status(session: Session, now: datetime, grace: timedelta) -> Status:
         stories=int(stories or 0),
         awaiting_recheck=int(due_checks or 0),
         links_failing=failing_links(session, now),
+        warning=sum(1 for s in enabled if s.warning),
     )
 
 
