@@ -256,7 +256,7 @@ def links(as_json: JsonOption = False) -> None:
             views.clean(row["source"] or "-"),
             str(row["failures"]),
             Text(views.clean(row["last_error"]), style="red"),
-            _short_iso(row["next_attempt"]),
+            "quarantined" if row["quarantined"] else _short_iso(row["next_attempt"]),
         )
     out.print(table)
 

@@ -739,5 +739,5 @@ def _oldest_first(entries: Sequence[FeedEntry]) -> list[FeedEntry]:
 
 def _failed_link(key: str, url: str, result: Failed | PageFailed) -> queries.FailedLink:
     if isinstance(result, PageFailed):
-        return queries.FailedLink(key, url, None, result.message, None)
+        return queries.FailedLink(key, url, None, result.message, None, crashed=result.crashed)
     return queries.FailedLink(key, url, result.status, result.message, result.retry_after)

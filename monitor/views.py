@@ -146,7 +146,8 @@ def link_failure_summary(failure: LinkFailure, source: str | None) -> dict[str, 
         "last_status": failure.last_status,
         "last_error": failure.last_error,
         "last_failed": iso(failure.last_failed_at),
-        "next_attempt": iso(failure.next_attempt_at),
+        "next_attempt": None if failure.quarantined else iso(failure.next_attempt_at),
+        "quarantined": failure.quarantined,
     }
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,22 @@ def test_a_poll_survives_pages_that_kill_their_worker(
     assert links[web_server.url("/news/deadly-sigkill")]["last_error"] == (
         "the extraction process died (SIGKILL) on this page"
     )
+    assert not any(link["quarantined"] for link in links.values())
+
+    # Half an hour later (the links' back-off, moved into the past here) the pages crash
+    # their workers again: twice is enough, they are quarantined and not fetched again.
+    with sqlite3.connect(tmp_path / "crash.db") as connection:
+        connection.execute("UPDATE link_failures SET next_attempt_at = '2000-01-01 00:00:00'")
+        connection.execute("UPDATE sources SET next_poll_at = NULL")
+    assert monitor("poll", "--source", "daily-test-tech").returncode == 0
+    links = {link["url"]: link for link in json.loads(monitor("links", "--json").stdout)}
+    assert {url: (link["quarantined"], link["next_attempt"]) for url, link in links.items()} == {
+        web_server.url("/news/deadly-abort"): (True, None),
+        web_server.url("/news/deadly-sigkill"): (True, None),
+    }
+    assert "quarantined" in monitor("links").stdout
+    fetched = web_server.count("/news/deadly-abort")
+    with sqlite3.connect(tmp_path / "crash.db") as connection:
+        connection.execute("UPDATE sources SET next_poll_at = NULL")
+    assert monitor("poll", "--source", "daily-test-tech").returncode == 0
+    assert web_server.count("/news/deadly-abort") == fetched == 2

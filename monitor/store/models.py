@@ -180,7 +180,10 @@ class LinkFailure(Base):
     last_failed_at: Mapped[datetime] = mapped_column(index=True)
     next_attempt_at: Mapped[datetime]
     # A page that crashed the extraction process: not fetched again until someone looks.
+    # A page that killed the extraction process (monitor.processing) twice is quarantined:
+    # not fetched again until housekeeping forgets it.
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    crashes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class StoryTopic(Base):

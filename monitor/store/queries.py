@@ -172,6 +172,11 @@ class FailedLink:
     status: int | None
     error: str
     retry_after: float | None  # seconds the server asked for (Retry-After)
+    crashed: bool = False  # the page killed or hung an extraction process
+
+
+QUARANTINE_AFTER_CRASHES = 2
+QUARANTINE = timedelta(days=3650)  # "never", until housekeeping forgets the row
 
 
 def link_failures(session: Session, keys: Iterable[str]) -> dict[str, datetime]:
@@ -195,16 +200,21 @@ def record_link_failures(
     next_attempt: Callable[[int, float | None], datetime],
 ) -> None:
     """Count one more failure for each link; `next_attempt(failures, retry_after)` says when
-    it may be fetched again. Two workers failing on one link at once both count: harmless."""
+    it may be fetched again. A link whose page crashed the extraction process
+    QUARANTINE_AFTER_CRASHES times is quarantined instead. Two workers failing on one link
+    at once both count: harmless."""
     if not failed:
         return
-    query = select(LinkFailure.key, LinkFailure.failures).where(
+    query = select(LinkFailure.key, LinkFailure.failures, LinkFailure.crashes).where(
         LinkFailure.key.in_([link.key for link in failed])
     )
-    counts = {key: failures for key, failures in session.execute(query)}
+    counts = {key: (failures, crashes) for key, failures, crashes in session.execute(query)}
     rows = []
     for link in {link.key: link for link in failed}.values():
-        failures = counts.get(link.key, 0) + 1
+        failures, crashes = counts.get(link.key, (0, 0))
+        failures += 1
+        crashes += int(link.crashed)
+        quarantined = crashes >= QUARANTINE_AFTER_CRASHES
         rows.append(
             {
                 "key": link.key,
@@ -214,7 +224,11 @@ def record_link_failures(
                 "last_status": link.status,
                 "last_error": link.error,
                 "last_failed_at": now,
-                "next_attempt_at": next_attempt(failures, link.retry_after),
+                "next_attempt_at": now + QUARANTINE
+                if quarantined
+                else next_attempt(failures, link.retry_after),
+                "crashes": crashes,
+                "quarantined": quarantined,
             }
         )
     upsert = _dialect_insert(session)(LinkFailure).values(rows)
