@@ -56,10 +56,6 @@ def canonicalize_url(url: str, base: str | None = None) -> str:
     return urlunsplit((scheme, host, path, urlencode(kept, doseq=True), ""))
 
 
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
-
-
 _AMP_QUERY = {("output", "amp"), ("amp", "1"), ("amp", "true"), ("outputtype", "amp")}
 _PRINT_QUERY = {("print", "1"), ("print", "true"), ("view", "print"), ("output", "print")}
 _HOST_PREFIXES = ("www.", "m.", "mobile.", "amp.")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Update
@@ -34,6 +34,7 @@ from monitor.digest.build import build_digest
 from monitor.digest.render import message_id, render, to_email
 from monitor.digest.send import DeliveryError, send_message
 from monitor.digest.settings import SMTP_PASSWORD_ENV, DigestConfig, RecipientConfig, SmtpConfig
+from monitor.store.claims import claim, lease_free
 from monitor.store.models import DigestRecord
 
 log = logging.getLogger(__name__)
@@ -180,30 +181,32 @@ def _due(sessions: sessionmaker[Session], now: datetime, recipients: Sequence[st
                 DigestRecord.recipient.in_(recipients),
                 DigestRecord.state.in_(_CLAIMABLE),
                 DigestRecord.next_attempt_at <= now,
-                _lease_free(now),
+                lease_free(DigestRecord, now),
             )
             .order_by(DigestRecord.period_end, DigestRecord.id)
         )
         return list(session.scalars(query))
 
 
-def _lease_free(now: datetime) -> ColumnElement[bool]:
-    return or_(DigestRecord.lease_expires_at.is_(None), DigestRecord.lease_expires_at < now)
-
-
 def _claim(sessions: sessionmaker[Session], row_id: int, owner: str, now: datetime) -> bool:
-    """Lease the row to ``owner`` if it is still due and free: exactly one caller wins."""
-    claim = (
-        update(DigestRecord)
-        .where(
-            DigestRecord.id == row_id,
-            DigestRecord.state.in_(_CLAIMABLE),
-            DigestRecord.next_attempt_at <= now,
-            _lease_free(now),
+    """Lease the row to ``owner`` if it is still due and free: exactly one caller wins.
+    One row at a time: a period is claimed just before it is sent, so the others wait for
+    whichever worker is free first instead of one worker's queue."""
+    with sessions.begin() as session:
+        won = claim(
+            session,
+            DigestRecord,
+            [
+                DigestRecord.id == row_id,
+                DigestRecord.state.in_(_CLAIMABLE),
+                DigestRecord.next_attempt_at <= now,
+            ],
+            owner=owner,
+            now=now,
+            until=now + LEASE,
+            values={"attempts": DigestRecord.attempts + 1},
         )
-        .values(lease_owner=owner, lease_expires_at=now + LEASE, attempts=DigestRecord.attempts + 1)
-    )
-    return _execute(sessions, claim) == 1
+    return bool(won)
 
 
 class _LeaseLost(Exception):

@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from monitor.store import claims
 from monitor.store.models import (
     FingerprintBand,
     LinkFailure,
@@ -94,27 +95,23 @@ def claim_sources(
     *,
     now: datetime | None = None,
 ) -> list[ClaimedSource]:
-    """Lease the sources due by `due_by` (or the named ones) to `owner`; others skip what is
-    leased until the lease expires. Two statements, whatever the number claimed."""
+    """Lease the sources due by `due_by` (or the named ones) to `owner`, most overdue first;
+    others skip what is leased until the lease expires. The state returned is the one the
+    claim saw, so a poll sends the validators of the last poll, whoever made it."""
     now = now or due_by
-    lease_free = or_(Source.lease_expires_at.is_(None), Source.lease_expires_at < now)
-    query = (
-        select(*(getattr(Source, name) for name in ClaimedSource._fields))
-        .where(lease_free, _due(due_by, names))
-        .order_by(Source.next_poll_at)
-        .limit(limit)
+    fields = [getattr(Source, name) for name in ClaimedSource._fields]
+    won = claims.claim(
+        session,
+        Source,
+        [_due(due_by, names)],
+        owner=owner,
+        now=now,
+        until=now + lease,
+        order_by=[Source.next_poll_at, Source.id],
+        limit=limit,
+        returning=fields[1:],  # the id comes first anyway
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    claimed = [ClaimedSource(*row) for row in session.execute(query)]
-    if claimed:
-        session.execute(
-            update(Source)
-            .where(Source.id.in_([source.id for source in claimed]))
-            .values(lease_owner=owner, lease_expires_at=now + lease)
-            .execution_options(synchronize_session=False)
-        )
-    return claimed
+    return [ClaimedSource._make(row) for row in won]
 
 
 def count_due_sources(session: Session, now: datetime, names: Sequence[str] | None) -> int:
@@ -129,14 +126,6 @@ def _due(due_by: datetime, names: Sequence[str] | None) -> ColumnElement[bool]:
     return and_(
         Source.enabled.is_(True),
         or_(Source.next_poll_at.is_(None), Source.next_poll_at <= due_by),
-    )
-
-
-def release_source(session: Session, source_id: int, owner: str) -> None:
-    session.execute(
-        update(Source)
-        .where(Source.id == source_id, Source.lease_owner == owner)
-        .values(lease_owner=None, lease_expires_at=None)
     )
 
 
@@ -418,10 +407,6 @@ def seed_with_text_hash(session: Session, text_hash: str) -> Seed | None:
 # ---------------------------------------------------------------- stories
 
 
-def story_by_url(session: Session, url: str) -> Story | None:
-    return session.scalars(select(Story).where(Story.url == url)).first()
-
-
 def known_keys(session: Session, keys: Iterable[str]) -> set[str]:
     """Which of these identity keys (monitor.urls.identity_key) a story already has."""
     wanted = list(dict.fromkeys(keys))
@@ -500,22 +485,26 @@ def claim_due_stories(
     *,
     now: datetime | None = None,
 ) -> list[Story]:
-    """Lease the stories whose re-check is due by `due_by`."""
+    """Lease the stories whose re-check is due by `due_by`, most overdue first."""
     now = now or due_by
-    lease_free = or_(Story.lease_expires_at.is_(None), Story.lease_expires_at < now)
-    query = (
-        select(Story)
-        .where(Story.status == "active", Story.next_check_at <= due_by, lease_free)
-        .order_by(Story.next_check_at)
-        .limit(limit)
+    won = claims.claim(
+        session,
+        Story,
+        [Story.status == "active", Story.next_check_at <= due_by],
+        owner=owner,
+        now=now,
+        until=now + lease,
+        order_by=[Story.next_check_at, Story.id],
+        limit=limit,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Story)
-    rows = list(session.scalars(query))
-    for row in rows:
-        row.lease_owner = owner
-        row.lease_expires_at = now + lease
-    return rows
+    if not won:
+        return []
+    ids = [row.id for row in won]
+    loaded = session.scalars(
+        select(Story).where(Story.id.in_(ids)).execution_options(populate_existing=True)
+    )
+    by_id = {story.id: story for story in loaded}
+    return [by_id[story_id] for story_id in ids]
 
 
 ClusterTerms = tuple[int, frozenset[str]]  # a story's cluster id and terms: set once, at its start
@@ -641,7 +630,3 @@ def list_stories(session: Session, flt: ListFilter) -> list[Story]:
     if flt.limit:
         query = query.limit(flt.limit)
     return list(session.scalars(query))
-
-
-def story_topics(session: Session, story_id: int) -> list[StoryTopic]:
-    return list(session.scalars(select(StoryTopic).where(StoryTopic.story_id == story_id)))
