@@ -14,6 +14,7 @@ it leaves no task running when it returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -42,8 +43,9 @@ from monitor.sources.feed import FeedEntry, parse_feed
 from monitor.sources.page import parse_listing
 from monitor.sources.sitemap import parse_sitemap
 from monitor.store import queries
+from monitor.store.claims import renew_leases
 from monitor.store.known_keys import KnownKeys
-from monitor.store.models import Story
+from monitor.store.models import Source, Story
 from monitor.store.source_state import FinishedSource, PollRecord, SourceStateWriter
 from monitor.stories import Extracted, StoryWriter, story_urls
 from monitor.urls import canonicalize_url, identity_key
@@ -222,6 +224,7 @@ class Pipeline:
         self._source_writes = SourceStateWriter(sessions, self.owner)
         # Shared by the passes of a process (App keeps one): see monitor.store.known_keys.
         self.known_keys = known_keys if known_keys is not None else KnownKeys()
+        self._working: set[int] = set()  # sources being polled now: their leases are renewed
         self.stop_claiming = False  # set when the service stops: the pass takes no more work
         # Articles between fetch and write at once, across the pass: bounds the bodies held.
         self._article_slots = asyncio.Semaphore(max(2, config.fetch.concurrency))
@@ -256,9 +259,13 @@ class Pipeline:
             batch,
             once=bool(source_names),
         )
+        renewal = asyncio.create_task(self._keep_leases(), name="monitor-lease-renewal")
         try:
             await _drain(claims, workers, poll)
         finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
             # Also when cancelled: what was polled is kept (shielded, so a second
             # cancellation cannot lose the batch halfway).
             await asyncio.shield(self._write_sources())
@@ -311,8 +318,39 @@ class Pipeline:
 
     # ------------------------------------------------------------ sources
 
+    async def _keep_leases(self) -> None:
+        """Renew, a third of a lease at a time, the leases of the sources still being worked
+        on (a sitemap with hundreds of new links can outlast one lease)."""
+        period = max(0.05, self.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(period)
+            working = set(self._working)
+            if not working:
+                continue
+            try:
+                held = await self.writer.run(self._renew, working)
+            except Exception:
+                log.exception("renewing the leases of %d sources failed", len(working))
+                continue
+            for source_id in working - held:
+                log.warning(
+                    "source %s: its lease was taken over by another worker",
+                    self._source_names.get(source_id, source_id),
+                )
+
+    def _renew(self, ids: set[int]) -> set[int]:
+        with self.sessions.begin() as session:
+            return renew_leases(session, Source, self.owner, ids, self.clock() + self.lease)
+
     async def _poll_source(self, summary: PassSummary, job: SourceJob) -> None:
         """Poll one source and record the outcome; whatever fails is this source's failure."""
+        self._working.add(job.source.id)
+        try:
+            await self._poll_one(summary, job)
+        finally:
+            self._working.discard(job.source.id)
+
+    async def _poll_one(self, summary: PassSummary, job: SourceJob) -> None:
         started = self.clock()
         clock_start = time.monotonic()
         summary.sources_polled += 1

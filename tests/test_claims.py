@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, event, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.app import open_app
 from monitor.store import db, queries
 from monitor.store.claims import renew_leases
 from monitor.store.models import Source, Story
@@ -462,3 +463,55 @@ def test_two_cli_polls_at_once_on_postgresql_poll_each_source_once(
     assert sum(report["sources_polled"] for report in reports) == FEEDS
     assert all(report["errors"] == [] for report in reports)
     assert_each_fetched_once(web_server, config)
+
+
+def test_a_source_still_working_keeps_its_lease(tmp_path: Path, web_server: WebServer) -> None:
+    """A source whose article takes longer than a whole lease is not taken over meanwhile:
+    its lease is renewed while it works, and released when it is written."""
+    import asyncio
+
+    from tests.support.newsroom import Newsroom
+    from tests.support.webserver import Response, slow
+    from tests.test_end_to_end import DEEPSEEK, write_config
+
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(DEEPSEEK, "tech")
+    page = room.article_html(DEEPSEEK.slug, web_server.base_url)
+    assert page is not None
+    web_server.route(f"/news/{DEEPSEEK.slug}", response=slow(3, Response(body=page)))
+    config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'lease.db'}")
+    config.write_text(config.read_text() + '\n[service]\nlease = "1s"\n')
+    app = open_app(config)
+    try:
+        app.sync()
+        taken_over: list[object] = []
+
+        async def other_worker() -> None:
+            await asyncio.sleep(2)  # the first lease (1 s) has long run out by now
+            with app.sessions.begin() as session:
+                taken_over.extend(
+                    queries.claim_sources(
+                        session,
+                        datetime.now(UTC) + timedelta(days=1),
+                        "other-worker",
+                        timedelta(minutes=5),
+                        names=["daily-test-tech"],
+                        limit=1,
+                        now=datetime.now(UTC),
+                    )
+                )
+
+        async def both() -> None:
+            async with app.pipeline() as pipeline:
+                await asyncio.gather(
+                    pipeline.run_pass(["daily-test-tech"], recheck=False), other_worker()
+                )
+
+        asyncio.run(both())
+        assert taken_over == []
+        with app.sessions() as session:
+            source = session.scalars(select(Source).where(Source.name == "daily-test-tech")).one()
+            assert (source.lease_owner, source.last_status) == (None, 200)
+    finally:
+        app.close()
