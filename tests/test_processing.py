@@ -22,7 +22,7 @@ from monitor.processing import (
     process_page,
 )
 from tests.support.newsroom import Newsroom
-from tests.support.webserver import WebServer
+from tests.support.webserver import Response, WebServer, slow
 from tests.test_end_to_end import CHIPS, DEEPSEEK, write_config
 
 PARAGRAPH = (
@@ -172,3 +172,67 @@ def test_a_poll_survives_pages_that_kill_their_worker(
         connection.execute("UPDATE sources SET next_poll_at = NULL")
     assert monitor("poll", "--source", "daily-test-tech").returncode == 0
     assert web_server.count("/news/deadly-abort") == fetched == 2
+
+
+@pytest.mark.integration
+def test_a_long_transaction_elsewhere_does_not_time_out_the_requests_in_flight(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    """Another program holds SQLite's write lock for 6 s during a poll of 40 feeds with a 3 s
+    fetch timeout: the database waits on the writer's thread, the requests go on, and no
+    source is recorded as timed out."""
+    import threading
+    import time
+
+    database = tmp_path / "locked.db"
+    config = write_config(tmp_path, web_server, f"sqlite:///{database}")
+    feeds = "".join(
+        f'[[sources]]\nname = "feed-{n}"\nurl = "{web_server.url(f"/feeds/f{n}.xml")}"\n'
+        for n in range(40)
+    )
+    empty = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+    for n in range(40):  # four at a time (per_host_concurrency), half a second each
+        web_server.route(f"/feeds/f{n}.xml", response=slow(0.5, Response(body=empty)))
+    text = config.read_text().replace('timeout = "5s"', 'timeout = "3s"')
+    config.write_text(text.split("[[sources]]", 1)[0] + feeds)
+    command = [sys.executable, "-c", "from monitor.cli import main; main()", "--config"]
+    upgrade = subprocess.run([*command, str(config), "db", "upgrade"], check=False)
+    assert upgrade.returncode == 0
+    locked = threading.Event()
+
+    def hold_the_lock() -> None:
+        deadline = time.monotonic() + 60
+        while len(web_server.requests) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the poll is under way, requests in flight
+        connection = sqlite3.connect(database, timeout=30)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            locked.set()
+            time.sleep(6)
+            connection.commit()
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    poll = subprocess.Popen(
+        [*command, str(config), "poll"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert locked.wait(60)
+        out, err = poll.communicate(timeout=120)
+    finally:
+        holder.join()
+        if poll.poll() is None:
+            poll.kill()
+            poll.communicate()
+    assert poll.returncode == 0, err
+    assert "40 sources polled" in out and "0 failures" in out, out + err
+    sources = subprocess.run(
+        [*command, str(config), "sources", "--json"], capture_output=True, text=True, check=True
+    )
+    rows = json.loads(sources.stdout)
+    assert [(r["last_status"], r["last_error"]) for r in rows] == [(200, None)] * 40
