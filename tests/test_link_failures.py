@@ -89,3 +89,41 @@ def test_a_failing_link_backs_off_then_is_read_when_its_page_appears(
         assert LATE.title in {story["title"] for story in status.json("list")}
     finally:
         app.close()
+
+
+def test_a_poll_takes_at_most_max_new_per_poll_links_oldest_first(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    """Five new links, two a poll: the oldest two, then the next two, then the last."""
+    room = Newsroom()
+    room.serve(web_server)
+    stories = [
+        replace(
+            DEEPSEEK,
+            slug=f"deepseek-{day}",
+            title=f"DeepSeek news of 2{day} November",
+            published=datetime(2026, 11, 20 + day, 9, 0, tzinfo=UTC),
+        )
+        for day in (3, 1, 5, 2, 4)  # the feed's order is not the order of publication
+    ]
+    for story in stories:
+        room.publish(story, "tech")
+    config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'cap.db'}")
+    config.write_text(config.read_text().replace("[polling]", "[polling]\nmax_new_per_poll = 2"))
+    app = open_app(config)
+    try:
+        app.sync()
+        seen: list[list[str]] = []
+        for _ in range(3):
+            before = {s.slug for s in stories if web_server.count(f"/news/{s.slug}")}
+            summary = poll(app)
+            now = {s.slug for s in stories if web_server.count(f"/news/{s.slug}")}
+            seen.append(sorted(now - before))
+            assert summary.failures == 0
+    finally:
+        app.close()
+    assert seen == [
+        ["deepseek-1", "deepseek-2"],
+        ["deepseek-3", "deepseek-4"],
+        ["deepseek-5"],
+    ]
