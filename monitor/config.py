@@ -25,6 +25,7 @@ from pydantic import (
 
 from monitor.digest.settings import DigestConfig, SmtpConfig
 from monitor.errors import ConfigError
+from monitor.schedule import tick_interval
 from monitor.selectors import check_selector
 
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -251,6 +252,11 @@ class Config(_Section):
 
     def source_interval(self, source: SourceConfig) -> timedelta:
         return source.interval or self.polling.interval
+
+    def tick_interval(self) -> timedelta:
+        """How often the service looks for due sources (see schedule.tick_interval)."""
+        intervals = [self.source_interval(s) for s in self.sources if s.enabled]
+        return tick_interval(intervals, self.polling.interval)
 
     @property
     def seeds_dir(self) -> Path:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from monitor import schedule
-
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -186,7 +184,7 @@ def success_window(config: Config) -> timedelta:
     """The longest an enabled source waits between two polls, and STALE_TICKS ticks: with every
     source polled on time, some poll succeeds within that (a failing source is backed off,
     so the other sources' successes are what counts)."""
-    tick = schedule.tick_interval(config)
+    tick = config.tick_interval()
     intervals = [config.source_interval(s) for s in config.sources if s.enabled]
     return max(intervals, default=config.polling.interval) + STALE_TICKS * tick
 
@@ -195,7 +193,7 @@ def database_facts(config: Config, polls: PollHealth, now: datetime) -> Facts:
     """The facts `monitor status` has: the database's only."""
     return Facts(
         now=now,
-        tick=schedule.tick_interval(config),
+        tick=config.tick_interval(),
         success_window=success_window(config),
         polling_since=polls.first_created,
         last_success=polls.last_success,
@@ -238,7 +236,7 @@ class ServiceHealth:
     ) -> None:
         self.metrics = metrics
         self.sessions = sessions
-        self.tick = schedule.tick_interval(config)
+        self.tick = config.tick_interval()
         self.window = success_window(config)
         self.clock = clock
         self.ttl = ttl

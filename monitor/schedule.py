@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from monitor.config import Config
 
 MAX_BACKOFF = timedelta(hours=24)
 LINK_RETRY = timedelta(minutes=30)
@@ -19,11 +15,11 @@ time, up to MAX_BACKOFF (while its feed keeps listing it)."""
 MAX_TICK = timedelta(seconds=60)
 
 
-def tick_interval(config: Config) -> timedelta:
-    """How often the service looks for due sources: often enough that no source waits long
-    past its due time, never busier than needed. (`monitor status` judges health by it too.)"""
-    intervals = [config.source_interval(s) for s in config.sources if s.enabled]
-    shortest = min(intervals, default=config.polling.interval)
+def tick_interval(intervals: Iterable[timedelta], default: timedelta) -> timedelta:
+    """How often the service looks for due sources, given the enabled sources' intervals:
+    often enough that no source waits long past its due time, never busier than needed.
+    (`monitor status` judges health by it too.)"""
+    shortest = min(intervals, default=default)
     return max(timedelta(seconds=1), min(MAX_TICK, shortest))
 
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor import schedule
 from monitor.app import App
 from monitor.dedupe import reindex_outdated
 from monitor.digest.jobs import DigestJobs
@@ -122,7 +121,7 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, service.stop)
-        every = schedule.tick_interval(app.config)
+        every = app.config.tick_interval()
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         scheduler.add_job(
             service.tick,
