@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -179,8 +178,12 @@ def test_housekeeping_prunes_old_poll_records_and_failed_links(
                         next_attempt_at=now - age + timedelta(hours=2),
                     )
                 )
-        pipeline = SimpleNamespace(metrics=None)  # housekeeping needs no pipeline
-        asyncio.run(Service(app, pipeline=pipeline).housekeeping())  # type: ignore[arg-type]
+
+        async def housekeeping() -> None:
+            async with app.pipeline() as pipeline:  # its writer thread does the work
+                await Service(app, pipeline).housekeeping()
+
+        asyncio.run(housekeeping())
         with app.sessions() as session:
             assert session.scalar(select(func.count()).select_from(Poll)) == 1
             assert session.scalars(select(LinkFailure.key)).all() == ["example.org/1"]
