@@ -7,7 +7,6 @@ import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select, update
@@ -81,8 +80,11 @@ def test_housekeeping_indexes_again_stories_of_an_older_scheme(
     spoil_index(monitor.config, story_id, "minhash-v0:an-older-scheme")
     app = open_app(monitor.config)
     try:
-        pipeline = SimpleNamespace(metrics=None)  # housekeeping needs no pipeline
-        asyncio.run(Service(app, pipeline=pipeline).housekeeping())  # type: ignore[arg-type]
+async def housekeeping() -> None:
+    async with app.pipeline() as pipeline:  # its writer thread does the work
+        await Service(app, pipeline).housekeeping()
+
+asyncio.run(housekeeping())
     finally:
         app.close()
     scheme, bands, expected = index_of(monitor.config, story_id)
