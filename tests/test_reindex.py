@@ -80,11 +80,12 @@ def test_housekeeping_indexes_again_stories_of_an_older_scheme(
     spoil_index(monitor.config, story_id, "minhash-v0:an-older-scheme")
     app = open_app(monitor.config)
     try:
-async def housekeeping() -> None:
-    async with app.pipeline() as pipeline:  # its writer thread does the work
-        await Service(app, pipeline).housekeeping()
 
-asyncio.run(housekeeping())
+        async def housekeeping() -> None:
+            async with app.pipeline() as pipeline:  # its writer thread does the work
+                await Service(app, pipeline).housekeeping()
+
+        asyncio.run(housekeeping())
     finally:
         app.close()
     scheme, bands, expected = index_of(monitor.config, story_id)
