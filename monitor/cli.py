@@ -19,6 +19,7 @@ from rich.text import Text
 from monitor import views
 from monitor.app import App, app_context
 from monitor.config import parse_duration
+from monitor.dates import parse_iso
 from monitor.errors import MonitorError, NotFoundError
 from monitor.store import queries
 from monitor.store.models import Story
@@ -334,13 +335,12 @@ def parse_since(value: str, now: datetime) -> datetime | None:
         return now - parse_duration(text)
     except ValueError:
         pass
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    moment = parse_iso(text)
+    if moment is None:
         raise typer.BadParameter(
             f"{value!r} is neither a duration (24h, 7d) nor a date (2026-01-27)"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        )
+    return moment
 
 
 @cli.command("list")
