@@ -23,6 +23,7 @@ from monitor.dates import parse_iso
 from monitor.errors import MonitorError, NotFoundError
 from monitor.store import queries
 from monitor.store.models import Story
+from monitor.text import SanitizingFormatter
 
 # Piped output is not wrapped at 80 columns: scripts grep it line by line.
 PIPE_WIDTH = 4096
@@ -88,11 +89,9 @@ def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each fetch.")] = False,
 ) -> None:
     state.config = config
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SanitizingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
 def _print_json(data: Any) -> None:

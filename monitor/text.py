@@ -11,9 +11,10 @@ html.escape), after the controls are gone.
 
 from __future__ import annotations
 
+import logging
 import re
 
-__all__ = ["one_line", "sanitize"]
+__all__ = ["SanitizingFormatter", "one_line", "sanitize"]
 
 # Escape sequences, in their 7-bit (ESC + letter) and 8-bit (C1) forms. The string kinds
 # (OSC, DCS, SOS, PM, APC) carry a payload, which goes with them: OSC 8's is the hidden URL
@@ -69,3 +70,11 @@ def one_line(text: str | None) -> str:
     """Sanitised text for one line (a headline, an outlet): every run of whitespace one
     space, none at the ends."""
     return " ".join(sanitize(text).split())
+
+
+class SanitizingFormatter(logging.Formatter):
+    """Log lines for a terminal or a journal: a warning quotes URLs and servers' error
+    messages, which are web text too. Tracebacks keep their lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return sanitize(super().format(record), newlines=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.text import one_line, sanitize
+from monitor.text import SanitizingFormatter, one_line, sanitize
 
 ESC = "\x1b"
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -112,3 +114,12 @@ def test_paragraphs_pass_unchanged_when_newlines_are_kept(paragraphs: list[str])
 @given(st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40), plain_text)
 def test_a_hyperlink_shows_its_words_and_never_its_address(url: str, label: str) -> None:
     assert sanitize(osc8(url, label)) == sanitize(label)
+
+
+def test_log_lines_quote_web_text_without_its_controls() -> None:
+    record = logging.LogRecord(
+        "monitor.pipeline", logging.WARNING, __file__, 1, "source %s: %s", None, None
+    )
+    record.args = ("wire", "HTTP 500 \x1b]0;pwned\x07\u202eresponse\r\nsecond line")
+    line = SanitizingFormatter("%(levelname)s %(message)s").format(record)
+    assert line == "WARNING source wire: HTTP 500 response\nsecond line"
