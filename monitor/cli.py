@@ -19,9 +19,11 @@ from rich.text import Text
 from monitor import views
 from monitor.app import App, app_context
 from monitor.config import parse_duration
+from monitor.dates import parse_iso
 from monitor.errors import MonitorError, NotFoundError
 from monitor.store import queries
 from monitor.store.models import Story
+from monitor.text import SanitizingFormatter
 
 # Piped output is not wrapped at 80 columns: scripts grep it line by line.
 PIPE_WIDTH = 4096
@@ -87,11 +89,9 @@ def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each fetch.")] = False,
 ) -> None:
     state.config = config
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SanitizingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
 def _print_json(data: Any) -> None:
@@ -378,13 +378,12 @@ def parse_since(value: str, now: datetime) -> datetime | None:
         return now - parse_duration(text)
     except ValueError:
         pass
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    moment = parse_iso(text)
+    if moment is None:
         raise typer.BadParameter(
             f"{value!r} is neither a duration (24h, 7d) nor a date (2026-01-27)"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+        )
+    return moment
 
 
 @cli.command("list")

@@ -7,9 +7,9 @@ token becomes one character, and diff-match-patch diffs those strings, the way i
 ``diff_linesToChars`` does for lines: edits are whole words, never a confetti of
 letters, and semantic clean-up merges edits separated by a word or two into one.
 
-All renderers treat the text as untrusted: HTML is escaped, control and format
-characters (terminal escape sequences, bidi overrides) are dropped, and Rich output
-is built from plain strings, never from markup.
+All renderers treat the text as untrusted: it is sanitised (monitor.text: no escape
+sequences, controls or bidi overrides), HTML is escaped, and Rich output is built from
+plain strings, never from markup.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ import functools
 import html
 import itertools
 import re
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 from diff_match_patch import diff_match_patch
 from rich.text import Text
 
+from monitor.dates import as_utc
 from monitor.normalize import normalize_text, normalize_title, word_character_class, words
+from monitor.text import sanitize
 
 __all__ = [
     "Change",
@@ -219,13 +220,6 @@ def _count_words(segments: Sequence[Segment], op: SegmentOp) -> int:
     return sum(len(words(segment.text)) for segment in segments if segment.op == op)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """Aware UTC datetime; a naive one is taken to be UTC already."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _byline(byline: str | None) -> str | None:
     return (normalize_title(byline) or None) if byline is not None else None
 
@@ -244,7 +238,7 @@ def compute_diff(old: VersionText, new: VersionText, *, timeout: float = 1.0) ->
     return Diff(
         title_changed=_pair_if_changed(normalize_title(old.title), normalize_title(new.title)),
         byline_changed=_pair_if_changed(_byline(old.byline), _byline(new.byline)),
-        published_changed=_pair_if_changed(_utc(old.published), _utc(new.published)),
+        published_changed=_pair_if_changed(as_utc(old.published), as_utc(new.published)),
         changes=_changes(segments),
         segments=segments,
         words_added=_count_words(segments, "insert"),
@@ -256,18 +250,6 @@ def compute_diff(old: VersionText, new: VersionText, *, timeout: float = 1.0) ->
 
 PieceKind = Literal["equal", "insert", "delete", "ellipsis"]
 _Piece = tuple[PieceKind, str]
-
-
-def _displayable(text: str) -> str:
-    """Text safe to show: control and format characters (escape sequences, bidi
-    overrides, zero-width tricks) dropped, other whitespace made a plain space."""
-    if text.isprintable():
-        return text
-    return "".join(
-        " " if char.isspace() else char
-        for char in text
-        if char.isspace() or not unicodedata.category(char).startswith("C")
-    )
 
 
 def _paragraphs(segments: Sequence[Segment]) -> list[list[_Piece]]:
@@ -350,7 +332,7 @@ def _marked_line(
 ) -> str:
     """The pieces joined, each between the opening and closing marker of its kind."""
     return "".join(
-        f"{markers[kind][0]}{escape(_displayable(text))}{markers[kind][1]}"
+        f"{markers[kind][0]}{escape(sanitize(text))}{markers[kind][1]}"
         for kind, text in pieces
         if text
     )
@@ -384,7 +366,7 @@ def _rich_line(pieces: Sequence[_Piece], label: str = "") -> Text:
         line.append(f"{label}: ", style="bold")
     for kind, text in pieces:
         if text:
-            line.append(_displayable(text), style=_STYLES[kind])  # a plain str: never markup
+            line.append(sanitize(text), style=_STYLES[kind])  # a plain str: never markup
     return line
 
 

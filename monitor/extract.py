@@ -27,7 +27,7 @@ import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from trafilatura.settings import Document
 
-from monitor.dates import as_utc, parse_rfc2822
+from monitor.dates import parse_date
 from monitor.selectors import check_selector
 
 __all__ = ["EMPTY_ARTICLE", "Article", "check_selector", "extract_article", "extract_links"]
@@ -112,7 +112,7 @@ def _extract(
     return Article(
         title=title,
         byline=page.ld.byline or _clean_byline(doc.author),
-        published=page.ld.published or page.og_published or _parse_datetime(doc.date),
+        published=page.ld.published or page.og_published or parse_date(doc.date),
         canonical_url=page.canonical,
         text=_choose_text(tree, page, doc, text_selector, headlines),
     )
@@ -150,7 +150,7 @@ def _read_page(tree: LexborHTMLParser, url: str | None) -> _Page:
     return _Page(
         ld=_linked_data(tree),
         og_title=_collapse(_meta(tree, "og:title")),
-        og_published=_parse_datetime(_meta(tree, "article:published_time")),
+        og_published=parse_date(_meta(tree, "article:published_time")),
         site_name=_collapse(_meta(tree, "og:site_name")),
         canonical=canonical or og_url,
         title_tag=_first_text(tree, "head title"),
@@ -212,7 +212,7 @@ def _linked_data(tree: LexborHTMLParser) -> _LinkedData:
     return _LinkedData(
         headline=_ld_text(article.get("headline")) or _ld_text(article.get("name")),
         byline=_ld_names(article.get("author"), by_id),
-        published=_parse_datetime(_ld_text(article.get("datePublished"))),
+        published=parse_date(_ld_text(article.get("datePublished"))),
         body=_ld_body(article.get("articleBody")),
         publisher=_ld_names(article.get("publisher"), by_id),
     )
@@ -555,19 +555,3 @@ def _limit_nesting(html: str) -> str:
             log.debug("page nests blocks over %d deep; cut off there", _MAX_NESTING)
             return html[: match.start()]
     return html
-
-
-def _parse_datetime(value: str | None) -> datetime | None:
-    """ISO 8601 (what JSON-LD and Open Graph use) or RFC 2822; naive times are taken as UTC."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        parsed: datetime | None = as_utc(datetime.fromisoformat(value))
-    except ValueError:
-        parsed = parse_rfc2822(value)
-    except OverflowError:
-        return None
-    if parsed is None or parsed.year < 1900:  # CMS placeholders such as 0001-01-01
-        return None
-    return parsed

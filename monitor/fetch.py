@@ -52,7 +52,6 @@ from collections.abc import (
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from types import TracebackType
 from typing import Literal, Self, cast
@@ -60,6 +59,7 @@ from typing import Literal, Self, cast
 import httpcore
 import httpx
 
+from monitor.dates import as_utc, parse_rfc2822
 from monitor.robots import ALLOW_ALL, RobotsCache, RobotsRules, parse_robots
 
 __all__ = [
@@ -620,15 +620,10 @@ def parse_retry_after(value: str, now: datetime) -> float | None:
     value = value.strip()
     if value.isascii() and value.isdigit():
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    when = parse_rfc2822(value)  # an HTTP-date is RFC 2822's form
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return max(0.0, (when - as_utc(now)).total_seconds())
 
 
 async def _system_resolve(host: str, port: int) -> list[str]:

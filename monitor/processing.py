@@ -31,6 +31,7 @@ from monitor.encoding import decode_html
 from monitor.extract import Article, extract_article
 from monitor.fingerprint import Fingerprint, fingerprint
 from monitor.normalize import normalize_text
+from monitor.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class _OneLineFormatter(logging.Formatter):
         return ""
 
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).rstrip()
+        return one_line(super().format(record))
 
 
 def _log_one_line_to_stderr() -> None:

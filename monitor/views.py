@@ -1,31 +1,30 @@
 """What the CLI shows: stories and versions as JSON-ready dicts and as safe terminal text.
 
-Text from the web is never trusted: control and escape sequences are stripped before it
-reaches a terminal, and it is always handed to Rich as plain Text, never as markup.
+Text from the web is never trusted: it goes through monitor.text.sanitize before it reaches
+a terminal, and it is always handed to Rich as plain Text, never as markup.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from monitor.config import SourceConfig
+from monitor.dates import as_utc
 from monitor.store.models import LinkFailure, Source, Story, Version
-
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from monitor.text import sanitize
 
 
 def clean(text: str | None) -> str:
-    """Web text made safe for a terminal: no escape sequences or control characters."""
-    return _CONTROL.sub("", text or "")
+    """Web text for a terminal: sanitised, its paragraphs kept (`monitor show` prints them)."""
+    return sanitize(text, newlines=True)
 
 
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, as every JSON time in the CLI contract."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def duplicate_of(story: Story) -> dict[str, Any] | None:
@@ -94,7 +93,7 @@ def story_detail(
 
 
 def short_time(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
+    return as_utc(value).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def source_summary(source: Source, stories: int, *, configured: bool) -> dict[str, Any]:

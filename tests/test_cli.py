@@ -24,6 +24,16 @@ HOSTILE = NewsArticle(
     title="[bold red]DeepSeek[/] \x1b[31mred\x1b[0m headline",
     paragraphs=DEEPSEEK.paragraphs,
 )
+# A right-to-left override that makes "gnp.exe" read "exe.png", and an OSC 8 hyperlink
+# that would hide an address behind the words "the release notes".
+SPOOFING = NewsArticle(
+    slug="spoofing",
+    title=(
+        "DeepSeek ships \u202egnp.exe\u202c, see "
+        "\x1b]8;;https://evil.example/\x1b\\the release notes\x1b]8;;\x1b\\"
+    ),
+    paragraphs=DEEPSEEK.paragraphs,
+)
 
 
 @pytest.fixture
@@ -33,14 +43,19 @@ def monitor(tmp_path: Path, web_server: WebServer) -> Monitor:
     )
 
 
+def publish_and_poll(monitor: Monitor, web_server: WebServer, *articles: NewsArticle) -> None:
+    """The articles on one feed of a local newsroom, polled once: each a new story."""
+    room = Newsroom()
+    room.serve(web_server)
+    for article in articles:
+        room.publish(article, "tech")
+    assert f"{len(articles)} new" in monitor("poll")
+
+
 def test_tables_show_web_text_literally_and_without_escapes(
     monitor: Monitor, web_server: WebServer
 ) -> None:
-    room = Newsroom()
-    room.serve(web_server)
-    room.publish(HOSTILE, "tech")
-    room.publish(CHIPS, "tech")
-    assert "2 new" in monitor("poll")
+    publish_and_poll(monitor, web_server, HOSTILE, CHIPS)
     table = monitor("list")
     assert "[bold red]DeepSeek[/]" in table
     assert "\x1b" not in table
@@ -49,6 +64,18 @@ def test_tables_show_web_text_literally_and_without_escapes(
     shown = monitor("show", str(story_id))
     assert "[bold red]DeepSeek[/]" in shown and "\x1b" not in shown
     assert "DeepSeek said on Tuesday" in shown
+
+
+def test_bidi_overrides_and_hyperlinks_never_reach_the_terminal(
+    monitor: Monitor, web_server: WebServer
+) -> None:
+    publish_and_poll(monitor, web_server, SPOOFING)
+    (story,) = monitor.json("list")
+    assert "\u202e" in story["title"]  # stored as published: only what is shown is cleaned
+    for shown in (monitor("list"), monitor("show", str(story["id"]))):
+        assert not any(char in shown for char in "\x1b\x07\u202c\u202e")
+        assert "evil.example" not in shown
+        assert "gnp.exe" in shown and "the release notes" in shown
 
 
 def test_diff_of_a_story_with_one_version_says_so(monitor: Monitor, web_server: WebServer) -> None:

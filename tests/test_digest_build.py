@@ -251,11 +251,14 @@ def test_topics_filter_and_stories_without_topic(room: Room) -> None:
 
 
 def test_web_text_is_cleaned_of_control_characters(room: Room) -> None:
-    room.story("Line one\nLine two \x1b[31mred\u202e reversed")
+    room.story(
+        "Line one\nLine two \x1b[31mred\u202e reversed "
+        "\x1b]8;;https://evil.example/\x1b\\linked\x1b]8;;\x1b\\"
+    )
 
     (item,) = room.digest().sections[0].new
 
-    assert item.story.title == "Line one Line two [31mred reversed"
+    assert item.story.title == "Line one Line two red reversed linked"
 
 
 def test_nothing_in_the_period_is_an_empty_digest(room: Room) -> None:

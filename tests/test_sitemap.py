@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.dates import parse_date
 from monitor.errors import ParseError
-from monitor.sources.sitemap import ParsedSitemap, parse_sitemap, parse_w3c_datetime
+from monitor.sources.sitemap import ParsedSitemap, parse_sitemap
 from monitor.views import iso
 
 SITEMAPS = Path(__file__).parent / "data" / "sitemaps"
@@ -235,7 +236,7 @@ def test_doctype_without_entities_is_harmless() -> None:
     assert [e.url for e in parse(body).entries] == ["https://www.example.org/a"]
 
 
-# --- dates --------------------------------------------------------------------------------
+# --- dates (W3C datetimes, read by monitor.dates.parse_date) ----------------------------
 
 
 @pytest.mark.parametrize(
@@ -254,7 +255,7 @@ def test_doctype_without_entities_is_harmless() -> None:
     ],
 )
 def test_w3c_datetimes(text: str, expected: datetime) -> None:
-    parsed = parse_w3c_datetime(text)
+    parsed = parse_date(text)
     assert parsed == expected
     assert parsed is not None and parsed.tzinfo is UTC
 
@@ -263,12 +264,12 @@ def test_w3c_datetimes(text: str, expected: datetime) -> None:
     "text", ["", "yesterday", "2025-13-01", "2025-02-30", "2025-01-28T25:00Z", "0001-01-01"]
 )
 def test_unusable_datetimes(text: str) -> None:
-    assert parse_w3c_datetime(text) is None
+    assert parse_date(text) is None
 
 
 @given(st.text(max_size=40))
 def test_any_text_parses_to_utc_or_none(text: str) -> None:
-    parsed = parse_w3c_datetime(text)
+    parsed = parse_date(text)
     assert parsed is None or parsed.tzinfo is UTC
 
 
@@ -278,4 +279,4 @@ def test_any_text_parses_to_utc_or_none(text: str) -> None:
 )
 def test_iso_datetimes_round_trip(moment: datetime, offset_minutes: int) -> None:
     aware = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
-    assert parse_w3c_datetime(aware.isoformat()) == aware
+    assert parse_date(aware.isoformat()) == aware

@@ -23,10 +23,10 @@ from monitor.digest.content import (
     NewItem,
     RemovedItem,
     TopicSection,
-    clean_inline,
 )
 from monitor.digest.snippets import text_snippets, title_snippet
 from monitor.store.models import Story, Version
+from monitor.text import one_line
 
 NO_TOPIC = "other"  # the section of on-topic-less stories (watched articles), for "all topics"
 ALSO_NAMED = 3  # outlets named in "also: a, b, c, +N"
@@ -62,13 +62,13 @@ def _copy_of(story: Story) -> int | None:
 def outlet(story: Story) -> str:
     """The source's name, or the host of the story's URL."""
     if story.source is not None:
-        return clean_inline(story.source.name)
-    return clean_inline(urlsplit(story.url).hostname or story.url)
+        return one_line(story.source.name)
+    return one_line(urlsplit(story.url).hostname or story.url)
 
 
 def link(story: Story, title: str | None = None) -> Link:
     return Link(
-        title=clean_inline(title if title is not None else story.title) or "(no headline)",
+        title=one_line(title if title is not None else story.title) or "(no headline)",
         url=story.url,
         outlet=outlet(story),
     )

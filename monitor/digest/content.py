@@ -1,13 +1,12 @@
 """The digest as data: a tree of frozen dataclasses that build.py fills and render.py reads.
 
 Pure on purpose: rendering needs no database, so templates are tested (and previewed)
-from hand-made trees. Every string from the web is already cleaned of control and format
-characters here (clean_inline), and is escaped later by the templates.
+from hand-made trees. Every string from the web is sanitised before it is put in the tree
+(monitor.text.one_line, in build.py and snippets.py), and is escaped later by the templates.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -84,14 +83,3 @@ class Digest:
     @property
     def empty(self) -> bool:
         return not (self.new_count or self.changed_count or self.removed_count)
-
-
-def clean_inline(text: str | None) -> str:
-    """Web text for one line: control and format characters (escape sequences, bidi
-    overrides, zero-width tricks) dropped, every run of whitespace made one space."""
-    kept = "".join(
-        " " if char.isspace() else char
-        for char in text or ""
-        if char.isspace() or not unicodedata.category(char).startswith("C")
-    )
-    return " ".join(kept.split())

@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterator, Sequence
 
 from monitor.diff import Segment, VersionText, compute_diff
-from monitor.digest.content import Piece, Snippet, clean_inline
+from monitor.digest.content import Piece, Snippet
+from monitor.text import one_line
 
 CONTEXT_WORDS = 20  # at most this many unchanged words on each side of a change
 CHANGE_WORDS = 60  # an insertion or deletion longer than this is clipped
@@ -116,8 +117,8 @@ def _tidy(pieces: list[Piece]) -> Snippet:
 
 
 def _fold(text: str) -> str:
-    """clean_inline, but a leading or trailing space survives (it separates words)."""
-    inner = clean_inline(text)
+    """one_line, but a leading or trailing space survives (it separates words)."""
+    inner = one_line(text)
     if not inner:
         return " " if text[:1].isspace() or text[-1:].isspace() else ""
     lead = " " if text[:1].isspace() else ""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
-from monitor.dates import as_utc, parse_rfc2822
+from monitor.dates import parse_iso, parse_rfc2822
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RSS1 = "{http://purl.org/rss/1.0/}"
@@ -62,7 +62,9 @@ def _rss2(root: ET.Element) -> tuple[str, list[RawEntry]] | None:
     entries: list[RawEntry] = []
     for item in channel.iterfind("item"):
         link = _text(item.find("link")).strip() or _permalink(item)
-        date = parse_rfc2822(_text(item.find("pubDate"))) or _iso(_text(item.find(f"{DC}date")))
+        date = parse_rfc2822(_text(item.find("pubDate"))) or parse_iso(
+            _text(item.find(f"{DC}date"))
+        )
         entries.append((link or None, _text(item.find("title")), date))
     return _text(channel.find("title")), entries
 
@@ -88,7 +90,7 @@ def _atom(root: ET.Element) -> tuple[str, list[RawEntry]] | None:
             if candidate.get("rel", "alternate") == "alternate" and candidate.get("href"):
                 link = candidate.get("href")
                 break
-        date = _iso(_text(entry.find(f"{ATOM}published"))) or _iso(
+        date = parse_iso(_text(entry.find(f"{ATOM}published"))) or parse_iso(
             _text(entry.find(f"{ATOM}updated"))
         )
         entries.append((link, _text(title), date))
@@ -105,22 +107,8 @@ def _rss1(root: ET.Element) -> tuple[str, list[RawEntry]] | None:
         (
             _text(item.find(f"{RSS1}link")).strip() or None,
             _text(item.find(f"{RSS1}title")),
-            _iso(_text(item.find(f"{DC}date"))),
+            parse_iso(_text(item.find(f"{DC}date"))),
         )
         for item in root.iterfind(f"{RSS1}item")
     ]
     return _text(channel.find(f"{RSS1}title")) if channel is not None else "", entries
-
-
-def _iso(value: str) -> datetime | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    try:
-        return as_utc(moment)
-    except (OverflowError, ValueError):
-        return None

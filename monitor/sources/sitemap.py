@@ -18,17 +18,17 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from itertools import chain
 from typing import NoReturn
 from xml.parsers import expat
 
-from monitor.dates import as_utc, parse_rfc2822
+from monitor.dates import parse_date
 from monitor.errors import ParseError
 from monitor.sources.feed import FeedEntry, plain_text
 from monitor.urls import canonicalize_url
 
-__all__ = ["ParsedSitemap", "parse_sitemap", "parse_w3c_datetime"]
+__all__ = ["ParsedSitemap", "parse_sitemap"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -36,11 +36,6 @@ _XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([^"'>]{
 _CHUNK = 1 << 16  # inflated bytes handed to the parser at a time
 _MAX_FIELD = 1 << 16  # longer URLs, titles, dates or text lines are garbage: treated as absent
 _HTML = re.compile(rb"<(?:!doctype\s+html|html[\s>]|head[\s>]|body[\s>])", re.IGNORECASE)
-_W3C = re.compile(
-    r"(\d{4})(?:-(\d{2})(?:-(\d{2})"
-    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?)?)?)?",
-    re.ASCII,
-)
 
 # What is read from each <url> / <sitemap>, by path below it (local names, lower case).
 _LOC, _LASTMOD = ("loc",), ("lastmod",)
@@ -76,45 +71,6 @@ def parse_sitemap(
     if first.startswith((b"<", b"\xff\xfe", b"\xfe\xff")):
         return _read_xml(chain([first], rest), base_url, cutoff)
     return _read_text(chain([first], rest), base_url)
-
-
-def parse_w3c_datetime(value: str) -> datetime | None:
-    """A W3C datetime (``YYYY`` to ``YYYY-MM-DDThh:mm:ss.sTZD``) as aware UTC, else None.
-
-    A missing zone is taken as UTC; a partial date means the start of its period. RFC 2822
-    dates, which some generators write instead, are accepted too.
-    """
-    value = value.strip()
-    match = _W3C.fullmatch(value)
-    if match is None:
-        parsed = parse_rfc2822(value)
-    else:
-        try:
-            parsed = as_utc(_from_w3c(match))
-        except (ValueError, OverflowError):
-            return None
-    if parsed is None or parsed.year < 1900:  # CMS placeholders such as 0001-01-01
-        return None
-    return parsed
-
-
-def _from_w3c(match: re.Match[str]) -> datetime:
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    microsecond = int((fraction or "0")[:6].ljust(6, "0"))
-    return datetime(
-        int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
-        int(second or 0), microsecond, tzinfo=_zone(zone),
-    )  # fmt: skip
-
-
-def _zone(text: str | None) -> timezone | None:
-    if text is None:
-        return None
-    if text in ("Z", "z"):
-        return UTC
-    digits = text[1:].replace(":", "")
-    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
-    return timezone(-offset if text[0] == "-" else offset)
 
 
 # --- bytes ---------------------------------------------------------------------------------
@@ -219,7 +175,7 @@ class _Reader:
             self.skipped += 1
             return
         dated = item.get(_NEWS_DATE) or item.get(_LASTMOD)
-        published = parse_w3c_datetime(dated) if dated else None
+        published = parse_date(dated)  # W3C datetimes are ISO 8601; some write RFC 2822
         if published is not None and published < self.cutoff:
             return
         if self.root == "sitemapindex":
