@@ -565,7 +565,9 @@ class Pipeline:
         """Fetch, process and store the links not seen before: at most
         `[polling] max_new_per_poll` of them, oldest first; the rest wait for the next poll."""
         keys = {e.url: identity_key(e.url) for e in entries}
-        known = await self.writer.run(self.known_keys.known, keys.values(), self._look_up_keys)
+        known = await self.known_keys.known(  # most polls of a known feed need no database
+            keys.values(), lambda unknown: self.writer.run(self._look_up_keys, unknown)
+        )
         fresh = [e for e in entries if keys[e.url] not in known]
         failed_before: dict[str, datetime] = {}
         if fresh:  # links that failed lately wait for their next attempt

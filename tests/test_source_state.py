@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -111,16 +112,20 @@ def test_known_keys_asks_only_about_keys_it_has_not_seen() -> None:
     stored = {"a", "b"}
     asked: list[list[str]] = []
 
-    def look_up(keys: list[str]) -> set[str]:
+    async def look_up(keys: list[str]) -> set[str]:
         asked.append(sorted(keys))
         return stored & set(keys)
 
     known = KnownKeys()
-    assert known.known(["a", "c"], look_up) == {"a"}
-    assert known.known(["a", "c"], look_up) == {"a"}  # "c" may have been stored since: asked
+
+    def ask(keys: list[str]) -> set[str]:
+        return asyncio.run(known.known(keys, look_up))
+
+    assert ask(["a", "c"]) == {"a"}
+    assert ask(["a", "c"]) == {"a"}  # "c" may have been stored since: asked
     stored.add("c")
-    assert known.known(["a", "b", "c"], look_up) == {"a", "b", "c"}
-    assert known.known(["a", "b", "c"], look_up) == {"a", "b", "c"}
+    assert ask(["a", "b", "c"]) == {"a", "b", "c"}
+    assert ask(["a", "b", "c"]) == {"a", "b", "c"}
     assert asked == [["a", "c"], ["c"], ["b", "c"]]
 
 
@@ -128,4 +133,8 @@ def test_known_keys_forgets_the_oldest_beyond_its_limit() -> None:
     known = KnownKeys(limit=3)
     known.remember(["a", "b", "c", "d"])
     assert len(known) == 3
-    assert known.known(["a", "d"], lambda keys: set()) == {"d"}
+
+    async def nothing(keys: list[str]) -> set[str]:
+        return set()
+
+    assert asyncio.run(known.known(["a", "d"], nothing)) == {"d"}

@@ -9,7 +9,7 @@ remembered here, so it is looked up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from itertools import islice
 
 LIMIT = 200_000  # keys remembered (~25 MB at most); the oldest are forgotten first
@@ -25,14 +25,16 @@ class KnownKeys:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def known(self, keys: Iterable[str], look_up: Callable[[list[str]], set[str]]) -> set[str]:
-        """Which of `keys` have a story: those remembered, and those `look_up` finds among the
-        rest (it is not called when every key is remembered)."""
+    async def known(
+        self, keys: Iterable[str], look_up: Callable[[list[str]], Awaitable[set[str]]]
+    ) -> set[str]:
+        """Which of `keys` have a story: those remembered, and those `look_up` (the database,
+        on the writer's thread) finds among the rest; not called when all are remembered."""
         wanted = set(keys)
         found = {key for key in wanted if key in self._keys}
         unknown = [key for key in wanted if key not in self._keys]
         if unknown:
-            looked_up = look_up(unknown)
+            looked_up = await look_up(unknown)
             self.remember(looked_up)
             found |= looked_up
         return found
