@@ -1,4 +1,5 @@
-"""ingest: new articles through monitor's whole pipeline, against plain concurrent httpx GETs.
+"""ingest: new articles through monitor's whole pipeline, against plain GETs and against
+GETs plus extraction in a process pool.
 
 A local news site (`bench.feedserver` in its own process, with `article_page` below as its
 page maker) lists 2,000 new article pages (`--quick`: 200) in 100 RSS feeds of 20 items. The
@@ -12,27 +13,38 @@ about 5% are copies of an earlier page at another URL (half word for word, half 
 word dropped and a new headline) and a few are near-copies of a seed of config/seeds, so that
 dedupe finds copies both by text hash and by LSH bands.
 
-**monitor**: one `Pipeline.run_pass(recheck=False)` on a fresh database over all the feeds:
-claim, fetch and parse each feed, fetch each new page, decode and extract it, match topics,
-fingerprint and dedupe it, cluster it and store it (story, aliases, topics, version 1 with its
-zlib-compressed HTML, band hashes). On SQLite (a new file), and on PostgreSQL when
-MONITOR_TEST_DATABASE_URL is set: in a database of its own, `monitor_bench_<pid>`, created
-through that server URL and dropped afterwards, so the schema the test suite uses is never
-touched. The row is articles per second over the whole pass (feeds included).
+**monitor**: one `Pipeline.run_pass(recheck=False)` on a fresh database over all the feeds,
+with monitor's default fetch.timeout and [processing] processes: claim, fetch and parse each
+feed, fetch each new page, decode, extract, normalise and fingerprint it in the process pool,
+then on the writer thread match topics, look for a duplicate, cluster it and store it (story,
+aliases, topics, version 1 with its zlib-compressed HTML, band hashes). On SQLite (a new
+file), and on PostgreSQL when MONITOR_TEST_DATABASE_URL is set: in a database of its own,
+`monitor_bench_<pid>`, created through that server URL and dropped afterwards, so the schema
+the test suite uses is never touched. The rows are articles per second over the whole pass
+(feeds included), the event loop's lateness at the 99th percentile, and the requests that
+timed out (the pages they lost are allowed for in the checks, and counted).
 
-**baseline**: the same article pages GET with an `httpx.AsyncClient`, as many at a time as
-monitor's `concurrency`, bodies read (and gunzipped), nothing parsed or stored.
+**baselines**, 3 runs each (`--repeat N`: N; `--quick`: 1), interleaved with monitor's
+passes, medians kept (monitor's passes too, when repeated):
+- plain httpx GET: the same article pages GET with an `httpx.AsyncClient`, as many at a time
+  as monitor's `concurrency`, bodies read (and gunzipped), nothing parsed or stored;
+- GET + extraction pool: the same GETs, each body then handed to `trafilatura.extract` (the
+  options monitor gives trafilatura) in a `concurrent.futures.ProcessPoolExecutor` of as many
+  processes as monitor's [processing] processes: the work no ingest can avoid. Its event
+  loop's lateness is the baseline of monitor's.
 
-**stages**: while monitor runs, the benchmark wraps the stage functions with timers, in this
-process, without changing monitor/: the names monitor.pipeline and monitor.stories import
-(decode_html, extract_article, parse_feed, match_topics, normalize_text, fingerprint,
-find_duplicate), the methods Pipeline._store_new_story, _finish_source, _claim,
-StoryWriter._dedupe, _cluster, and Fetcher.get.
-Extraction and storing run in worker threads (the event loop keeps serving requests), so the
-timers keep a stack per thread and count each thread's own CPU time: the stages' CPU times add
-up to the process's, a stage nested in another (topics inside the store) subtracted from its
-parent. What is left of the process's CPU time is fetching: the HTTP client's own work on the
-loop, and the loop itself.
+**stages**: while monitor runs, the benchmark wraps functions of this process, without
+changing monitor/. Extraction and fingerprinting now happen in the pool's worker processes,
+where no wrapper reaches: their CPU time is read from /proc for the workers alive at the end of
+the pass, and `Pipeline._process` is timed from call to result as the event loop awaits it
+(waiting for a free worker included), `ProcessPool._exchange` as a page's time in a worker.
+Every database call runs on the writer thread through `Writer.run`: each call is timed there
+(wall and the thread's own CPU), with its wait in the queue; inside it `_store_new_story`,
+`StoryWriter._find_duplicate` and `_best_cluster`, `match_topics`, `compress_html`, claims,
+known-key look-ups and poll records, each stage's own time with the stages it calls
+subtracted. On the event loop: feed parsing, the requests (`Fetcher.get` and one request in
+its slot, `Fetcher._exchange`); the rest of this process's CPU time is the loop's fetching and
+its talk with the pool.
 
 All pages are on one host, so monitor gets per_host_concurrency = concurrency and
 per_host_delay 0s (the politeness defaults would measure the delay), and respect_robots off.
@@ -44,14 +56,17 @@ import asyncio
 import contextlib
 import cProfile
 import functools
+import multiprocessing
 import os
 import random
 import re
+import statistics
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -61,6 +76,7 @@ from typing import Any, ParamSpec, TypeVar
 from unittest import mock
 
 import httpx
+import trafilatura
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -100,9 +116,12 @@ from bench.newssite import (
 )
 from monitor.app import App, open_app
 from monitor.config import CONFIG_ENV, DATABASE_ENV, load_config
-from monitor.fetch import Fetcher
-from monitor.pipeline import PassSummary, Pipeline
+from monitor.fetch import Failed, Fetcher
+from monitor.pipeline import PassSummary, Pipeline, Writer
+from monitor.processing import ProcessPool
 from monitor.store import db
+from monitor.store.source_state import SourceStateWriter
+from monitor.stories import StoryWriter
 
 FEEDS, ITEMS = 100, 20  # 2,000 articles
 QUICK_FEEDS = 10  # 200 articles
@@ -110,7 +129,6 @@ CONCURRENCY = 16  # monitor's default fetch.concurrency
 REPEAT = 1  # monitor passes per database (each ~30-60 s); --repeat N for more
 BASELINE_REPEAT = 3
 PG_ENV = "MONITOR_TEST_DATABASE_URL"
-TIMEOUT = "120s"  # fetch.timeout; see the notes: the default 20s times pages out here
 LAG_PERIOD = 0.05  # seconds between two event-loop lag probes
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "config" / "monitor.toml"
@@ -411,10 +429,11 @@ class StageTimers:
     """Wall and CPU time per wrapped function, inclusive and exclusive of the wrapped
     functions it calls, and each call's inclusive wall time.
 
-    For synchronous functions, on the event loop or in worker threads: each thread keeps
-    its own stack of timed calls, and CPU time is the thread's own (time.thread_time), so
-    stages running in parallel threads are not charged for each other. Wall times of
-    threads overlap. Coroutines (fetches) are timed separately, from call to result."""
+    Synchronous functions run on the event loop or on the writer thread: each thread keeps
+    its own stack of timed calls, and CPU time is the thread's own (time.thread_time), so the
+    writer is not charged for the loop running meanwhile. Coroutines (fetches, the process
+    stage) are timed from call to result: their wall time includes waiting for a slot, for a
+    worker, for the loop."""
 
     def __init__(self) -> None:
         self.inclusive: dict[str, float] = defaultdict(float)
@@ -424,7 +443,9 @@ class StageTimers:
         self.calls: Counter[str] = Counter()
         self.hits: Counter[str] = Counter()  # calls that returned something other than None
         self.each: dict[str, list[float]] = defaultdict(list)  # inclusive wall, per call
-        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.awaited: dict[str, list[float]] = defaultdict(list)  # coroutines, per call
+        self.queue_wait: list[float] = []  # writer calls: from Writer.run to their start
+        self.timeouts: Counter[str] = Counter()  # requests that timed out, "article"/"feed"
         self._local = threading.local()  # .stack: [children's wall, children's CPU] per frame
         self._lock = threading.Lock()
 
@@ -463,39 +484,74 @@ class StageTimers:
 
         return timed
 
+    def wrap_async(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        """A coroutine function: wall time from call to result (on the event loop only)."""
+
+        @functools.wraps(func)
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                self.awaited[name].append(time.perf_counter() - start)
+
+        return timed
+
     def wrap_fetch(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         """A fetcher coroutine method whose second argument is the URL."""
 
         @functools.wraps(func)
         async def timed(fetcher: Fetcher, url: object, *args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
+            kind = "article" if "/articles/" in str(url) else "feed"
             try:
-                return await func(fetcher, url, *args, **kwargs)
+                result = await func(fetcher, url, *args, **kwargs)
+                if name == "get" and isinstance(result, Failed) and result.kind == "timeout":
+                    self.timeouts[kind] += 1
+                return result
             finally:
-                kind = "article" if "/articles/" in str(url) else "feed"
-                self.latency[f"{name} {kind}"].append(time.perf_counter() - start)
+                self.awaited[f"{name} {kind}"].append(time.perf_counter() - start)
+
+        return timed
+
+    def wrap_writer(self, run: Callable[..., Any]) -> Callable[..., Any]:
+        """Writer.run: each call it hands the writer thread is timed there as "writer" (its
+        children, the named stages, subtracted from it), and its wait in the queue kept."""
+
+        @functools.wraps(run)
+        async def timed(writer: Any, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            submitted = time.perf_counter()
+
+            def started(*inner: Any, **named: Any) -> Any:
+                self.queue_wait.append(time.perf_counter() - submitted)
+                return call(*inner, **named)
+
+            return await run(writer, self.wrap("writer", started), *args, **kwargs)
 
         return timed
 
 
-# (label, where, attribute, required): the functions timed; `required` ones must exist and
-# be called, or the stage table would silently be wrong.
+# (label, where, attribute, required): the synchronous functions timed, on the writer thread
+# but for "feed parse" (the loop); `required` ones must exist and be called, or the stage
+# table would silently be wrong.
 _TIMED: tuple[tuple[str, Any, str, bool], ...] = (
-    ("decode", pipeline_module, "decode_html", False),
-    ("extract", pipeline_module, "extract_article", False),
     ("topics", stories_module, "match_topics", True),
-    ("normalize", stories_module, "normalize_text", False),
-    ("fingerprint", stories_module, "fingerprint", False),
     ("find_duplicate", stories_module, "find_duplicate", True),
     ("confirm", dedupe_module, "_confirm", False),  # one band candidate, checked
     ("feed parse", pipeline_module, "parse_feed", True),
     ("compress", queries_module, "compress_html", False),
     ("known keys", queries_module, "known_keys", False),
     ("store", Pipeline, "_store_new_story", True),
-    ("dedupe", stories_module.StoryWriter, "_find_duplicate", True),
-    ("cluster", stories_module.StoryWriter, "_best_cluster", True),
-    ("poll record", Pipeline, "_finish_source", False),
-    ("claim", Pipeline, "_claim", False),
+    ("dedupe", StoryWriter, "_find_duplicate", True),
+    ("cluster", StoryWriter, "_best_cluster", True),
+    ("poll record", SourceStateWriter, "write", True),
+    ("claim", Pipeline, "_claim", True),
+)
+# The coroutines timed from call to result: the process stage as the loop sees it (waiting
+# for a free worker included) and a page's time in a worker (sent, processed, answered).
+_AWAITED: tuple[tuple[str, Any, str, bool], ...] = (
+    ("process", Pipeline, "_process", True),
+    ("in a worker", ProcessPool, "_exchange", True),
 )
 
 
@@ -503,13 +559,17 @@ _TIMED: tuple[tuple[str, Any, str, bool], ...] = (
 def timing_stages() -> Iterator[StageTimers]:
     timers = StageTimers()
     with contextlib.ExitStack() as stack:
-        for label, owner, attribute, required in _TIMED:
-            original = getattr(owner, attribute, None)
-            if original is None:
-                if required:
-                    raise RuntimeError(f"ingest is broken: {owner.__name__}.{attribute} is gone")
-                continue
-            stack.enter_context(mock.patch.object(owner, attribute, timers.wrap(label, original)))
+        for timed, wrapper in ((_TIMED, timers.wrap), (_AWAITED, timers.wrap_async)):
+            for label, owner, attribute, required in timed:
+                original = getattr(owner, attribute, None)
+                if original is None:
+                    if required:
+                        raise RuntimeError(
+                            f"ingest is broken: {owner.__name__}.{attribute} is gone"
+                        )
+                    continue
+                stack.enter_context(mock.patch.object(owner, attribute, wrapper(label, original)))
+        stack.enter_context(mock.patch.object(Writer, "run", timers.wrap_writer(Writer.run)))
         stack.enter_context(
             mock.patch.object(Fetcher, "get", timers.wrap_fetch("get", Fetcher.get))
         )
@@ -519,7 +579,12 @@ def timing_stages() -> Iterator[StageTimers]:
                 mock.patch.object(Fetcher, "_exchange", timers.wrap_fetch("exchange", exchange))
             )
         yield timers
-    missing = [label for label, _, _, required in _TIMED if required and not timers.calls[label]]
+    called = {**timers.calls, **{name: len(calls) for name, calls in timers.awaited.items()}}
+    missing = [
+        label
+        for label, _, _, required in (*_TIMED, *_AWAITED)
+        if required and not called.get(label)
+    ]
     if missing:
         raise RuntimeError(f"ingest is broken: never called: {', '.join(missing)}")
 
@@ -528,75 +593,113 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (/proc/PID/stat), 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Stages:
-    """Seconds per stage (wall, and CPU) for one pass."""
+    """Where one pass spent its time: CPU per stage (the event loop, the writer thread, the
+    pool's workers) and the wall time of the process and write stages."""
 
     wall: float
-    cpu: float
-    seconds: dict[str, float]
-    cpu_seconds: dict[str, float]
-    latency: dict[str, float]  # mean seconds per article: "get" (from call to result,
-    # waiting for a slot included) and "exchange" (the request in its slot)
-    on_topic: int  # stories that went through fingerprint+dedupe
+    cpu: float  # the benchmark process: the event loop, the writer thread, helper threads
+    worker_cpu: float  # the pool's workers, together
+    workers: int  # worker processes alive at the end of the pass
+    replaced: int  # workers that died or were stopped and replaced during the pass
+    cpu_seconds: dict[str, float]  # stage: CPU seconds, each stage's own
+    thread: dict[str, str]  # stage: where it ran ("loop", "writer", "workers")
+    process_wall: list[float]  # per page: Pipeline._process from call to result
+    worker_wall: list[float]  # per page: its exchange with a worker
+    writer_wall: float  # the writer thread busy, seconds
+    writer_calls: int
+    queue_wait: list[float]  # per writer call, sorted
+    latency: dict[str, float]  # article requests: mean "get" (from call to result) and
+    # "exchange" (the request in its slot), p99 and max of the exchange
+    timeouts: Counter[str]  # requests timed out, by kind
+    on_topic: int  # stories that went through the duplicate check
     candidates: int  # band candidates confirmed (or not) by find_duplicate
     confirmed: int  # of which were near-duplicates
     duplicates: int  # find_duplicate calls that found one (hash or band)
-    detail: dict[str, float]  # sub-stages, wall seconds
     growth: dict[str, tuple[float, float]]  # stage: mean wall seconds of the first and last
     # tenth of its calls
     lags: list[float] = field(default_factory=list)  # event-loop lag samples, sorted
 
     @staticmethod
-    def of(timers: StageTimers, wall: float, cpu: float) -> Stages:
-        seconds = Stages._stages(timers.inclusive, timers.exclusive)
-        seconds["fetch+loop"] = max(0.0, wall - sum(seconds.values()))
-        cpu_seconds = Stages._stages(timers.inclusive_cpu, timers.exclusive_cpu)
-        cpu_seconds["fetch+loop"] = max(0.0, cpu - sum(cpu_seconds.values()))
-        inc, exc = timers.inclusive, timers.exclusive
-        detail = {
-            "normalize": inc["normalize"],
-            "fingerprint": inc["fingerprint"],
-            "find_duplicate": inc["find_duplicate"],
-            "hash+band rows": exc["dedupe"],
+    def of(
+        timers: StageTimers, wall: float, cpu: float, worker_cpu: float, workers: int, replaced: int
+    ) -> Stages:
+        inc, exc = timers.inclusive_cpu, timers.exclusive_cpu
+        writer = {
+            "store": exc["store"],
+            "dedupe": inc["dedupe"],
+            "cluster": inc["cluster"],
+            "topics": inc["topics"],
             "zlib": inc["compress"],
-            "feed parse": inc["feed parse"],
+            "claims": inc["claim"],
+            "poll records": inc["poll record"],
+            "known keys": inc["known keys"],
+            "other writes": exc["writer"],
         }
+        loop = {
+            "feed parse": inc["feed parse"],
+            "fetch+IPC+loop": max(0.0, cpu - inc["writer"] - inc["feed parse"]),
+        }
+        cpu_seconds = {"extract+fingerprint": worker_cpu, **writer, **loop}
+        thread = {"extract+fingerprint": "workers"}
+        thread.update(dict.fromkeys(writer, "writer"))
+        thread.update(dict.fromkeys(loop, "loop"))
         growth = {}
-        for name in ("extract", "find_duplicate", "cluster", "store"):
-            calls = timers.each[name]
+        for name, calls in (
+            ("process", timers.awaited["process"]),
+            ("in a worker", timers.awaited["in a worker"]),
+            ("dedupe", timers.each["dedupe"]),
+            ("cluster", timers.each["cluster"]),
+            ("store", timers.each["store"]),
+        ):
             tenth = max(1, len(calls) // 10)
             growth[name] = (_mean(calls[:tenth]), _mean(calls[-tenth:]))
+        exchanges = sorted(timers.awaited["exchange article"])
         return Stages(
             wall=wall,
             cpu=cpu,
-            seconds=seconds,
+            worker_cpu=worker_cpu,
+            workers=workers,
+            replaced=replaced,
             cpu_seconds=cpu_seconds,
+            thread=thread,
+            process_wall=sorted(timers.awaited["process"]),
+            worker_wall=sorted(timers.awaited["in a worker"]),
+            writer_wall=timers.inclusive["writer"],
+            writer_calls=timers.calls["writer"],
+            queue_wait=sorted(timers.queue_wait),
             latency={
-                "get": _mean(timers.latency["get article"]),
-                "exchange": _mean(timers.latency["exchange article"]),
-                "exchange p99": _quantile(sorted(timers.latency["exchange article"]), 0.99),
-                "exchange max": max(timers.latency["exchange article"], default=0.0),
+                "get": _mean(timers.awaited["get article"]),
+                "exchange": _mean(exchanges),
+                "exchange p99": _quantile(exchanges, 0.99),
+                "exchange max": max(exchanges, default=0.0),
             },
+            timeouts=timers.timeouts,
             on_topic=timers.calls["dedupe"],
             candidates=timers.calls["confirm"],
             confirmed=timers.hits["confirm"],
             duplicates=timers.hits["find_duplicate"],
-            detail=detail,
             growth=growth,
         )
 
-    @staticmethod
-    def _stages(inc: dict[str, float], exc: dict[str, float]) -> dict[str, float]:
-        return {
-            "decode+extract": inc["decode"] + inc["extract"],
-            "topics": inc["topics"],
-            "fingerprint+dedupe": inc["dedupe"]
-            or inc["normalize"] + inc["fingerprint"] + inc["find_duplicate"],
-            "cluster": inc["cluster"],
-            "store": exc["store"],
-            "feeds": inc["feed parse"] + inc["poll record"] + inc["claim"] + inc["known keys"],
-        }
+    @property
+    def timed_out(self) -> int:
+        return sum(self.timeouts.values())
 
 
 # ---------------------------------------------------------------- the run
@@ -605,12 +708,22 @@ class Stages:
 @dataclass
 class _Pass:
     database: str  # "SQLite" or "PostgreSQL"
-    wall: list[float] = field(default_factory=list)
     stages: list[Stages] = field(default_factory=list)
     summary: PassSummary | None = None
 
-    def best(self) -> Stages:
-        return min(self.stages, key=lambda s: s.wall)
+    def median(self) -> Stages:
+        """The pass of median wall time (the lower middle one of an even count)."""
+        ordered = sorted(self.stages, key=lambda s: s.wall)
+        return ordered[(len(ordered) - 1) // 2]
+
+
+@dataclass
+class _Baseline:
+    """Runs of one baseline: wall and CPU seconds, event-loop lag samples of each."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    lag_p99: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -618,8 +731,10 @@ class _Results:
     articles: int
     feeds: int
     expected: Expected
-    baseline: list[float] = field(default_factory=list)  # seconds per baseline run
-    baseline_cpu: list[float] = field(default_factory=list)
+    get: _Baseline = field(default_factory=_Baseline)  # plain GETs
+    extract: _Baseline = field(default_factory=_Baseline)  # GETs + trafilatura in a pool
+    processes: int = 0  # [processing] processes of monitor (and of the extraction baseline)
+    timeout: float = 0.0  # fetch.timeout, seconds
     page_bytes: int = 0  # gzipped bytes received, all pages, one run
     plain_bytes: int = 0  # decompressed
     passes: list[_Pass] = field(default_factory=list)
@@ -643,10 +758,14 @@ def run(options: Options) -> Report:
     ):
         folder = Path(tmp)
         page_urls = [article_url(server.base_url, f, i) for f in range(feeds) for i in range(ITEMS)]
-        asyncio.run(_warm_up(folder, server, page_urls))
+        config = load_config(_write_config(folder, server, f"sqlite:///{folder / 'x.db'}", 1))
+        results.processes = config.processing.processes
+        results.timeout = config.fetch.timeout.total_seconds()
+        asyncio.run(_warm_up(folder, server, page_urls, results))
         for index in range(max(repeat, baseline_repeat)):
             if index < baseline_repeat:
                 _baseline_run(server, page_urls, results)
+                _extraction_run(server, page_urls, results)
             if index < repeat:
                 url = f"sqlite:///{folder / f'monitor-{index}.db'}"
                 _monitor_run(folder, server, url, "SQLite", results)
@@ -667,11 +786,11 @@ def run(options: Options) -> Report:
 
 
 def _write_config(folder: Path, server: RunningServer, url: str, feeds: int) -> Path:
-    """The bench config: the default topics, the default seeds, one source per feed."""
+    """The bench config: the default topics, the default seeds, one source per feed; fetch
+    and processing settings at their defaults but for the one-local-host ones."""
     defaults = load_config(DEFAULT_CONFIG)
     lines = [
         *local_host_settings(url, CONCURRENCY, respect_robots=False),
-        f'timeout = "{TIMEOUT}"',
         "[seeds]",
         f"path = {toml_string(str(SEEDS))}",
     ]
@@ -691,24 +810,29 @@ def _open_app(folder: Path, server: RunningServer, url: str, feeds: int) -> App:
     return app
 
 
-async def _warm_up(folder: Path, server: RunningServer, urls: list[str]) -> None:
-    """One feed through monitor (into a scratch file) and a few GETs, untimed: no timed run
-    pays for first-use imports and caches."""
-    await _get_all(urls[:ITEMS])
+async def _warm_up(folder: Path, server: RunningServer, urls: list[str], results: _Results) -> None:
+    """One feed through monitor (into a scratch file), a few GETs and extractions, untimed:
+    no timed run pays for first-use imports, caches, or starting the forkserver."""
+    await _get_all(urls[:ITEMS], results.timeout)
     app = _open_app(folder, server, f"sqlite:///{folder / 'warm-up.db'}", 1)
     try:
         async with app.pipeline() as pipeline:
             await pipeline.run_pass(recheck=False)
     finally:
         app.close()
+    await _get_and_extract(urls[:ITEMS], results.processes, results.timeout)
 
 
-async def _get_all(urls: list[str]) -> tuple[float, float, int, int]:
+def _client(timeout: float) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    return httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False)
+
+
+async def _get_all(urls: list[str], timeout: float) -> tuple[float, float, int, int]:
     """GET every URL, CONCURRENCY at a time, bodies read: wall and CPU seconds, bytes on the
     wire and decompressed."""
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     wire = 0
-    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
+    async with _client(timeout) as client:
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def get(url: str) -> bytes:
@@ -725,16 +849,78 @@ async def _get_all(urls: list[str]) -> tuple[float, float, int, int]:
     return wall, cpu, wire, sum(len(body) for body in bodies)
 
 
+async def _get_and_extract(
+    urls: list[str], processes: int, timeout: float
+) -> tuple[float, float, float, list[float]]:
+    """GET every URL as `_get_all` does and extract its text with trafilatura in a
+    ProcessPoolExecutor of `processes` (forked from a forkserver, as monitor's workers are),
+    CONCURRENCY pages between GET and extracted text at once: the work no ingest can skip.
+    Wall and CPU seconds (this process, then the workers'), and event-loop lag samples."""
+    loop = asyncio.get_running_loop()
+    extract = functools.partial(trafilatura.extract, **_TRAFILATURA_OPTIONS)
+    lags: list[float] = []
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        async with _client(timeout) as client:
+            gate = asyncio.Semaphore(CONCURRENCY)
+
+            async def get_and_extract(url: str) -> int:
+                async with gate:
+                    response = await client.get(url)
+                    response.raise_for_status()
+                    text = await loop.run_in_executor(
+                        pool, functools.partial(extract, response.content, url=url)
+                    )
+                    return len(text or "")
+
+            probe = asyncio.create_task(_probe_lag(lags))
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                lengths = await asyncio.gather(*(get_and_extract(url) for url in urls))
+            finally:
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                probe.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await probe
+        pids = [p.pid for p in getattr(pool, "_processes", {}).values() if p.pid is not None]
+        worker_cpu = sum(_cpu_seconds(pid) for pid in pids)
+    if not all(lengths):
+        raise RuntimeError(f"ingest is broken: trafilatura found no text in {lengths.count(0)}")
+    return wall, cpu, worker_cpu, sorted(lags)
+
+
+# What monitor.extract asks trafilatura for (its bare_extraction call), as extract() takes it.
+_TRAFILATURA_OPTIONS: dict[str, Any] = {
+    "fast": True,
+    "include_comments": False,
+    "include_tables": True,
+    "with_metadata": True,
+}
+
+
 def _baseline_run(server: RunningServer, urls: list[str], results: _Results) -> None:
     before = server.stats()
-    wall, cpu, wire, plain = asyncio.run(_get_all(urls))
+    wall, cpu, wire, plain = asyncio.run(_get_all(urls, results.timeout))
     served = server.served_since(
         before, "ingest", "baseline", pages_ok=len(urls), requests=len(urls)
     )
-    results.baseline.append(wall)
-    results.baseline_cpu.append(cpu)
+    results.get.wall.append(wall)
+    results.get.cpu.append(cpu)
     results.page_bytes, results.plain_bytes = wire, plain
     results.server_busy = max(results.server_busy, served.cpu_seconds / wall)
+
+
+def _extraction_run(server: RunningServer, urls: list[str], results: _Results) -> None:
+    before = server.stats()
+    wall, cpu, worker_cpu, lags = asyncio.run(
+        _get_and_extract(urls, results.processes, results.timeout)
+    )
+    server.served_since(
+        before, "ingest", "extraction baseline", pages_ok=len(urls), requests=len(urls)
+    )
+    results.extract.wall.append(wall)
+    results.extract.cpu.append(cpu + worker_cpu)
+    results.extract.lag_p99.append(_quantile(lags, 0.99))
 
 
 def _monitor_run(
@@ -749,10 +935,10 @@ def _monitor_run(
         before = server.stats()
         stages, summary = asyncio.run(_timed_pass(app))
         what = f"monitor on {database}"
-        _check(what, summary, results)
-        served = server.served_since(
-            before, "ingest", what, pages_ok=results.articles, feeds_ok=results.feeds, not_found=0
-        )
+        _check(what, summary, results, stages)
+        served = server.served_since(before, "ingest", what, feeds_ok=results.feeds, not_found=0)
+        if served.pages_ok + stages.timeouts["article"] < results.articles:
+            raise RuntimeError(f"ingest is broken: {what}: {served.pages_ok} pages served")
         results.server_busy = max(results.server_busy, served.cpu_seconds / stages.wall)
     finally:
         app.close()
@@ -765,6 +951,7 @@ async def _timed_pass(app: App) -> tuple[Stages, PassSummary]:
     async with app.pipeline() as pipeline:
         with timing_stages() as timers:
             probe = asyncio.create_task(_probe_lag(lags))
+            replaced = pipeline.pool.replaced
             wall, cpu = time.perf_counter(), time.process_time()
             try:
                 summary = await pipeline.run_pass(recheck=False)
@@ -773,7 +960,12 @@ async def _timed_pass(app: App) -> tuple[Stages, PassSummary]:
                 probe.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await probe
-    stages = Stages.of(timers, wall, cpu)
+            # The workers' CPU time, read while they are alive (the pool's workers are new
+            # with each pipeline, so it is this pass's alone).
+            pids = pipeline.pool.pids()
+            worker_cpu = sum(_cpu_seconds(pid) for pid in pids)
+            replaced = pipeline.pool.replaced - replaced
+    stages = Stages.of(timers, wall, cpu, worker_cpu, len(pids), replaced)
     stages.lags = sorted(lags)
     return stages, summary
 
@@ -788,22 +980,27 @@ async def _probe_lag(lags: list[float]) -> None:
         lags.append(max(0.0, loop.time() - start - LAG_PERIOD))
 
 
-def _check(what: str, summary: PassSummary, results: _Results) -> None:
+def _check(what: str, summary: PassSummary, results: _Results, stages: Stages) -> None:
+    """The pass did the work it was meant to: every page stored, but for pages whose
+    request timed out (counted and reported; a feed that timed out, or any other failure,
+    makes the numbers meaningless)."""
     expected = results.expected
+    lost = stages.timeouts["article"]
     stored = summary.new + summary.duplicates + summary.offtopic
     if (
         summary.sources_polled != results.feeds
-        or summary.failures
+        or summary.failures != lost
+        or stages.timeouts["feed"]
         or summary.aliases
-        or stored != results.articles
-        or summary.offtopic != expected.offtopic
-        or not expected.copies * 0.9 <= summary.duplicates <= expected.copies
+        or stored + lost != results.articles
+        or not expected.offtopic - lost <= summary.offtopic <= expected.offtopic
+        or not expected.copies * 0.9 - lost <= summary.duplicates <= expected.copies
     ):
         raise RuntimeError(
             f"ingest is broken: {what}: {summary.line()}, {summary.offtopic} off-topic, "
-            f"{summary.aliases} aliases (expected {results.feeds} sources, {results.articles} "
-            f"stories, {expected.offtopic} off-topic, {expected.copies} copies); first errors: "
-            f"{summary.errors[:3]}"
+            f"{summary.aliases} aliases, {stages.timed_out} timed out (expected "
+            f"{results.feeds} sources, {results.articles} stories, {expected.offtopic} "
+            f"off-topic, {expected.copies} copies); first errors: {summary.errors[:3]}"
         )
 
 
@@ -846,7 +1043,8 @@ def _one_line(exc: BaseException) -> str:
 def _profile(folder: Path, server: RunningServer, out: Path) -> Path:
     """One more ingest into a new SQLite file, untimed: the first three quarters of the feeds,
     then the last quarter under cProfile, so the profile shows a store that already holds
-    most of the stories (the costs that grow with it included)."""
+    most of the stories (the costs that grow with it included). cProfile sees this process
+    only (the event loop; the writer thread's calls are not in it, nor the workers')."""
     out.mkdir(parents=True, exist_ok=True)
     app = _open_app(folder, server, f"sqlite:///{folder / 'profile.db'}", server.feeds)
     names = [feed_source_name(index) for index in range(server.feeds)]
@@ -876,11 +1074,33 @@ def _profile(folder: Path, server: RunningServer, out: Path) -> Path:
 
 def _report(results: _Results, server: RunningServer) -> Report:
     n, expected = results.articles, results.expected
-    baseline_rate = n / min(results.baseline)
-    rows = [
-        Row(f"ingest, new articles ({p.database})", "articles/s", n / p.best().wall, baseline_rate)
-        for p in results.passes
-    ]
+    get_rate = n / _median(results.get.wall)
+    extract_rate = n / _median(results.extract.wall)
+    extract_lag = _median(results.extract.lag_p99) * 1000
+    rows = []
+    for p in results.passes:
+        stages = p.median()
+        rate = n / stages.wall
+        rows += [
+            Row(f"ingest, new articles ({p.database})", "articles/s", rate, get_rate),
+            Row(
+                f"ingest, new articles vs GET + extraction pool ({p.database})",
+                "articles/s",
+                rate,
+                extract_rate,
+            ),
+            Row(
+                f"ingest, event-loop lateness p99 ({p.database})",
+                "ms",
+                _quantile(stages.lags, 0.99) * 1000,
+                extract_lag,
+            ),
+            Row(
+                f"ingest, requests timed out at {results.timeout:g}s ({p.database})",
+                "requests",
+                stages.timed_out,
+            ),
+        ]
     words = expected.words
     on_topic = n - expected.offtopic
     notes = [
@@ -893,32 +1113,45 @@ def _report(results: _Results, server: RunningServer) -> Report:
         "copies of an earlier page or a seed",
         f"monitor: Pipeline.run_pass(recheck=False) on a fresh database, concurrency "
         f"{CONCURRENCY}, per_host_concurrency {CONCURRENCY}, per_host_delay 0s (one host), "
-        "respect_robots false; the default topics and seeds; the rate counts the whole pass "
-        f"(claims, {results.feeds} feeds fetched and parsed, every page through the pipeline); "
-        f"{_best_of(len(results.passes[0].stages), 'pass')} per database; checked: every page "
-        "fetched once, no failure, the off-topic count exact, duplicates within 10% of the "
-        "copies",
-        f"baseline: httpx.AsyncClient GETs of the {n:,} pages, {CONCURRENCY} at a time, bodies "
-        f"read and gunzipped, nothing else; {_best_of(len(results.baseline), 'run')}, "
-        f"{min(results.baseline_cpu) * 1000 / n:.2f} ms of CPU per page; the machine's "
-        f"load average was {results.load[0]:.1f} at the start and {results.load[-1]:.1f} at "
-        f"the end ({os.cpu_count()} CPUs): other work slows both sides",
+        f"respect_robots false, fetch.timeout {results.timeout:g}s and [processing] "
+        f"processes {results.processes} (the defaults on this machine); the default topics and "
+        "seeds; the rate counts the whole pass (claims, "
+        f"{results.feeds} feeds fetched and parsed, every page through the pipeline); "
+        f"{_runs(len(results.passes[0].stages), 'pass')} per database; checked: every page "
+        "fetched once, no failure but timed-out requests, the off-topic count exact, "
+        "duplicates within 10% of the copies",
+        f"baseline 'plain httpx GET': httpx.AsyncClient GETs of the {n:,} pages, "
+        f"{CONCURRENCY} at a time, bodies read and gunzipped, nothing else; "
+        f"{_runs(len(results.get.wall), 'run')}, {_median(results.get.cpu) * 1000 / n:.2f} ms "
+        "of CPU per page",
+        "baseline 'GET + extraction pool': the same GETs, each body then given to "
+        f"trafilatura.extract({', '.join(f'{k}={v}' for k, v in _TRAFILATURA_OPTIONS.items())}"
+        f") in a concurrent.futures.ProcessPoolExecutor of {results.processes} processes "
+        f"(forkserver), {CONCURRENCY} pages between GET and text at once; "
+        f"{_runs(len(results.extract.wall), 'run')}, "
+        f"{_median(results.extract.cpu) * 1000 / n:.2f} ms of CPU per page (this process and "
+        f"the workers); its event loop woke late by {extract_lag:.0f} ms at the 99th "
+        "percentile (the baseline of the lateness rows: ratio = monitor / baseline, lower is "
+        "better)",
+        f"the machine's load average was {results.load[0]:.1f} at the start and "
+        f"{results.load[-1]:.1f} at the end ({os.cpu_count()} CPUs): other work slows every "
+        "side",
     ]
     for record in results.passes:
-        notes += _stage_notes(record, n)
+        notes += _stage_notes(record, n, results.processes)
     if results.postgres_note:
         notes.append(results.postgres_note)
     notes += [
         f"cProfile of one more ingest into a new SQLite file, its last quarter of the feeds "
         f"only ({max(1, results.feeds // 4) * ITEMS} articles, the store holding "
-        f"the rest already): {path}"
+        f"the rest already), the event loop's thread only: {path}"
         for path in results.profiles
     ]
     return Report(rows=rows, notes=notes)
 
 
-def _best_of(count: int, what: str) -> str:
-    return f"best of {count}" if count > 1 else f"one {what}"
+def _runs(count: int, what: str) -> str:
+    return f"median of {count} runs" if count > 1 else f"one {what}"
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -926,49 +1159,68 @@ def _quantile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
 
-def _stage_notes(record: _Pass, articles: int) -> list[str]:
-    stages = record.best()
+def _writer_cpu(stages: Stages) -> float:
+    return sum(cpu for name, cpu in stages.cpu_seconds.items() if stages.thread[name] == "writer")
+
+
+def _stage_notes(record: _Pass, articles: int, processes: int) -> list[str]:
+    stages = record.median()
     summary = record.summary
     assert summary is not None
+    total = stages.cpu + stages.worker_cpu
 
     def ms(seconds: float) -> str:
         return f"{seconds * 1000 / articles:.2f}"
 
-    parts = [
-        f"{name} {ms(stages.cpu_seconds[name])} ({stages.cpu_seconds[name] / stages.cpu:.0%})"
-        for name in stages.seconds
-    ]
-    detail = ", ".join(f"{name} {ms(seconds)}" for name, seconds in stages.detail.items())
+    by_thread: dict[str, list[str]] = defaultdict(list)
+    for name, seconds in stages.cpu_seconds.items():
+        by_thread[stages.thread[name]].append(f"{name} {ms(seconds)} ({seconds / total:.0%})")
+    where = {"workers": "pool workers", "writer": "writer thread", "loop": "event loop"}
+    parts = "; ".join(f"{where[thread]}: {', '.join(p)}" for thread, p in by_thread.items())
     growth = ", ".join(
         f"{name} {first * 1000:.1f} -> {last * 1000:.1f}"
         for name, (first, last) in stages.growth.items()
     )
+    process, worker = stages.process_wall, stages.worker_wall
+    timeouts = (
+        f"{stages.timed_out} requests timed out ({stages.timeouts['article']} pages, "
+        f"{stages.timeouts['feed']} feeds)"
+        if stages.timed_out
+        else "no request timed out"
+    )
     return [
         f"{record.database}: {summary.new} new on-topic stories, {summary.duplicates} "
-        f"duplicates, {summary.offtopic} off-topic; CPU time per stage in ms per article (each "
-        "stage's own, in the thread that ran it; share of the process's CPU time): "
-        f"{', '.join(parts)}; the process's CPU time was {stages.cpu / stages.wall:.0%} of "
-        "the pass's wall time (extraction and storing run in worker threads, but one thread "
-        "at a time holds the GIL)",
-        f"{record.database} detail: fetch+loop is the process's CPU time outside the other "
-        "stages (the HTTP client's work on the event loop, the loop itself); a "
-        f"page's request took {stages.latency['exchange'] * 1000:.0f} ms in its slot "
-        f"({stages.latency['get'] * 1000:,.0f} ms from get() to result, waiting for one of "
-        f"{CONCURRENCY} slots included): the loop is busy with other pages; wall ms per "
-        "article (summed over threads): "
-        f"{detail} (fingerprint+dedupe and cluster run for on-topic stories only, "
-        f"{stages.on_topic} here); find_duplicate checked {stages.candidates:,} LSH band "
-        f"candidates ({stages.candidates / max(1, stages.on_topic):.1f} per story; "
-        f"{stages.confirmed} near-duplicates among them; {stages.duplicates} duplicates found "
-        "in all, by hash or band; each candidate's stored text is normalised and shingled "
-        f"again); ms per call in the first tenth -> the last tenth of the pass, as the store "
+        f"duplicates, {summary.offtopic} off-topic, {timeouts}; CPU time per stage in ms per "
+        "article (each stage's own, in the thread or processes that ran it; share of all "
+        f"CPU time): {parts}; CPU time in all was {total / stages.wall:.0%} of the pass's "
+        f"wall time (this process {stages.cpu / stages.wall:.0%}, the {stages.workers} "
+        f"workers {stages.worker_cpu / stages.wall:.0%}; {stages.replaced} replaced)",
+        f"{record.database} process stage (wall, as the event loop awaits it): "
+        f"{_mean(process) * 1000:.0f} ms a page (median {_quantile(process, 0.5) * 1000:.0f}, "
+        f"99th percentile {_quantile(process, 0.99) * 1000:.0f}), of which "
+        f"{_mean(worker) * 1000:.0f} ms in a worker (sent, processed, answered) and "
+        f"{(_mean(process) - _mean(worker)) * 1000:.0f} ms waiting for a free one; the "
+        f"{processes} workers were busy {sum(worker) / (processes * stages.wall):.0%} of the "
+        "pass",
+        f"{record.database} writer thread: busy {stages.writer_wall / stages.wall:.0%} of the "
+        f"pass, its own CPU time {_writer_cpu(stages) / max(stages.writer_wall, 1e-9):.0%} of "
+        "that busy time (the rest: waiting for the GIL, the disk or the database server) "
+        f"({stages.writer_calls:,} calls; a call waited "
+        f"{_quantile(stages.queue_wait, 0.5) * 1000:.0f} ms in its queue (median), "
+        f"{_quantile(stages.queue_wait, 0.99) * 1000:.0f} ms at the 99th percentile); "
+        f"duplicate check and clustering run for on-topic stories only ({stages.on_topic} "
+        f"here); find_duplicate checked {stages.candidates:,} LSH band candidates "
+        f"({stages.candidates / max(1, stages.on_topic):.1f} per story; {stages.confirmed} "
+        f"near-duplicates among them; {stages.duplicates} duplicates found in all, by hash or "
+        f"band); ms per call in the first tenth -> the last tenth of the pass, as the store "
         f"fills: {growth}",
         f"{record.database} event loop: a coroutine sleeping {LAG_PERIOD * 1000:.0f} ms woke "
         f"late by {_quantile(stages.lags, 0.5) * 1000:.0f} ms (median), "
-        f"{_quantile(stages.lags, 0.99):.1f} s (99th percentile), {max(stages.lags, default=0):.1f}"
-        f" s at most; page requests took {stages.latency['exchange p99']:.1f} s in their slot "
-        f"at the 99th percentile, {stages.latency['exchange max']:.1f} s at most "
-        f"(fetch.timeout is {TIMEOUT} here: with the default 20s, full runs on the 2-core "
-        "development machine had pages time out, as the loop runs extraction, dedupe, "
-        "clustering and storing of other pages between a request's reads)",
+        f"{_quantile(stages.lags, 0.99) * 1000:.0f} ms (99th percentile), "
+        f"{max(stages.lags, default=0) * 1000:.0f} ms at most; a page's request took "
+        f"{stages.latency['exchange'] * 1000:.0f} ms in its slot on average "
+        f"({stages.latency['exchange p99']:.1f} s at the 99th percentile, "
+        f"{stages.latency['exchange max']:.1f} s at most; "
+        f"{stages.latency['get'] * 1000:,.0f} ms from get() to result, waiting for one of "
+        f"{CONCURRENCY} slots included)",
     ]
