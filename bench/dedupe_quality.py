@@ -36,8 +36,8 @@ from itertools import combinations
 from pathlib import Path
 
 from bench import Options, Report, Row
-from monitor import fingerprint as fp
-from monitor.normalize import normalize_text
+from monitor.core import fingerprint as fp
+from monitor.core.normalize import normalize_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "dedupe"

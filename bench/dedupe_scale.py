@@ -2,11 +2,11 @@
 
 A fresh database (migrated with monitor.store.db.upgrade) gets synthetic stories: random texts
 of about 300 words drawn from a made-up vocabulary of 20,000 words with Zipf-like frequencies,
-fingerprinted with monitor.fingerprint.fingerprint (in worker processes, before anything is
+fingerprinted with monitor.core.fingerprint.fingerprint (in worker processes, before anything is
 timed) and inserted in bulk: minimal Story rows, a Version with the text for every 20th story
 (the ones near-copies are made of), and their FingerprintBand rows (executemany on SQLite, COPY
 on PostgreSQL). With 1,000 stories stored, then with 100,000 (`--quick`: 10,000), two lookups
-are timed, each as the pipeline makes it, monitor.dedupe.find_duplicate on a session whose
+are timed, each as the pipeline makes it, monitor.store.dedupe.find_duplicate on a session whose
 connection is already open:
 
 - **new story**: a fresh random text, duplicate of nothing (checked: the answer is None);
@@ -47,10 +47,10 @@ import numpy.typing as npt
 from sqlalchemy import Engine, create_engine, event, insert, text
 
 from bench import Options, Report, Row
-from monitor import fingerprint as fp
-from monitor.dedupe import DuplicateMatch, find_duplicate
-from monitor.normalize import content_hash, normalize_text
+from monitor.core import fingerprint as fp
+from monitor.core.normalize import content_hash, normalize_text
 from monitor.store import db
+from monitor.store.dedupe import DuplicateMatch, find_duplicate
 from monitor.store.models import FingerprintBand, Story, Version
 
 STORED = 100_000
@@ -533,7 +533,7 @@ def _report(
         f"{corpus.seconds:.0f} s together with the SQLite load they overlapped, never during "
         "a timed lookup), stored in bulk with their "
         f"{fp.BANDS} band hashes each; every {VERSIONED_EVERY}th with its text as version 1",
-        f"ms per monitor.dedupe.find_duplicate: 'monitor' with {corpus.stories:,} stories "
+        f"ms per monitor.store.dedupe.find_duplicate: 'monitor' with {corpus.stories:,} stories "
         f"stored, 'baseline' with {FIRST:,}; ratio = how many times slower at "
         f"{corpus.stories // FIRST}x the stories (1 is ideal); mean over up to {lookups} texts "
         f"(a series stops after {BUDGET:.0f} s), best of {repeat}",

@@ -1,4 +1,4 @@
-"""diff_time: monitor.diff.compute_diff on a long article, against difflib on its words.
+"""diff_time: monitor.core.diff.compute_diff on a long article, against difflib on its words.
 
 A 10,000-word news article (the prose of `bench.ingest`, in paragraphs of 1-3 sentences) and
 two later versions of it:
@@ -32,7 +32,7 @@ from functools import partial
 from bench import Options, Report, Row
 from bench.ingest import article_paragraphs, topic_sentence
 from bench.newssite import ADJECTIVES, sentence
-from monitor.diff import Diff, VersionText, compute_diff
+from monitor.core.diff import Diff, VersionText, compute_diff
 
 WORDS = 10_000
 REPEAT = 15

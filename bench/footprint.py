@@ -27,8 +27,9 @@ Rows:
 - **RSS, all processes**: the sum of their VmRSS after the last pass. Pages the processes share
   (the forkserver's imports, copy-on-write in its workers) are counted in each of them, so the
   sum overstates what the service takes; baseline: the VmRSS of an idle Python process that
-  imported what `monitor run` imports (monitor.cli, monitor.service, monitor.store.db) and did
-  nothing else. The ratio is how many times that the running service holds.
+  imported what `monitor run` imports (monitor.cli, monitor.pipeline.service,
+  monitor.store.db) and did nothing else. The ratio is how many times that the running service
+  holds.
 - **PSS, all processes**: the sum of their Pss, each shared page split among the processes
   sharing it: what the service takes of the machine's memory; baseline: the idle process's Pss.
 - **growth**: the RSS of all processes after the last pass minus after the middle one (pass 5
@@ -58,8 +59,8 @@ from bench import Options, Report, Row, environment_without, local_host_settings
 from bench.feedserver import RunningServer, Stats, article_url, run_server
 from monitor.app import open_app
 from monitor.config import CONFIG_ENV, DATABASE_ENV
+from monitor.core.urls import canonicalize_url, identity_key
 from monitor.store.models import Story, StoryAlias
-from monitor.urls import canonicalize_url, identity_key
 
 SOURCES, PASSES = 2_000, 10
 QUICK_SOURCES, QUICK_PASSES = 100, 6
@@ -71,7 +72,7 @@ DEADLINE = 600.0  # seconds for all passes; past it the benchmark fails
 REPO = Path(__file__).resolve().parent.parent
 SERVICE = "from monitor.cli import main; main()"
 IDLE = (
-    "import sys, monitor.cli, monitor.service, monitor.store.db; "
+    "import sys, monitor.cli, monitor.pipeline.service, monitor.store.db; "
     "print('ready', flush=True); sys.stdin.read()"
 )
 
@@ -412,8 +413,9 @@ def _report(
         f"the service's polls: {polls} (by HTTP status), none failed; the server answered "
         f"{served.feeds_ok:,} 200s and {served.feeds_not_modified:,} 304s, "
         f"{served.pages_ok} article pages, {served.robots} robots.txt",
-        f"baseline: VmRSS and Pss of an idle `python -c 'import monitor.cli, monitor.service, "
-        f"monitor.store.db'` ({idle_rss:.1f} and {idle_pss:.1f} MiB); ratio = monitor / "
+        "baseline: VmRSS and Pss of an idle `python -c 'import monitor.cli, "
+        f"monitor.pipeline.service, monitor.store.db'` ({idle_rss:.1f} and {idle_pss:.1f} MiB); "
+        "ratio = monitor / "
         f"baseline, lower is smaller; growth row: baseline = RSS of all processes after pass "
         f"{middle}",
         f"monitor sets PRAGMA cache_size={cache_size} on its SQLite connections: each keeps "

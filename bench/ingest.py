@@ -81,10 +81,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-import monitor.dedupe as dedupe_module
-import monitor.pipeline as pipeline_module
+import monitor.pipeline.passes as pipeline_module
+import monitor.store.dedupe as dedupe_module
 import monitor.store.queries as queries_module
-import monitor.stories as stories_module
+import monitor.store.writer as stories_module
 from bench import (
     Options,
     Report,
@@ -117,11 +117,11 @@ from bench.newssite import (
 from monitor.app import App, open_app
 from monitor.config import CONFIG_ENV, DATABASE_ENV, load_config
 from monitor.fetch import Failed, Fetcher
-from monitor.pipeline import PassSummary, Pipeline, Writer
-from monitor.processing import ProcessPool
+from monitor.pipeline.passes import PassSummary, Pipeline, Writer
+from monitor.pipeline.pool import ProcessPool
 from monitor.store import db
 from monitor.store.source_state import SourceStateWriter
-from monitor.stories import StoryWriter
+from monitor.store.writer import StoryWriter
 
 FEEDS, ITEMS = 100, 20  # 2,000 articles
 QUICK_FEEDS = 10  # 200 articles
@@ -889,7 +889,7 @@ async def _get_and_extract(
     return wall, cpu, worker_cpu, sorted(lags)
 
 
-# What monitor.extract asks trafilatura for (its bare_extraction call), as extract() takes it.
+# What monitor.core.extract asks trafilatura for (its bare_extraction call), as extract() takes it.
 _TRAFILATURA_OPTIONS: dict[str, Any] = {
     "fast": True,
     "include_comments": False,

@@ -45,9 +45,9 @@ from bench.feedserver import DEFAULT_ITEMS, RunningServer, Stats, article_url, r
 from monitor.app import App, open_app
 from monitor.clock import utcnow
 from monitor.config import CONFIG_ENV, DATABASE_ENV
-from monitor.pipeline import PassSummary
+from monitor.core.urls import canonicalize_url, identity_key
+from monitor.pipeline.passes import PassSummary
 from monitor.store.models import Source, Story, StoryAlias
-from monitor.urls import canonicalize_url, identity_key
 
 FEEDS = 1000  # the benchmarks issue asks for 1,000 feeds of 30 items
 QUICK_FEEDS = 100
@@ -320,7 +320,7 @@ def _report(
         "(checked: the server saw no other request)",
         f"the first 200 pass of the process ran at {feeds / results.monitor_ok.wall[0]:.0f} "
         "feeds/s: the service remembers which links are stored and how each URL canonicalises "
-        "(monitor.store.known_keys, monitor.urls); until it has met them it asks and computes",
+        "(monitor.store.known_keys, monitor.core.urls); until it has met them it asks and computes",
         f"baseline: httpx.AsyncClient GETs of the same URLs, {CONCURRENCY} at a time, bodies "
         "read, nothing parsed or stored; 304: with If-None-Match from its own 200 run",
         f"client CPU per feed: 200 monitor {cpu_ms(results.monitor_ok)} ms, baseline "

@@ -46,7 +46,7 @@ from bench.newssite import TOPIC, NewsServer, serving
 from monitor.app import App, open_app
 from monitor.clock import utcnow
 from monitor.config import CONFIG_ENV, DATABASE_ENV
-from monitor.pipeline import PassSummary, Pipeline
+from monitor.pipeline.passes import PassSummary, Pipeline
 from monitor.store.models import Story, Version
 
 FEEDS, ITEMS = 4, 20  # 80 articles

@@ -20,7 +20,7 @@ from monitor.store.known_keys import KnownKeys
 
 if TYPE_CHECKING:  # the pipeline (trafilatura, numpy) loads only for commands that fetch
     from monitor.fetch import FetchSettings
-    from monitor.pipeline import Pipeline
+    from monitor.pipeline.passes import Pipeline
 
 
 @dataclass
@@ -38,7 +38,7 @@ class App:
         still race to insert the same rows, the loser's unique-key error is settled by doing
         it again, when the rows are there to update.
         """
-        from monitor.dedupe import read_seed_files, sync_seeds
+        from monitor.store.dedupe import read_seed_files, sync_seeds
 
         now = self.clock()
         specs = [queries.SourceSpec(s.name, s.kind, s.url, s.enabled) for s in self.config.sources]
@@ -71,8 +71,8 @@ class App:
     @asynccontextmanager
     async def pipeline(self) -> AsyncIterator[Pipeline]:
         from monitor.fetch import Fetcher
-        from monitor.pipeline import Pipeline
-        from monitor.processing import TEST_HOOKS_ENV, ProcessPool
+        from monitor.pipeline.passes import Pipeline
+        from monitor.pipeline.pool import TEST_HOOKS_ENV, ProcessPool
 
         processing = self.config.processing
         pool = ProcessPool(

@@ -19,11 +19,11 @@ from rich.text import Text
 from monitor import views
 from monitor.app import App, app_context
 from monitor.config import parse_duration
-from monitor.dates import parse_iso
+from monitor.core.dates import parse_iso
+from monitor.core.text import SanitizingFormatter
 from monitor.errors import MonitorError, NotFoundError
 from monitor.store import queries
 from monitor.store.models import Story
-from monitor.text import SanitizingFormatter
 
 # Piped output is not wrapped at 80 columns: scripts grep it line by line.
 PIPE_WIDTH = 4096
@@ -276,7 +276,7 @@ def _short_iso(value: str | None) -> str:
 @cli.command()
 def run() -> None:
     """Run the service: poll on schedule until SIGINT or SIGTERM."""
-    from monitor.service import serve
+    from monitor.pipeline.service import serve
     from monitor.store.db import service_lock
 
     logging.getLogger("monitor").setLevel(logging.INFO)
@@ -546,7 +546,13 @@ def diff(
     ] = None,
 ) -> None:
     """What changed between two versions (by default the latest change)."""
-    from monitor.diff import compute_diff, diff_to_json, render_plain, render_rich, version_text
+    from monitor.core.diff import (
+        compute_diff,
+        diff_to_json,
+        render_plain,
+        render_rich,
+        version_text,
+    )
 
     with app_context(state.config) as app:
         story, session = _story(app, story_id)
@@ -662,7 +668,7 @@ def reextract(
     as_json: JsonOption = False,
 ) -> None:
     """Re-run extraction on stored versions (after the extractor improved)."""
-    from monitor.reextract import reextract_stories
+    from monitor.pipeline.reextract import reextract_stories
 
     with app_context(state.config) as app, app.sessions.begin() as session:
         report = reextract_stories(session, app.config, story_ids or None)
@@ -681,8 +687,8 @@ def extract(
     as_json: JsonOption = False,
 ) -> None:
     """Run article extraction on saved HTML files (to check a site's extraction)."""
-    from monitor.encoding import decode_html
-    from monitor.extract import extract_article
+    from monitor.core.encoding import decode_html
+    from monitor.core.extract import extract_article
 
     failed = False
     for path in files:

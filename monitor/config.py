@@ -23,10 +23,10 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.core.schedule import tick_interval
+from monitor.core.selectors import check_selector
 from monitor.digest.settings import DigestConfig, SmtpConfig
 from monitor.errors import ConfigError
-from monitor.schedule import tick_interval
-from monitor.selectors import check_selector
 
 CONFIG_ENV = "MONITOR_CONFIG"
 DATABASE_ENV = "MONITOR_DATABASE_URL"

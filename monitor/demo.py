@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor import demo_content as content
 from monitor import views
 from monitor.app import App, open_app
-from monitor.diff import compute_diff, render_plain, render_rich, version_text
+from monitor.core.diff import compute_diff, render_plain, render_rich, version_text
 from monitor.errors import ConfigError
 from monitor.store import queries
 from monitor.store.models import Story, Version

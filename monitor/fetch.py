@@ -24,7 +24,7 @@ Limits that protect the service from the open web live here and nowhere else:
 
 robots.txt is honoured unless `respect_robots` is off: before each request (each redirect hop
 too) the origin's /robots.txt is read once through the same client, guard and limits, and cached
-for 24 hours (see `monitor.robots` for the parsing and matching rules). A disallowed URL is
+for 24 hours (see `monitor.core.robots` for the parsing and matching rules). A disallowed URL is
 `Failed(kind="robots")` and never requested; a Crawl-delay for us (capped at 30 s) lengthens the
 per-host delay. A robots.txt that is missing (4xx) allows everything. One that cannot be read
 (5xx, 429, timeout, network failure) also allows everything, or keeps the rules last read from
@@ -59,8 +59,8 @@ from typing import Literal, Self, cast
 import httpcore
 import httpx
 
-from monitor.dates import as_utc, parse_rfc2822
-from monitor.robots import ALLOW_ALL, RobotsCache, RobotsRules, parse_robots
+from monitor.core.dates import as_utc, parse_rfc2822
+from monitor.core.robots import ALLOW_ALL, RobotsCache, RobotsRules, parse_robots
 
 __all__ = [
     "Failed",

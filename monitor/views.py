@@ -1,6 +1,6 @@
 """What the CLI shows: stories and versions as JSON-ready dicts and as safe terminal text.
 
-Text from the web is never trusted: it goes through monitor.text.sanitize before it reaches
+Text from the web is never trusted: it goes through monitor.core.text.sanitize before it reaches
 a terminal, and it is always handed to Rich as plain Text, never as markup.
 """
 
@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from monitor.config import SourceConfig
-from monitor.dates import as_utc
+from monitor.core.dates import as_utc
+from monitor.core.text import sanitize
 from monitor.store.models import LinkFailure, Source, Story, Version
-from monitor.text import sanitize
 
 
 def clean(text: str | None) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from monitor.urls import identity_key
+from monitor.core.urls import identity_key
 from tests.support.newsroom import Newsroom
 from tests.support.webserver import WebServer
 from tests.test_end_to_end import CHIPS, Monitor, write_config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.changes import classify, is_removal
-from monitor.diff import VersionText, compute_diff
+from monitor.core.changes import classify, is_removal
+from monitor.core.diff import VersionText, compute_diff
 
 TEXT = (
     "The Commerce Department announced new export controls on Wednesday.\n\n"

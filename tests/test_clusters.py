@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from monitor.clusters import (
+from monitor.core.clusters import (
     best_cluster,
     cluster_terms,
     inverse_document_frequencies,

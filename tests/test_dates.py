@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.dates import as_utc, parse_date, parse_iso, parse_rfc2822
+from monitor.core.dates import as_utc, parse_date, parse_iso, parse_rfc2822
 
 
 def _standard_library(value: str) -> datetime | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor import decide
-from monitor.topics import TopicMatch
+from monitor.core import decide
+from monitor.core.topics import TopicMatch
 
 DEEPSEEK = (TopicMatch("deepseek", ("deepseek",)),)
 SEED_COPY = decide.Duplicate("seed", "000_seed", 0.97)

@@ -20,10 +20,9 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from monitor import dedupe
-from monitor import fingerprint as fp
-from monitor.normalize import content_hash, normalize_text
-from monitor.store import db, queries
+from monitor.core import fingerprint as fp
+from monitor.core.normalize import content_hash, normalize_text
+from monitor.store import db, dedupe, queries
 from monitor.store.models import Seed, Story, Version
 
 DATA = Path(__file__).resolve().parent / "data" / "dedupe"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from pytest import MonkeyPatch
 from rich.console import Console
 
-from monitor import diff as diff_module
-from monitor.diff import (
+from monitor.core import diff as diff_module
+from monitor.core.diff import (
     Change,
     Diff,
     Segment,
@@ -25,7 +25,7 @@ from monitor.diff import (
     render_plain,
     render_rich,
 )
-from monitor.normalize import normalize_text, words
+from monitor.core.normalize import normalize_text, words
 
 SEED = (Path(__file__).resolve().parent.parent / "config/seeds/002_55b491fe1faf6718.txt").read_text(
     encoding="utf-8"

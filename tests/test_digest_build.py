@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.core.normalize import content_hash
 from monitor.digest.build import build_digest
 from monitor.digest.content import ChangedItem, Digest, Piece
-from monitor.normalize import content_hash
 from monitor.store import db
 from monitor.store.models import Seed, Source, Story, StoryTopic, Version
 

@@ -382,7 +382,7 @@ def test_docs_digest_fits_a_phone_screen(tmp_path: Path) -> None:
 
 
 def _snippets(old: str, new: str) -> list[str]:
-    from monitor.diff import VersionText, compute_diff
+    from monitor.core.diff import VersionText, compute_diff
     from monitor.digest.snippets import text_snippets
 
     snippets, more = text_snippets(

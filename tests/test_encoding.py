@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.encoding import decode_html
+from monitor.core.encoding import decode_html
 
 PAGES = Path(__file__).parent / "data" / "pages"
 CP1252_PAGE = (PAGES / "cp1252_article.html").read_bytes()

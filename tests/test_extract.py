@@ -10,8 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.encoding import decode_html
-from monitor.extract import EMPTY_ARTICLE, Article, check_selector, extract_article, extract_links
+from monitor.core.encoding import decode_html
+from monitor.core.extract import (
+    EMPTY_ARTICLE,
+    Article,
+    check_selector,
+    extract_article,
+    extract_links,
+)
 
 PAGES = Path(__file__).parent / "data" / "pages"
 HERALD_URL = (

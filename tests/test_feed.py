@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.core.sources.feed import parse_feed
 from monitor.errors import ParseError
-from monitor.sources.feed import parse_feed
 from monitor.views import iso
 
 FEEDS = Path(__file__).parent / "data" / "feeds"

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor import fingerprint as fp
-from monitor.fingerprint import (
+from monitor.core import fingerprint as fp
+from monitor.core.fingerprint import (
     BANDS,
     NUM_PERM,
     ROWS,
@@ -29,7 +29,7 @@ from monitor.fingerprint import (
     shingles,
     similarity,
 )
-from monitor.normalize import content_hash
+from monitor.core.normalize import content_hash
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "config" / "seeds"
 SEEDS = {path.stem: path.read_text(encoding="utf-8") for path in sorted(SEED_DIR.glob("*.txt"))}

@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.encoding import decode_html
+from monitor.core.encoding import decode_html
+from monitor.core.sources.feed import FeedEntry, parse_feed, strip_doctype
+from monitor.core.sources.page import parse_listing
+from monitor.core.sources.sitemap import parse_sitemap
 from monitor.errors import ParseError
-from monitor.sources.feed import FeedEntry, parse_feed, strip_doctype
-from monitor.sources.page import parse_listing
-from monitor.sources.sitemap import parse_sitemap
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 FILES = sorted(p for p in HOSTILE.iterdir() if p.name != "README.md")

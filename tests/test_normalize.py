@@ -7,7 +7,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.normalize import content_hash, normalize_text, normalize_title, words
+from monitor.core.normalize import content_hash, normalize_text, normalize_title, words
 
 
 def test_typography_becomes_ascii() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sources.page import ParsedListing, compile_pattern, parse_listing
+from monitor.core.sources.page import ParsedListing, compile_pattern, parse_listing
 
 LISTINGS = Path(__file__).parent / "data" / "listings"
 CASES = sorted(LISTINGS.glob("*.expected.json"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.processing import (
+from monitor.pipeline.pool import (
     TEST_HOOKS_ENV,
     PageFailed,
     PageTask,

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from monitor import fingerprint as fp
 from monitor.app import open_app
-from monitor.normalize import normalize_text
-from monitor.service import Service
+from monitor.core import fingerprint as fp
+from monitor.core.normalize import normalize_text
+from monitor.pipeline.service import Service
 from monitor.store import queries
 from monitor.store.models import FingerprintBand, Story
 from tests.support.newsroom import Newsroom

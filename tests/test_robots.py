@@ -13,8 +13,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor import fetch as fetch_module
+from monitor.core.robots import (
+    ALLOW_ALL,
+    RobotsCache,
+    RobotsRules,
+    Rule,
+    parse_robots,
+    product_token,
+)
 from monitor.fetch import Failed, Fetched, Fetcher, FetchResult, FetchSettings
-from monitor.robots import ALLOW_ALL, RobotsCache, RobotsRules, Rule, parse_robots, product_token
 from tests.support.webserver import Response, WebServer, redirect, slow
 
 UA = "monitor-test/1.0 (+https://example.org/bot)"

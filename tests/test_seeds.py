@@ -7,10 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from monitor import dedupe
-from monitor.fingerprint import fingerprint
-from monitor.normalize import normalize_text
-from monitor.store import db
+from monitor.core.fingerprint import fingerprint
+from monitor.core.normalize import normalize_text
+from monitor.store import db, dedupe
 from monitor.store.models import FingerprintBand, Seed
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)

@@ -155,7 +155,7 @@ def test_housekeeping_prunes_old_poll_records_and_failed_links(
     from sqlalchemy import func, select
 
     from monitor.app import open_app
-    from monitor.service import Service
+    from monitor.pipeline.service import Service
     from monitor.store.models import LinkFailure, Poll, Source
 
     config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'h.db'}")

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.dates import parse_date
+from monitor.core.dates import parse_date
+from monitor.core.sources.sitemap import ParsedSitemap, parse_sitemap
 from monitor.errors import ParseError
-from monitor.sources.sitemap import ParsedSitemap, parse_sitemap
 from monitor.views import iso
 
 SITEMAPS = Path(__file__).parent / "data" / "sitemaps"
@@ -236,7 +236,7 @@ def test_doctype_without_entities_is_harmless() -> None:
     assert [e.url for e in parse(body).entries] == ["https://www.example.org/a"]
 
 
-# --- dates (W3C datetimes, read by monitor.dates.parse_date) ----------------------------
+# --- dates (W3C datetimes, read by monitor.core.dates.parse_date) ----------------------------
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.text import SanitizingFormatter, one_line, sanitize
+from monitor.core.text import SanitizingFormatter, one_line, sanitize
 
 ESC = "\x1b"
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
@@ -118,7 +118,7 @@ def test_a_hyperlink_shows_its_words_and_never_its_address(url: str, label: str)
 
 def test_log_lines_quote_web_text_without_its_controls() -> None:
     record = logging.LogRecord(
-        "monitor.pipeline", logging.WARNING, __file__, 1, "source %s: %s", None, None
+        "monitor.pipeline.passes", logging.WARNING, __file__, 1, "source %s: %s", None, None
     )
     record.args = ("wire", "HTTP 500 \x1b]0;pwned\x07\u202eresponse\r\nsecond line")
     line = SanitizingFormatter("%(levelname)s %(message)s").format(record)

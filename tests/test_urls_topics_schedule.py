@@ -9,9 +9,9 @@ from urllib.parse import urljoin
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor import schedule
-from monitor.topics import TopicRule, _term_pattern, match_topics
-from monitor.urls import canonicalize_url
+from monitor.core import schedule
+from monitor.core.topics import TopicRule, _term_pattern, match_topics
+from monitor.core.urls import canonicalize_url
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -36,7 +36,7 @@ def upgrade() -> None:
 
 def _register_existing_story_urls() -> None:
     """Every story's own URL becomes its first alias, as new stories get it."""
-    from monitor.urls import identity_key
+    from monitor.core.urls import identity_key
 
     stories = sa.table("stories", sa.column("id", sa.Integer), sa.column("url", sa.Text))
     aliases = sa.table(

@@ -1,7 +1,7 @@
 """From the database to a Digest: which stories are new, changed and removed in a period.
 
 The only module of the digest that reads the store. New stories are grouped by coverage
-cluster (Story.cluster_id, monitor.clusters); copies of a story (which have no cluster of
+cluster (Story.cluster_id, monitor.core.clusters); copies of a story (which have no cluster of
 their own) join their original's. cluster_keys() is the one place that knows this.
 """
 
@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, defer
 
-from monitor.diff import compute_diff, version_text
+from monitor.core.diff import compute_diff, version_text
+from monitor.core.text import one_line
 from monitor.digest.content import (
     ChangedItem,
     Digest,
@@ -26,7 +27,6 @@ from monitor.digest.content import (
 )
 from monitor.digest.snippets import text_snippets, title_snippet
 from monitor.store.models import Story, Version
-from monitor.text import one_line
 
 NO_TOPIC = "other"  # the section of on-topic-less stories (watched articles), for "all topics"
 ALSO_NAMED = 3  # outlets named in "also: a, b, c, +N"

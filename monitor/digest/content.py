@@ -2,7 +2,7 @@
 
 Pure on purpose: rendering needs no database, so templates are tested (and previewed)
 from hand-made trees. Every string from the web is sanitised before it is put in the tree
-(monitor.text.one_line, in build.py and snippets.py), and is escaped later by the templates.
+(monitor.core.text.one_line, in build.py and snippets.py), and is escaped later by the templates.
 """
 
 from __future__ import annotations

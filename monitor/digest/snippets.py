@@ -1,9 +1,9 @@
 """The changed sentences of a diff, for an email: short, each change in its sentence.
 
-monitor.diff renders whole paragraphs with a fixed number of context words; a digest
+monitor.core.diff renders whole paragraphs with a fixed number of context words; a digest
 reader wants less: only the sentence around each change, a few of them per story, and
 long insertions clipped. This works on the public Diff.segments, so it stays independent
-of how monitor.diff renders for the terminal.
+of how monitor.core.diff renders for the terminal.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from monitor.diff import Segment, VersionText, compute_diff
+from monitor.core.diff import Segment, VersionText, compute_diff
+from monitor.core.text import one_line
 from monitor.digest.content import Piece, Snippet
-from monitor.text import one_line
 
 CONTEXT_WORDS = 20  # at most this many unchanged words on each side of a change
 CHANGE_WORDS = 60  # an insertion or deletion longer than this is clipped

@@ -16,7 +16,7 @@ LIMIT = 200_000  # keys remembered (~25 MB at most); the oldest are forgotten fi
 
 
 class KnownKeys:
-    """A bounded memory of identity keys (monitor.urls.identity_key) that have a story."""
+    """A bounded memory of identity keys (monitor.core.urls.identity_key) that have a story."""
 
     def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from monitor.dates import as_utc
+from monitor.core.dates import as_utc
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -125,7 +125,7 @@ class Story(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     text_hash: Mapped[str | None] = mapped_column(String(64), index=True)
-    # The monitor.fingerprint.SCHEME of its LSH band hashes; None when it has none (a
+    # The monitor.core.fingerprint.SCHEME of its LSH band hashes; None when it has none (a
     # duplicate, an off-topic or a watched story). Another scheme means: compute them again.
     fingerprint_scheme: Mapped[str | None] = mapped_column(String(60))
     duplicate_kind: Mapped[str | None] = mapped_column(String(10))
@@ -136,7 +136,7 @@ class Story(Base):
         ForeignKey("stories.id", ondelete="SET NULL")
     )
     similarity: Mapped[float | None] = mapped_column(Float)
-    # The coverage cluster: the id of its first story (monitor.clusters); None for duplicates.
+    # The coverage cluster: the id of its first story (monitor.core.clusters); None for duplicates.
     cluster_id: Mapped[int | None] = mapped_column(Integer, index=True)
     cluster_terms: Mapped[list[str] | None] = mapped_column(JSON)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
@@ -180,7 +180,7 @@ class LinkFailure(Base):
     last_failed_at: Mapped[datetime] = mapped_column(index=True)
     next_attempt_at: Mapped[datetime]
     # A page that crashed the extraction process: not fetched again until someone looks.
-    # A page that killed the extraction process (monitor.processing) twice is quarantined:
+    # A page that killed the extraction process (monitor.pipeline.pool) twice is quarantined:
     # not fetched again until housekeeping forgets it.
     quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     crashes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -213,7 +213,7 @@ class Version(Base):
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     raw_html: Mapped[bytes | None] = mapped_column(LargeBinary)  # zlib-compressed
-    # How this version differs from the one before (None for version 1): see monitor.changes.
+    # How this version differs from the one before (None for version 1): see monitor.core.changes.
     change_class: Mapped[str | None] = mapped_column(String(10))
     words_added: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     words_removed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

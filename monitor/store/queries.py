@@ -408,7 +408,7 @@ def seed_with_text_hash(session: Session, text_hash: str) -> Seed | None:
 
 
 def known_keys(session: Session, keys: Iterable[str]) -> set[str]:
-    """Which of these identity keys (monitor.urls.identity_key) a story already has."""
+    """Which of these identity keys (monitor.core.urls.identity_key) a story already has."""
     wanted = list(dict.fromkeys(keys))
     found: set[str] = set()
     for start in range(0, len(wanted), 500):

@@ -1,13 +1,13 @@
 """Word-level differences between two versions of a story, and their renderings.
 
-Both versions are normalised first (monitor.normalize), so whitespace, quote and
+Both versions are normalised first (monitor.core.normalize), so whitespace, quote and
 invisible-character noise never shows up as a change. The texts are then cut into
 tokens (words, numbers, runs of whitespace, single punctuation marks), each distinct
 token becomes one character, and diff-match-patch diffs those strings, the way its
 ``diff_linesToChars`` does for lines: edits are whole words, never a confetti of
 letters, and semantic clean-up merges edits separated by a word or two into one.
 
-All renderers treat the text as untrusted: it is sanitised (monitor.text: no escape
+All renderers treat the text as untrusted: it is sanitised (monitor.core.text: no escape
 sequences, controls or bidi overrides), HTML is escaped, and Rich output is built from
 plain strings, never from markup.
 """
@@ -26,9 +26,9 @@ from typing import Any, Literal, Protocol, TypeVar
 from diff_match_patch import diff_match_patch
 from rich.text import Text
 
-from monitor.dates import as_utc
-from monitor.normalize import normalize_text, normalize_title, word_character_class, words
-from monitor.text import sanitize
+from monitor.core.dates import as_utc
+from monitor.core.normalize import normalize_text, normalize_title, word_character_class, words
+from monitor.core.text import sanitize
 
 __all__ = [
     "Change",

@@ -2,7 +2,7 @@
 
 The store gathers the state a decision needs (the topics that matched, the duplicate and
 cluster look-ups, the story's latest version), these functions decide, and
-`monitor.stories.StoryWriter` applies the decision. Every rule of the kind "a watched page is
+`monitor.store.writer.StoryWriter` applies the decision. Every rule of the kind "a watched page is
 never folded" or "a page that answers 404 is a removal" lives here, once, so that it holds
 whichever path a page took to get here.
 """
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from monitor.changes import is_removal
-from monitor.topics import TopicMatch
+from monitor.core.changes import is_removal
+from monitor.core.topics import TopicMatch
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.config import Config, SourceConfig
-from monitor.dedupe import reindex_story
-from monitor.encoding import decode_html
-from monitor.extract import extract_article
-from monitor.normalize import content_hash
+from monitor.core.encoding import decode_html
+from monitor.core.extract import extract_article
+from monitor.core.normalize import content_hash
 from monitor.store import queries
+from monitor.store.dedupe import reindex_story
 from monitor.store.models import Story, Version
-from monitor.stories import classify_version
+from monitor.store.writer import classify_version
 
 
 @dataclass

@@ -27,8 +27,8 @@ import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from trafilatura.settings import Document
 
-from monitor.dates import parse_date
-from monitor.selectors import check_selector
+from monitor.core.dates import parse_date
+from monitor.core.selectors import check_selector
 
 __all__ = ["EMPTY_ARTICLE", "Article", "check_selector", "extract_article", "extract_links"]
 

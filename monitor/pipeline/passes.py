@@ -2,7 +2,7 @@
 
 The stages, each with one job:
 - the event loop fetches (feeds, listings, sitemaps, articles, re-checks) and nothing else;
-- the process pool (monitor.processing) decodes, extracts and fingerprints each page;
+- the process pool (monitor.pipeline.pool) decodes, extracts and fingerprints each page;
 - the writer, one thread, runs every database call in short transactions, one at a time, so
   neither a slow transaction nor SQLite's busy wait ever stalls the requests in flight.
 
@@ -30,25 +30,25 @@ from typing import Generic, ParamSpec, Protocol, TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import schedule
-from monitor.changes import is_removal
 from monitor.clock import Clock, utcnow
 from monitor.config import Config, SourceConfig
-from monitor.encoding import decode_html
+from monitor.core import schedule
+from monitor.core.changes import is_removal
+from monitor.core.encoding import decode_html
+from monitor.core.sources.feed import FeedEntry, parse_feed
+from monitor.core.sources.page import parse_listing
+from monitor.core.sources.sitemap import parse_sitemap
+from monitor.core.urls import canonicalize_url, identity_key
 from monitor.errors import ParseError
 from monitor.fetch import Failed, Fetched, Fetcher, NotModified
 from monitor.health import Metrics
-from monitor.processing import PageFailed, PageTask, ProcessPool
-from monitor.sources.feed import FeedEntry, parse_feed
-from monitor.sources.page import parse_listing
-from monitor.sources.sitemap import parse_sitemap
+from monitor.pipeline.pool import PageFailed, PageTask, ProcessPool
 from monitor.store import queries
 from monitor.store.claims import renew_leases
 from monitor.store.known_keys import KnownKeys
 from monitor.store.models import Source, Story
 from monitor.store.source_state import FinishedSource, PollRecord, SourceStateWriter
-from monitor.stories import Extracted, StoryWriter, story_urls
-from monitor.urls import canonicalize_url, identity_key
+from monitor.store.writer import Extracted, StoryWriter, story_urls
 
 log = logging.getLogger(__name__)
 

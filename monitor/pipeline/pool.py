@@ -27,11 +27,11 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Self
 
-from monitor.encoding import decode_html
-from monitor.extract import Article, extract_article
-from monitor.fingerprint import Fingerprint, fingerprint
-from monitor.normalize import normalize_text
-from monitor.text import one_line
+from monitor.core.encoding import decode_html
+from monitor.core.extract import Article, extract_article
+from monitor.core.fingerprint import Fingerprint, fingerprint
+from monitor.core.normalize import normalize_text
+from monitor.core.text import one_line
 
 log = logging.getLogger(__name__)
 

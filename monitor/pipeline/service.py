@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App
-from monitor.dedupe import reindex_outdated
 from monitor.digest.jobs import DigestJobs
 from monitor.health import Metrics, ServiceHealth, serve_health
-from monitor.pipeline import Pipeline
+from monitor.pipeline.passes import Pipeline
 from monitor.store import queries
+from monitor.store.dedupe import reindex_outdated
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Service:
     async def housekeeping(self) -> None:
         """Forget poll records, and failed links not tried since, older than [service]
         keep_polls; index again stories fingerprinted with an older scheme, a batch an
-        hour (after an upgrade that changed monitor.fingerprint.SCHEME)."""
+        hour (after an upgrade that changed monitor.core.fingerprint.SCHEME)."""
         cutoff = self.app.clock() - self.app.config.service.keep_polls
 
         def prune() -> tuple[int, int]:

@@ -15,21 +15,21 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from monitor import decide, schedule
-from monitor.changes import classify
-from monitor.clusters import best_cluster, cluster_terms
 from monitor.config import Config
-from monitor.dedupe import DuplicateMatch, find_duplicate, index_story
-from monitor.diff import compute_diff, version_text
-from monitor.extract import Article
+from monitor.core import decide, schedule
+from monitor.core.changes import classify
+from monitor.core.clusters import best_cluster, cluster_terms
+from monitor.core.diff import compute_diff, version_text
+from monitor.core.extract import Article
+from monitor.core.fingerprint import Fingerprint
+from monitor.core.normalize import content_hash
+from monitor.core.sources.feed import FeedEntry
+from monitor.core.topics import TopicMatch, TopicRule, match_topics
+from monitor.core.urls import canonicalize_url, identity_key
 from monitor.fetch import Failed, Fetched, NotModified
-from monitor.fingerprint import Fingerprint
-from monitor.normalize import content_hash
-from monitor.sources.feed import FeedEntry
 from monitor.store import queries
+from monitor.store.dedupe import DuplicateMatch, find_duplicate, index_story
 from monitor.store.models import Story, StoryTopic, Version
-from monitor.topics import TopicMatch, TopicRule, match_topics
-from monitor.urls import canonicalize_url, identity_key
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class StoryWriter:
         now: datetime,
         recheck: Sequence[timedelta],
     ) -> Story:
-        """Story and version 1, as monitor.decide.new_story says (entry None: a watched page).
+        """Story and version 1, as monitor.core.decide.new_story says (entry None: a watched page).
 
         Everything that only reads (the duplicate look-up, the cluster candidates) comes
         before the first write, so SQLite's write lock is held for the inserts alone.
@@ -118,7 +118,7 @@ class StoryWriter:
         self, session: Session, story: Story, extracted: Extracted, now: datetime
     ) -> bool:
         """A watched page whose story a feed stored first becomes what a watched page is
-        (monitor.decide.adopt_watched). True when anything changed."""
+        (monitor.core.decide.adopt_watched). True when anything changed."""
         if not decide.adopt_watched(
             listed=story.status == "active",
             folded=story.duplicate_kind is not None,
@@ -202,7 +202,7 @@ class StoryWriter:
         result: Extracted | NotModified | Failed,
         now: datetime,
     ) -> bool:
-        """Record what a check of a known story found (monitor.decide.check); True when it
+        """Record what a check of a known story found (monitor.core.decide.check); True when it
         wrote a version."""
         latest = queries.latest_version(session, story.id)
         title = story.title

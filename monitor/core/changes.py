@@ -18,8 +18,8 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from monitor.diff import Diff
-from monitor.normalize import normalize_text, normalize_title
+from monitor.core.diff import Diff
+from monitor.core.normalize import normalize_text, normalize_title
 
 ChangeClass = Literal["headline", "minor", "edit", "major", "removed", "restored"]
 CHANGE_CLASSES: tuple[ChangeClass, ...] = (

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from monitor.normalize import words
+from monitor.core.normalize import words
 
 __all__ = [
     "BANDS",

@@ -23,10 +23,10 @@ from itertools import chain
 from typing import NoReturn
 from xml.parsers import expat
 
-from monitor.dates import parse_date
+from monitor.core.dates import parse_date
+from monitor.core.sources.feed import FeedEntry, plain_text
+from monitor.core.urls import canonicalize_url
 from monitor.errors import ParseError
-from monitor.sources.feed import FeedEntry, plain_text
-from monitor.urls import canonicalize_url
 
 __all__ = ["ParsedSitemap", "parse_sitemap"]
 

@@ -2,7 +2,7 @@
 
 Which links are articles is configured per source: a CSS selector for the links and,
 optionally, regular expressions the canonical URL must (``include``) or must not
-(``exclude``) contain. ``monitor.extract.extract_links`` decides which links the selector
+(``exclude``) contain. ``monitor.core.extract.extract_links`` decides which links the selector
 matches and how they resolve; a second pass over the same anchors reads their text.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from selectolax.lexbor import LexborNode
 
 # The private helpers make the second pass resolve links exactly as extract_links does.
-from monitor.extract import check_selector, matched_anchors
-from monitor.sources.feed import FeedEntry
-from monitor.urls import canonicalize_url
+from monitor.core.extract import check_selector, matched_anchors
+from monitor.core.sources.feed import FeedEntry
+from monitor.core.urls import canonicalize_url
 
 __all__ = ["ParsedListing", "compile_pattern", "parse_listing"]
 

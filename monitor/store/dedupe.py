@@ -14,9 +14,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from monitor import fingerprint as fp
-from monitor.decide import Duplicate
-from monitor.normalize import content_hash, normalize_text
+from monitor.core import fingerprint as fp
+from monitor.core.decide import Duplicate
+from monitor.core.normalize import content_hash, normalize_text
 from monitor.store import queries
 from monitor.store.models import Seed, Story, Version
 

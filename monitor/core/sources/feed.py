@@ -22,9 +22,9 @@ from typing import Any
 
 import feedparser
 
+from monitor.core.sources.feed_fast import RawEntry, parse_fast
+from monitor.core.urls import canonicalize_url
 from monitor.errors import ParseError
-from monitor.sources.feed_fast import RawEntry, parse_fast
-from monitor.urls import canonicalize_url
 
 log = logging.getLogger(__name__)
 
