@@ -82,6 +82,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 import monitor.pipeline.passes as pipeline_module
+import monitor.store.blobs as blobs_module
 import monitor.store.dedupe as dedupe_module
 import monitor.store.queries as queries_module
 import monitor.store.writer as stories_module
@@ -539,7 +540,7 @@ _TIMED: tuple[tuple[str, Any, str, bool], ...] = (
     ("find_duplicate", stories_module, "find_duplicate", True),
     ("confirm", dedupe_module, "_confirm", False),  # one band candidate, checked
     ("feed parse", pipeline_module, "parse_feed", True),
-    ("compress", queries_module, "compress_html", False),
+    ("compress", blobs_module, "compress_html", False),
     ("known keys", queries_module, "known_keys", False),
     ("store", Pipeline, "_store_new_story", True),
     ("dedupe", StoryWriter, "_find_duplicate", True),

@@ -658,16 +658,19 @@ class Pipeline:
             fetched.charset,
             title_selector=settings.title if settings else None,
             text_selector=settings.text if settings else None,
+            topics=tuple(self.stories.rules),
         )
         processed = await self.pool.process(task)
         if isinstance(processed, PageFailed):
             return processed
         return Extracted(
             article=processed.article,
-            raw_html=fetched.body,
             fetched=fetched,
             normalized=processed.normalized,
             fingerprint=processed.fingerprint,
+            topics=processed.topics,
+            cluster_terms=processed.cluster_terms,
+            compressed_html=processed.compressed_html,
         )
 
     def _store_new_story(

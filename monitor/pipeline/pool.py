@@ -27,11 +27,14 @@ from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Self
 
+from monitor.core.clusters import cluster_terms
 from monitor.core.encoding import decode_html
 from monitor.core.extract import Article, extract_article
 from monitor.core.fingerprint import Fingerprint, fingerprint
 from monitor.core.normalize import normalize_text
 from monitor.core.text import one_line
+from monitor.core.topics import TopicMatch, TopicRule, match_topics
+from monitor.store.blobs import compress_html
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +45,26 @@ _SPAWN_FAILURES_DEAD = 3  # spawn failures in a row after which the pool reports
 
 @dataclass(frozen=True, slots=True)
 class PageTask:
-    """A fetched page and how its source wants it read."""
+    """A fetched page, how its source wants it read, and the topics to match it against."""
 
     url: str
     body: bytes
     charset: str | None
     title_selector: str | None = None
     text_selector: str | None = None
+    topics: tuple[TopicRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessedPage:
-    """What the rest of the pipeline needs of a page: the article and its fingerprint."""
+    """Everything about a page that needs only the page: the CPU work the writer is spared."""
 
     article: Article
     normalized: str  # normalize.normalize_text of the article text
     fingerprint: Fingerprint
+    topics: tuple[TopicMatch, ...]  # of the article's own headline and text
+    cluster_terms: frozenset[str]  # likewise
+    compressed_html: bytes  # the body as the store keeps it
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +77,20 @@ class PageFailed:
 
 
 def process_page(task: PageTask) -> ProcessedPage:
-    """Decode, extract, normalise and fingerprint one page (pure CPU work)."""
+    """Decode, extract, normalise, fingerprint, match and compress one page (CPU work)."""
     html = decode_html(task.body, task.charset)
     article = extract_article(
         html, task.url, title_selector=task.title_selector, text_selector=task.text_selector
     )
     normalized = normalize_text(article.text)
-    return ProcessedPage(article, normalized, fingerprint(normalized))
+    return ProcessedPage(
+        article,
+        normalized,
+        fingerprint(normalized),
+        tuple(match_topics(task.topics, article.title, article.text)),
+        cluster_terms(article.title, article.text),
+        compress_html(task.body),
+    )
 
 
 def _run_test_hook(body: bytes) -> None:

@@ -21,6 +21,7 @@ from monitor.core.encoding import decode_html
 from monitor.core.extract import extract_article
 from monitor.core.normalize import content_hash
 from monitor.store import queries
+from monitor.store.blobs import decompress_html
 from monitor.store.dedupe import reindex_story
 from monitor.store.models import Story, Version
 from monitor.store.writer import classify_version
@@ -86,7 +87,7 @@ def _reextract_story(
 
 
 def _reextract_version(version: Version, url: str, source: SourceConfig | None) -> bool:
-    raw = queries.decompress_html(version.raw_html)
+    raw = decompress_html(version.raw_html)
     if raw is None:
         return False
     article = extract_article(

@@ -7,6 +7,8 @@ A seed wins over a story, and a copy of a copy points at the original.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -68,21 +70,67 @@ def _confirm(
         return None
     if candidate.story_id is None:
         return None
-    text = session.scalars(
-        select(Version.text)
-        .where(Version.story_id == candidate.story_id)
-        .order_by(Version.number.desc())
-        .limit(1)
-    ).first()
-    if text is None:
+    shingles = _story_shingles(session, candidate.story_id)
+    if shingles is None:
         return None
-    sim = fp.similarity(print_.shingles, fp.shingles(normalize_text(text)))
+    sim = fp.similarity(print_.shingles, shingles)
     if not fp.is_near_duplicate(sim):
         return None
     original = session.get(Story, candidate.story_id)
     if original is not None and original.duplicate_kind == "seed":
         return DuplicateMatch("seed", str(original.duplicate_of_seed_id), round(fp.score(sim), 4))
     return DuplicateMatch("story", candidate.story_id, round(fp.score(sim), 4))
+
+
+class _ShingleCache:
+    """Shingles of stories' latest texts, by (story, content hash): the same originals are
+    candidates for many copies in a row, and shingling a stored text again is most of the
+    cost of confirming one. Bounded (about 60 KB an entry); the oldest go first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: OrderedDict[tuple[int, str], frozenset[int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, str]) -> frozenset[int] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[int, str], shingles: frozenset[int]) -> None:
+        with self._lock:
+            self._entries[key] = shingles
+            while len(self._entries) > self.limit:
+                self._entries.popitem(last=False)
+
+
+_SHINGLES = _ShingleCache(limit=512)
+
+
+def _story_shingles(session: Session, story_id: int) -> frozenset[int] | None:
+    """The shingles of a story's latest version (None when it has no version)."""
+    latest = session.execute(
+        select(Version.number, Version.content_hash)
+        .where(Version.story_id == story_id)
+        .order_by(Version.number.desc())
+        .limit(1)
+    ).first()
+    if latest is None:
+        return None
+    number, content = latest
+    cached = _SHINGLES.get((story_id, content))
+    if cached is not None:
+        return cached
+    text = session.scalars(
+        select(Version.text).where(Version.story_id == story_id, Version.number == number)
+    ).first()
+    if text is None:
+        return None
+    shingles = fp.shingles(normalize_text(text))
+    _SHINGLES.put((story_id, content), shingles)
+    return shingles
 
 
 # ---------------------------------------------------------------- the story index

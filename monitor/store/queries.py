@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -574,14 +573,6 @@ def clusters(session: Session, stories: Sequence[Story]) -> dict[int, list[Story
     for story in sorted(stories, key=lambda s: (s.first_seen_at, s.id)):
         groups.setdefault(story.cluster_id or story.id, []).append(story)
     return groups
-
-
-def compress_html(html: bytes) -> bytes:
-    return zlib.compress(html, 6)
-
-
-def decompress_html(blob: bytes | None) -> bytes | None:
-    return zlib.decompress(blob) if blob is not None else None
 
 
 # ---------------------------------------------------------------- listings

@@ -39,10 +39,12 @@ class Extracted:
     """An article as fetched and understood (in the process pool), ready to store."""
 
     article: Article
-    raw_html: bytes
     fetched: Fetched
     normalized: str  # normalize_text(article.text)
     fingerprint: Fingerprint
+    topics: tuple[TopicMatch, ...]  # of the article's own headline and text
+    cluster_terms: frozenset[str]  # likewise
+    compressed_html: bytes  # fetched.body as the store keeps it
 
 
 class StoryWriter:
@@ -70,7 +72,7 @@ class StoryWriter:
         """
         article = extracted.article
         title = article.title or (entry.title if entry else "")
-        matches = match_topics(self.rules, title, article.text)
+        matches = self._topics(extracted, title)
         watched = entry is None
         duplicate: DuplicateMatch | None = None
         cluster: tuple[int, float] | None = None
@@ -78,7 +80,11 @@ class StoryWriter:
         if decide.needs_lookups(matches, watched=watched):
             duplicate = self._find_duplicate(session, extracted)
             if duplicate is None:
-                terms = cluster_terms(title, article.text)
+                terms = (
+                    extracted.cluster_terms
+                    if title == article.title
+                    else cluster_terms(title, article.text)
+                )
                 cluster = self._best_cluster(session, terms, [m.topic for m in matches], now)
         plan = decide.new_story(
             matches,
@@ -132,7 +138,7 @@ class StoryWriter:
         story.next_check_at = None  # the source's interval drives its checks
         if not story.version_count:  # stored off-topic: it never had a version
             title = extracted.article.title or story.title
-            self._set_topics(story, match_topics(self.rules, title, extracted.article.text))
+            self._set_topics(story, self._topics(extracted, title))
             self._add_version(session, story, extracted, title, now)
         index_story(session, story, extracted.normalized, extracted.fingerprint)
         return True
@@ -166,6 +172,13 @@ class StoryWriter:
         else:
             story.duplicate_of_story_id = int(match.id)
 
+    def _topics(self, extracted: Extracted, title: str) -> Sequence[TopicMatch]:
+        """The topics matched in the pool, unless the headline came from elsewhere (the feed
+        entry, the previous version): then they are matched again here."""
+        if title == extracted.article.title:
+            return extracted.topics
+        return match_topics(self.rules, title, extracted.article.text)
+
     @staticmethod
     def _set_topics(story: Story, matches: Sequence[TopicMatch]) -> None:
         wanted = {m.topic: list(m.terms) for m in matches}
@@ -187,7 +200,7 @@ class StoryWriter:
             canonical_url=article.canonical_url,
             text=article.text,
             content_hash=content_hash(title, article.text),
-            raw_html=queries.compress_html(extracted.raw_html),
+            raw_html=extracted.compressed_html,
         )
         session.add(row)
         story.title = title
@@ -276,14 +289,13 @@ class StoryWriter:
         now: datetime,
     ) -> None:
         """Write version N+1 with its change class against the last version with text."""
-        article = extracted.article
         was_removed = latest is not None and latest.change_class == "removed"
         version = self._add_version(session, story, extracted, title, now)
         if latest is not None:
             before = queries.latest_content_version(session, story.id, below=version.number)
             classify_version(version, before or latest, restored=was_removed)
         story.change_class = version.change_class
-        matches = match_topics(self.rules, title, article.text)
+        matches = self._topics(extracted, title)
         if matches:
             self._set_topics(story, matches)
         story.last_changed_at = now
