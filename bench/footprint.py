@@ -90,7 +90,7 @@ def run(options: Options) -> Report:
     ):
         folder = Path(tmp)
         config, cache_size = _prepare(folder, server)
-        baseline = _idle_rss()
+        baseline = idle_memory()
         before = server.stats()
         service = _run_service(folder, config, sources, passes)
         served = server.served_since(
@@ -211,7 +211,7 @@ class _Memory:
         return sum(self.pss.values())
 
 
-def _memory(service: int) -> _Memory:
+def process_tree_memory(service: int) -> _Memory:
     """Every process of the service; one that exits meanwhile (a replaced worker) is left out."""
     rss: dict[str, float] = {}
     pss: dict[str, float] = {}
@@ -243,7 +243,7 @@ def _status_field(pid: int, name: str) -> str:
     raise RuntimeError(f"footprint is broken: no {name} in /proc/{pid}/status")
 
 
-def _idle_rss() -> tuple[float, float]:
+def idle_memory() -> tuple[float, float]:
     """VmRSS and Pss of a Python process that imported what `monitor run` imports, then
     waits."""
     process = subprocess.Popen(
@@ -304,7 +304,7 @@ def _run_service(folder: Path, config: Path, sources: int, passes: int) -> _Serv
                         )
                     done = _passes_done(db, sources)
                     while len(result.memory) < min(done, passes):
-                        result.memory.append(_memory(process.pid))
+                        result.memory.append(process_tree_memory(process.pid))
                         result.at.append(time.perf_counter() - started)
                     time.sleep(0.1)
         finally:

@@ -536,7 +536,12 @@ class StageTimers:
 # but for "feed parse" (the loop); `required` ones must exist and be called, or the stage
 # table would silently be wrong.
 _TIMED: tuple[tuple[str, Any, str, bool], ...] = (
-    ("topics", stories_module, "match_topics", True),
+    (
+        "topics",
+        stories_module,
+        "match_topics",
+        False,
+    ),  # in the pool, unless the headline came from the feed
     ("find_duplicate", stories_module, "find_duplicate", True),
     ("confirm", dedupe_module, "_confirm", False),  # one band candidate, checked
     ("feed parse", pipeline_module, "parse_feed", True),
@@ -759,7 +764,7 @@ def run(options: Options) -> Report:
     ):
         folder = Path(tmp)
         page_urls = [article_url(server.base_url, f, i) for f in range(feeds) for i in range(ITEMS)]
-        config = load_config(_write_config(folder, server, f"sqlite:///{folder / 'x.db'}", 1))
+        config = load_config(write_ingest_config(folder, server, f"sqlite:///{folder / 'x.db'}", 1))
         results.processes = config.processing.processes
         results.timeout = config.fetch.timeout.total_seconds()
         asyncio.run(_warm_up(folder, server, page_urls, results))
@@ -786,7 +791,7 @@ def run(options: Options) -> Report:
     return _report(results, server)
 
 
-def _write_config(folder: Path, server: RunningServer, url: str, feeds: int) -> Path:
+def write_ingest_config(folder: Path, server: RunningServer, url: str, feeds: int) -> Path:
     """The bench config: the default topics, the default seeds, one source per feed; fetch
     and processing settings at their defaults but for the one-local-host ones."""
     defaults = load_config(DEFAULT_CONFIG)
@@ -806,7 +811,7 @@ def _write_config(folder: Path, server: RunningServer, url: str, feeds: int) -> 
 
 
 def _open_app(folder: Path, server: RunningServer, url: str, feeds: int) -> App:
-    app = open_app(_write_config(folder, server, url, feeds))
+    app = open_app(write_ingest_config(folder, server, url, feeds))
     app.sync()
     return app
 

@@ -106,7 +106,7 @@ class _ShingleCache:
                 self._entries.popitem(last=False)
 
 
-_SHINGLES = _ShingleCache(limit=512)
+_SHINGLES = _ShingleCache(limit=128)
 
 
 def _story_shingles(session: Session, story_id: int) -> frozenset[int] | None:
