@@ -31,8 +31,8 @@ from functools import partial
 
 from bench import Options, Report, Row
 from bench.ingest import article_paragraphs, topic_sentence
-from bench.newssite import ADJECTIVES, sentence
 from monitor.core.diff import Diff, VersionText, compute_diff
+from monitor.demo.generated import ADJECTIVES, sentence
 
 WORDS = 10_000
 REPEAT = 15

@@ -97,7 +97,9 @@ from bench import (
     write_feed_config,
 )
 from bench.feedserver import RunningServer, article_url, run_server
-from bench.newssite import (
+from monitor.app import App, open_app
+from monitor.config import CONFIG_ENV, DATABASE_ENV, load_config
+from monitor.demo.generated import (
     ACTIONS,
     FIRST,
     LAST,
@@ -115,8 +117,6 @@ from bench.newssite import (
     sentence,
     topic_tags,
 )
-from monitor.app import App, open_app
-from monitor.config import CONFIG_ENV, DATABASE_ENV, load_config
 from monitor.fetch import Failed, Fetcher
 from monitor.pipeline.passes import PassSummary, Pipeline, Writer
 from monitor.pipeline.pool import ProcessPool

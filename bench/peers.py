@@ -50,7 +50,7 @@ from pathlib import Path
 
 import monitor
 from bench import Options, Report, Row, local_host_settings
-from bench.newssite import NewsServer, serving
+from bench.feedserver import NewsServer, serving
 
 URLS = 200
 QUICK_URLS = 50

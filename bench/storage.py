@@ -42,10 +42,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bench import Options, Report, Row, environment_without, local_host_settings, write_feed_config
-from bench.newssite import TOPIC, NewsServer, serving
+from bench.feedserver import NewsServer, serving
 from monitor.app import App, open_app
 from monitor.clock import utcnow
 from monitor.config import CONFIG_ENV, DATABASE_ENV
+from monitor.demo.generated import TOPIC
 from monitor.pipeline.passes import PassSummary, Pipeline
 from monitor.store.models import Story, Version
 

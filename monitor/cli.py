@@ -304,7 +304,7 @@ def demo(
     ] = 5.0,
 ) -> None:
     """A simulated newsroom on 127.0.0.1 and the service running against it: no internet."""
-    from monitor.demo import run_demo
+    from monitor.demo.run import run_demo
 
     run_demo(duration=duration, keep=keep, console=_stdout_console(), step=step)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.demo.webserver import WebServer
 from tests.support.databases import database_url
-from tests.support.webserver import WebServer
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from monitor.core.urls import identity_key
-from tests.support.newsroom import Newsroom
-from tests.support.webserver import WebServer
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.webserver import WebServer
 from tests.test_end_to_end import CHIPS, Monitor, write_config
 
 
@@ -54,7 +54,7 @@ def test_amp_redirect_and_canonical_variants_are_one_story(
     room.serve(web_server)
     room.publish(CHIPS, "tech")
     amp = f"/news/{CHIPS.slug}/amp"  # serves the page; its rel=canonical names the real one
-    web_server.route(amp, handler=lambda _request: room._article_response(CHIPS.slug))
+    web_server.route(amp, handler=lambda _request: room.page_response(CHIPS.slug))
     web_server.redirect("/r/chips", f"/news/{CHIPS.slug}")
     room.list_link("latest", amp)
     room.list_link("latest", "/r/chips")  # a redirect to the article

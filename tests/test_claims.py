@@ -19,12 +19,12 @@ from sqlalchemy import Engine, event, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.app import open_app
+from monitor.demo.webserver import WebServer
 from monitor.store import db, queries
 from monitor.store.claims import renew_leases
 from monitor.store.models import Source, Story
 from monitor.store.source_state import FinishedSource, PollRecord, SourceStateWriter
 from tests.support.databases import fresh_postgres_url
-from tests.support.webserver import WebServer
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -470,8 +470,8 @@ def test_a_source_still_working_keeps_its_lease(tmp_path: Path, web_server: WebS
     its lease is renewed while it works, and released when it is written."""
     import asyncio
 
-    from tests.support.newsroom import Newsroom
-    from tests.support.webserver import Response, slow
+    from monitor.demo.newsroom import Newsroom
+    from monitor.demo.webserver import Response, slow
     from tests.test_end_to_end import DEEPSEEK, write_config
 
     room = Newsroom()

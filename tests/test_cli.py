@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from monitor.cli import cli
-from tests.support.newsroom import NewsArticle, Newsroom
-from tests.support.webserver import WebServer
+from monitor.demo.newsroom import NewsArticle, Newsroom
+from monitor.demo.webserver import WebServer
 from tests.test_end_to_end import CHIPS, DEEPSEEK, Monitor, write_config
 
 pytestmark = pytest.mark.integration

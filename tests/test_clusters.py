@@ -16,8 +16,8 @@ from monitor.core.clusters import (
     inverse_document_frequencies,
     similarity,
 )
-from tests.support.newsroom import NewsArticle, Newsroom, paragraphs_of, seed_text
-from tests.support.webserver import WebServer
+from monitor.demo.newsroom import NewsArticle, Newsroom, paragraphs_of, seed_text
+from monitor.demo.webserver import WebServer
 from tests.test_end_to_end import CHIPS, DEEPSEEK, STARGATE, Monitor
 
 APP_STORE_A = NewsArticle(

@@ -21,7 +21,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from monitor.cli import cli
-from monitor.demo import run_demo
+from monitor.demo.run import run_demo
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +117,11 @@ def test_demo_shows_new_duplicate_edits_removal_and_clusters_on_loopback_only(
 @pytest.mark.timeout(60)
 def test_ctrl_c_stops_and_keep_leaves_a_database_the_cli_reads() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from monitor.demo import run_demo; run_demo(keep=True, step=0.5)"],
+        [
+            sys.executable,
+            "-c",
+            "from monitor.demo.run import run_demo; run_demo(keep=True, step=0.5)",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

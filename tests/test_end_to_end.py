@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from monitor.cli import cli
-from tests.support.newsroom import NewsArticle, Newsroom, paragraphs_of, seed_text
-from tests.support.webserver import WebServer
+from monitor.demo.newsroom import NewsArticle, Newsroom, paragraphs_of, seed_text
+from monitor.demo.webserver import WebServer
 
 pytestmark = pytest.mark.integration
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import http.server
 import itertools
 import resource
 import socket
 import ssl
-import threading
 import tracemalloc
 import zlib
 from collections.abc import Iterator, Sequence
@@ -23,18 +21,7 @@ import httpcore
 import httpx
 import pytest
 
-from monitor.fetch import (
-    Failed,
-    Fetched,
-    Fetcher,
-    FetchResult,
-    FetchSettings,
-    NotModified,
-    is_public_address,
-    parse_retry_after,
-)
-from tests.support.certificates import self_signed
-from tests.support.webserver import (
+from monitor.demo.webserver import (
     MB,
     Response,
     WebServer,
@@ -46,6 +33,17 @@ from tests.support.webserver import (
     trickle,
     truncated,
 )
+from monitor.fetch import (
+    Failed,
+    Fetched,
+    Fetcher,
+    FetchResult,
+    FetchSettings,
+    NotModified,
+    is_public_address,
+    parse_retry_after,
+)
+from tests.support.certificates import self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -575,32 +573,13 @@ def test_settings_are_validated() -> None:
 # --- TLS through the guarded pool -------------------------------------------------------------
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(PAGE)))
-        self.end_headers()
-        self.wfile.write(PAGE)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def https_site(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """An HTTPS server on 127.0.0.1 whose certificate names news.example: (port, the cert)."""
     certificate = self_signed(tmp_path, "news.example", "DNS:news.example")
-    context = certificate.server_context()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], certificate.cert
-    finally:
-        server.shutdown()
-        server.server_close()
+    with WebServer(tls=certificate.server_context()) as server:
+        server.route("/", PAGE)
+        yield server.port, certificate.cert
 
 
 @pytest.mark.parametrize("name", ["news.example", "other.example"])

@@ -21,6 +21,8 @@ from typer.testing import CliRunner
 from monitor.app import open_app
 from monitor.clock import utcnow
 from monitor.config import Config
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.webserver import WebServer
 from monitor.health import (
     MIN_POLLS,
     POLL_WINDOW,
@@ -35,8 +37,6 @@ from monitor.health import (
 from monitor.store import queries
 from monitor.store.db import make_engine, session_factory
 from monitor.store.models import Poll, Source
-from tests.support.newsroom import Newsroom
-from tests.support.webserver import WebServer
 from tests.test_end_to_end import CHIPS, DEEPSEEK, Monitor, write_config
 from tests.test_service import monitor_process, reap, wait_for_stories
 

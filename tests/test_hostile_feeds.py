@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.webserver import Response, WebServer
 from tests.support.databases import sqlite_url
-from tests.support.newsroom import Newsroom
-from tests.support.webserver import Response, WebServer
 from tests.test_end_to_end import DEEPSEEK
 from tests.test_hostile_parsers import FILES, READ_FEEDS
 

@@ -26,10 +26,8 @@ from typer.testing import CliRunner
 
 import monitor.fetch
 from monitor.cli import cli
-from monitor.fetch import Fetcher, FetchSettings
-from tests.support.databases import sqlite_url
-from tests.support.newsroom import Newsroom
-from tests.support.webserver import (
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.webserver import (
     MB,
     Response,
     WebServer,
@@ -41,6 +39,8 @@ from tests.support.webserver import (
     trickle,
     truncated,
 )
+from monitor.fetch import Fetcher, FetchSettings
+from tests.support.databases import sqlite_url
 from tests.test_end_to_end import CHIPS, DEEPSEEK, FOOTBALL, STARGATE, Monitor
 
 pytestmark = pytest.mark.integration

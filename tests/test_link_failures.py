@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from monitor.app import App, open_app
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.webserver import WebServer
 from monitor.pipeline.passes import PassSummary
-from tests.support.newsroom import Newsroom
-from tests.support.webserver import WebServer
 from tests.test_end_to_end import CHIPS, DEEPSEEK, Monitor, write_config
 
 pytestmark = pytest.mark.integration

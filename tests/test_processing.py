@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.webserver import Response, WebServer, slow
 from monitor.pipeline.pool import (
     TEST_HOOKS_ENV,
     PageFailed,
@@ -21,8 +23,6 @@ from monitor.pipeline.pool import (
     ProcessPool,
     process_page,
 )
-from tests.support.newsroom import Newsroom
-from tests.support.webserver import Response, WebServer, slow
 from tests.test_end_to_end import CHIPS, DEEPSEEK, write_config
 
 PARAGRAPH = (

@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from monitor.app import open_app
 from monitor.core import fingerprint as fp
 from monitor.core.normalize import normalize_text
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.webserver import WebServer
 from monitor.pipeline.service import Service
 from monitor.store import queries
 from monitor.store.models import FingerprintBand, Story
-from tests.support.newsroom import Newsroom
-from tests.support.webserver import WebServer
 from tests.test_end_to_end import CHIPS, Monitor, write_config
 
 pytestmark = pytest.mark.integration

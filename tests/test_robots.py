@@ -21,8 +21,8 @@ from monitor.core.robots import (
     parse_robots,
     product_token,
 )
+from monitor.demo.webserver import Response, WebServer, redirect, slow
 from monitor.fetch import Failed, Fetched, Fetcher, FetchResult, FetchSettings
-from tests.support.webserver import Response, WebServer, redirect, slow
 
 UA = "monitor-test/1.0 (+https://example.org/bot)"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.newsroom import Newsroom
-from tests.support.webserver import WebServer
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.webserver import WebServer
 from tests.test_end_to_end import CHIPS, DEEPSEEK, write_config
 
 pytestmark = pytest.mark.integration
@@ -196,7 +196,7 @@ def test_shutdown_deadline_cancels_a_hung_pass_and_frees_its_leases(
 ) -> None:
     import sqlite3
 
-    from tests.support.webserver import slow
+    from monitor.demo.webserver import slow
 
     web_server.route("/feeds/tech.xml", response=slow(60))
     database = tmp_path / "hung.db"
@@ -242,7 +242,7 @@ def test_a_stopping_service_lets_the_pass_in_flight_finish(
     it (shutdown_timeout is 20 s), records the poll, and only then exits 0."""
     import sqlite3
 
-    from tests.support.webserver import Response, slow
+    from monitor.demo.webserver import Response, slow
 
     room = Newsroom()
     room.serve(web_server)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.newsroom import NewsArticle, Newsroom
-from tests.support.webserver import Response, WebServer
+from monitor.demo.newsroom import NewsArticle, Newsroom
+from monitor.demo.webserver import Response, WebServer
 from tests.test_end_to_end import CHIPS, DEEPSEEK, FOOTBALL, STARGATE, Monitor
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.newsroom import Newsroom
-from tests.support.webserver import WebServer
+from monitor.demo.newsroom import Newsroom
+from monitor.demo.webserver import WebServer
 from tests.test_end_to_end import CHIPS, Monitor
 
 pytestmark = pytest.mark.integration
@@ -110,14 +110,14 @@ def test_every_change_class_in_turn(monitor: Monitor, room: Newsroom) -> None:
 
 
 def test_removed_then_restored(monitor: Monitor, room: Newsroom, web_server: WebServer) -> None:
-    removed = room.articles.pop(CHIPS.slug)
+    room.take_down(CHIPS.slug)
     assert "1 changed" in recheck(monitor)
     assert "0 changed" in recheck(monitor)  # still gone: nothing new to say
     assert history(monitor) == [(1, None), (2, "removed")]
     [gone] = monitor.json("list", "--removed")
     assert gone["title"] == CHIPS.title and gone["change_class"] == "removed"
 
-    room.articles[CHIPS.slug] = removed
+    room.take_down(CHIPS.slug, live=True)  # restored
     assert "1 changed" in recheck(monitor)
     assert history(monitor) == [(1, None), (2, "removed"), (3, "restored")]
     assert monitor.json("list", "--removed") == []

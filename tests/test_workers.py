@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from monitor.demo.webserver import Response, WebServer
 from tests.support.databases import fresh_postgres_url
-from tests.support.webserver import Response, WebServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(300)]
 

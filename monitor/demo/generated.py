@@ -1,23 +1,84 @@
-"""A synthetic news site for the benchmarks (storage, peers, ingest): article pages dressed
-like real ones (navigation, critical CSS, inline scripts, JSON-LD, a JSON state blob
-repeating the text, image srcsets, ads, footer) whose furniture changes at every request,
-and the feeds that list them (bench.feedserver), served from a thread of this process.
+"""The newsroom's generated site, for the benchmarks' thousands of pages (poll_pass, storage,
+peers, ingest, footprint): RSS feeds /feeds/NNNN.xml of `items` items each linking to an article
+page /articles/NNNN/II, dressed like real ones (navigation, critical CSS, inline scripts,
+JSON-LD, a JSON state blob repeating the text, image srcsets, ads, footer) with furniture that
+changes at every request. Pure and deterministic: bench/feedserver.py serves it, fast.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import random
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from html import escape
 from json import dumps
+from xml.sax.saxutils import escape as xml_escape
 
-from bench.feedserver import FeedServer
+DEFAULT_ITEMS = 30
+_EPOCH = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+_VOCABULARY = (
+    "export controls chips model training data centre regulators investors shares market "
+    "analysts quarter revenue growth launch release open weights benchmark reasoning cost "
+    "inference cluster supply chain ministry officials licence shipment cloud startup "
+    "researchers paper lab funding round valuation lawsuit court ruling policy agency review"
+)
+_WORDS = _VOCABULARY.split()
+
+PageMaker = Callable[[str, int, int], bytes]
+"""(base_url, feed, item) -> the HTML of article page /articles/NNNN/II."""
+
+
+# ---------------------------------------------------------------- the feeds (pure)
+
+
+def feed_path(index: int) -> str:
+    return f"/feeds/{index:04d}.xml"
+
+
+def article_url(base_url: str, feed: int, item: int) -> str:
+    return f"{base_url}/articles/{feed:04d}/{item:02d}"
+
+
+def feed_etag(index: int, revision: int = 0) -> str:
+    return f'"feed-{index:04d}-v{revision + 1}"'
+
+
+def feed_body(base_url: str, index: int, items: int = DEFAULT_ITEMS, revision: int = 0) -> bytes:
+    """Feed `index` as RSS 2.0: deterministic, about 700 bytes an item (title, link, guid,
+    date, author, a one-paragraph description with escaped markup), like a news site's feed.
+    A later `revision` has the same items and a lastBuildDate of its own."""
+    rng = random.Random(index)
+    parts = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">\n<channel>\n'
+        f"<title>Bench outlet {index:04d}</title>\n<link>{base_url}/</link>\n"
+        f"<description>Synthetic feed {index:04d} for the monitor benchmarks</description>\n"
+        "<language>en</language>\n"
+    ]
+    if revision:
+        built = _EPOCH + timedelta(minutes=revision)
+        parts.append(f"<lastBuildDate>{format_datetime(built, usegmt=True)}</lastBuildDate>\n")
+    for item in range(items):
+        url = article_url(base_url, index, item)
+        title = " ".join(rng.choice(_WORDS) for _ in range(9)).capitalize()
+        text = " ".join(rng.choice(_WORDS) for _ in range(55))
+        published = _EPOCH - timedelta(minutes=17 * item + index)
+        parts.append(
+            "<item>\n"
+            f"<title>{xml_escape(title)}</title>\n"
+            f"<link>{url}</link>\n"
+            f'<guid isPermaLink="true">{url}</guid>\n'
+            f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>\n"
+            f"<dc:creator>Reporter {rng.randrange(100)}</dc:creator>\n"
+            f"<description>{xml_escape(f'<p>{text.capitalize()}.</p>')}</description>\n"
+            "</item>\n"
+        )
+    parts.append("</channel>\n</rss>\n")
+    return "".join(parts).encode("utf-8")
+
 
 TOPIC = "export controls"  # every article mentions it, so every story is on topic
 
@@ -328,64 +389,3 @@ def render_article(site: Site, article: Article, revision: int, request: int) ->
         "</body></html>"
         f"<!-- rendered in {rng.randrange(5, 90)} ms by web-{rng.randrange(40)} -->"
     ).encode()
-
-
-# ---------------------------------------------------------------- the server
-
-
-class NewsServer(FeedServer):
-    """`FeedServer`'s feeds, plus /articles/NNNN/II: the article pages the feed items link to
-    (no validators, furniture new at every request), in revision `revision`."""
-
-    def __init__(self, feeds: int, items: int) -> None:
-        super().__init__(feeds, items)
-        self.site = Site.build()
-        self.revision = 0
-        self.articles_served = 0
-        self._articles: dict[tuple[int, int], Article] = {}
-
-    def article(self, feed: int, item: int) -> Article:
-        key = (feed, item)
-        if key not in self._articles:
-            url = f"{self.base_url}/articles/{feed:04d}/{item:02d}"
-            self._articles[key] = Article.build(url, feed, item)
-        return self._articles[key]
-
-    def respond(self, head: bytes) -> tuple[bytes, bool]:
-        request_line = head.partition(b"\r\n")[0].split(b" ")
-        if len(request_line) == 3 and request_line[0] == b"GET":
-            parts = request_line[1].partition(b"?")[0].split(b"/")
-            if len(parts) == 4 and parts[1] == b"articles" and parts[2].isdigit():
-                feed, item = int(parts[2]), int(parts[3]) if parts[3].isdigit() else -1
-                if 0 <= feed < self.feeds and 0 <= item < self.items:
-                    return self._page(feed, item), b"connection: close" in head.lower()
-        return super().respond(head)
-
-    def _page(self, feed: int, item: int) -> bytes:
-        self.stats.requests += 1
-        self.articles_served += 1
-        article = self.article(feed, item)
-        body = render_article(self.site, article, self.revision, self.stats.requests)
-        head = (
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nCache-Control: private, max-age=0\r\n\r\n"
-        )
-        return head.encode("latin-1") + body
-
-
-@contextlib.contextmanager
-def serving(feeds: int, items: int) -> Iterator[NewsServer]:
-    """The site on 127.0.0.1, on an event loop in a thread of this process."""
-    server = NewsServer(feeds, items)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="bench-news-site", daemon=True)
-    thread.start()
-    try:
-        asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=10)
-        yield server
-    finally:
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(server.close(), loop).result(timeout=5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()

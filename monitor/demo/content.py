@@ -8,57 +8,34 @@ at run time from the shipped seed files (see monitor.demo).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
-
-@dataclass(frozen=True)
-class Outlet:
-    key: str  # the first part of its URLs: /daily/..., /wire/...
-    name: str  # as readers know it
-
-
-@dataclass(frozen=True)
-class Feed:
-    source: str  # the source name in the generated monitor.toml
-    outlet: str  # an Outlet key
-    path: str  # where the feed is served
-    title: str
-
-
-@dataclass(frozen=True)
-class DemoArticle:
-    slug: str
-    feed: str  # a Feed source name: where the story is listed (and so which outlet runs it)
-    title: str
-    byline: str
-    paragraphs: tuple[str, ...]
-
-
-EventKind = Literal["publish", "headline", "replace", "drop", "append", "takedown"]
-
-
-@dataclass(frozen=True)
-class Event:
-    """One thing that happens in the newsroom. `note` is what the demo says about it."""
-
-    kind: EventKind
-    slug: str
-    note: str
-    article: DemoArticle | None = None  # publish
-    text: str = ""  # headline: the new one; replace: the new words; append: the paragraph
-    old: str = ""  # replace: the words replaced
-    paragraph: int = 0  # drop: which one (0-based)
-
+from monitor.demo.newsroom import Article, Event, Feed, Outlet
 
 DAILY = Outlet("daily", "The Daily Demo")
-WIRE = Outlet("wire", "Pacific Wire")
+WIRE = Outlet(
+    "wire",
+    "Pacific Wire",
+    section="stories",
+    style="wire",
+    tracking="?utm_source=rss&utm_medium=feed",
+)
 OUTLETS = {outlet.key: outlet for outlet in (DAILY, WIRE)}
 
 FEEDS = (
-    Feed("daily-demo-tech", "daily", "/daily/feeds/technology.xml", "The Daily Demo: Technology"),
-    Feed("daily-demo-world", "daily", "/daily/feeds/world.xml", "The Daily Demo: World"),
-    Feed("pacific-wire", "wire", "/wire/rss.xml", "Pacific Wire: Top stories"),
+    Feed(
+        "daily-demo-tech",
+        "daily",
+        "/daily/feeds/technology.xml",
+        "The Daily Demo: Technology",
+        newest_first=True,
+    ),
+    Feed(
+        "daily-demo-world",
+        "daily",
+        "/daily/feeds/world.xml",
+        "The Daily Demo: World",
+        newest_first=True,
+    ),
+    Feed("pacific-wire", "wire", "/wire/rss.xml", "Pacific Wire: Top stories", newest_first=True),
 )
 
 TOPICS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
@@ -88,9 +65,8 @@ TOPICS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 
 # ---------------------------------------------------------------- on the front page at start
 
-DEEPSEEK_PRICES = DemoArticle(
+DEEPSEEK_PRICES = Article(
     slug="deepseek-raises-api-prices",
-    feed="daily-demo-tech",
     title="DeepSeek raises API prices as demand for its reasoning model outstrips capacity",
     byline="Mei Lin",
     paragraphs=(
@@ -114,9 +90,8 @@ DEEPSEEK_PRICES = DemoArticle(
     ),
 )
 
-CHIP_RULE = DemoArticle(
+CHIP_RULE = Article(
     slug="us-widens-chip-export-controls",
-    feed="daily-demo-tech",
     title="US widens AI chip export controls to more countries in Asia",
     byline="Daniel Okafor",
     paragraphs=(
@@ -137,9 +112,8 @@ CHIP_RULE = DemoArticle(
     ),
 )
 
-STARGATE_ABILENE = DemoArticle(
+STARGATE_ABILENE = Article(
     slug="stargate-abilene-first-halls",
-    feed="daily-demo-tech",
     title="Stargate's first campus in Abilene brings its initial data halls online",
     byline="Rosa Delgado",
     paragraphs=(
@@ -160,9 +134,8 @@ STARGATE_ABILENE = DemoArticle(
     ),
 )
 
-NIGHT_TRAMS = DemoArticle(
+NIGHT_TRAMS = Article(
     slug="harbour-city-night-trams",
-    feed="daily-demo-world",
     title="Harbour city votes to keep its night trams running through the winter",
     byline="Tom Reyes",
     paragraphs=(
@@ -181,9 +154,8 @@ NIGHT_TRAMS = DemoArticle(
 
 # ---------------------------------------------------------------- what happens next
 
-DEEPSEEK_MODEL = DemoArticle(
+DEEPSEEK_MODEL = Article(
     slug="deepseek-open-weight-model",
-    feed="daily-demo-tech",
     title="DeepSeek releases open-weight model it says rivals the best closed systems",
     byline="Mei Lin",
     paragraphs=(
@@ -202,9 +174,8 @@ DEEPSEEK_MODEL = DemoArticle(
     ),
 )
 
-WIRE_ENTITY_LIST = DemoArticle(
+WIRE_ENTITY_LIST = Article(
     slug="entity-list-malaysia-thailand",
-    feed="pacific-wire",
     title=(
         "Commerce Department adds 140 companies to Entity List, tightens AI chip export "
         "rules for Malaysia and Thailand"
@@ -226,9 +197,8 @@ WIRE_ENTITY_LIST = DemoArticle(
     ),
 )
 
-WIRE_H20 = DemoArticle(
+WIRE_H20 = Article(
     slug="h20-licence-applications",
-    feed="pacific-wire",
     title="Chipmaker seeks licences to resume H20 sales to Chinese customers, sources say",
     byline="Pacific Wire staff",
     paragraphs=(
@@ -243,9 +213,8 @@ WIRE_H20 = DemoArticle(
     ),
 )
 
-WIRE_DEEPSEEK_MODEL = DemoArticle(
+WIRE_DEEPSEEK_MODEL = Article(
     slug="deepseek-unveils-open-model",
-    feed="pacific-wire",
     title="China's DeepSeek unveils open-weight model, claims parity with US leaders",
     byline="Pacific Wire staff",
     paragraphs=(
@@ -263,9 +232,8 @@ WIRE_DEEPSEEK_MODEL = DemoArticle(
     ),
 )
 
-WIRE_STARGATE_ABROAD = DemoArticle(
+WIRE_STARGATE_ABROAD = Article(
     slug="stargate-sites-abroad",
-    feed="pacific-wire",
     title="Stargate partners shortlist Nordic sites for their first campus abroad",
     byline="Pacific Wire staff",
     paragraphs=(
@@ -280,6 +248,7 @@ WIRE_STARGATE_ABROAD = DemoArticle(
     ),
 )
 
+
 # The seed copy runs on the wire: the first shipped seed, under another headline and with a
 # syndication line added (monitor.demo builds it from the seed file).
 SEED_COPY_SLUG = "deepseek-app-store-syndicated"
@@ -290,7 +259,13 @@ SEED_COPY_FOOTER = (
     "This article first appeared on a partner site and is republished here with permission."
 )
 
-AT_START = (DEEPSEEK_PRICES, CHIP_RULE, STARGATE_ABILENE, NIGHT_TRAMS)
+# On the front pages at start, with the feed that lists each.
+AT_START: tuple[tuple[Article, str], ...] = (
+    (DEEPSEEK_PRICES, "daily-demo-tech"),
+    (CHIP_RULE, "daily-demo-tech"),
+    (STARGATE_ABILENE, "daily-demo-tech"),
+    (NIGHT_TRAMS, "daily-demo-world"),
+)
 
 SCRIPT: tuple[Event, ...] = (
     Event(
@@ -298,6 +273,7 @@ SCRIPT: tuple[Event, ...] = (
         DEEPSEEK_MODEL.slug,
         "The Daily Demo publishes a new story about a DeepSeek model",
         article=DEEPSEEK_MODEL,
+        feed="daily-demo-tech",
     ),
     Event(
         "headline",
@@ -310,6 +286,7 @@ SCRIPT: tuple[Event, ...] = (
         WIRE_ENTITY_LIST.slug,
         "Pacific Wire covers the same export-controls rule",
         article=WIRE_ENTITY_LIST,
+        feed="pacific-wire",
     ),
     Event(
         "replace",
@@ -323,6 +300,7 @@ SCRIPT: tuple[Event, ...] = (
         WIRE_H20.slug,
         "Pacific Wire publishes a scoop about H20 licences",
         article=WIRE_H20,
+        feed="pacific-wire",
     ),
     Event(
         "drop",
@@ -340,6 +318,7 @@ SCRIPT: tuple[Event, ...] = (
         WIRE_DEEPSEEK_MODEL.slug,
         "Pacific Wire covers the new DeepSeek model too",
         article=WIRE_DEEPSEEK_MODEL,
+        feed="pacific-wire",
     ),
     Event(
         "append",
@@ -356,30 +335,6 @@ SCRIPT: tuple[Event, ...] = (
         WIRE_STARGATE_ABROAD.slug,
         "Pacific Wire reports where Stargate may build abroad",
         article=WIRE_STARGATE_ABROAD,
+        feed="pacific-wire",
     ),
-)
-
-# ---------------------------------------------------------------- page furniture
-
-MOST_READ = (
-    "Council approves new cycle lanes for the old town",
-    "Five recipes for a rainy weekend",
-    "Transfer window: the deals that matter",
-    "Why the housing market cooled this autumn",
-    "The best autumn walks within an hour of the city",
-    "Storm warning issued for the coast",
-    "What the new school timetable means for parents",
-)
-TRENDING = (
-    "Markets: Asian shares mixed as investors await rate decision",
-    "Oil steadies after two days of losses",
-    "Shipping rates climb on Red Sea disruption",
-    "Central bank holds rates, signals patience",
-    "Tech stocks lead a rebound in Tokyo",
-)
-ADS = (
-    "Subscribe for $1 a week",
-    "Try our crossword app",
-    "Listen to the morning briefing podcast",
-    "Win tickets to the autumn festival",
 )

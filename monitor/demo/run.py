@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
-import itertools
 import json
 import math
 import shutil
@@ -28,11 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from socketserver import TCPServer
-from urllib.parse import urlsplit
 
 from rich.console import Console, RenderableType
 from rich.padding import Padding
@@ -40,19 +34,17 @@ from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import demo_content as content
 from monitor import views
 from monitor.app import App, open_app
 from monitor.core.diff import compute_diff, render_plain, render_rich, version_text
+from monitor.demo import content
+from monitor.demo.newsroom import SEEDS_DIR, Article, Newsroom, paragraphs_of
+from monitor.demo.webserver import WebServer
 from monitor.errors import ConfigError
 from monitor.store import queries
 from monitor.store.models import Story, Version
 
-__all__ = ["SEEDS_DIR", "DemoSummary", "Newsroom", "NewsroomServer", "run_demo"]
-
-# The shipped seed articles, found from the package like monitor/store/db.py finds migrations.
-SEEDS_DIR = Path(__file__).resolve().parent.parent / "config" / "seeds"
-HOST = "127.0.0.1"
+__all__ = ["DemoSummary", "open_newsroom", "run_demo", "seed_copy"]
 
 _STYLES = {
     "new": "green",
@@ -108,256 +100,32 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-# ---------------------------------------------------------------------------- the newsroom
-
-
-@dataclass
-class _Published:
-    article: content.DemoArticle
-    published: datetime
-    live: bool = True
-
-
-class Newsroom:
-    """The outlets' state: which stories run where, as they read now. Thread-safe."""
-
-    def __init__(self, base_url: str = "", seed_copy: content.DemoArticle | None = None) -> None:
-        self.base_url = base_url
-        self.stories: dict[str, _Published] = {}
-        self.pages_served = 0
-        self._lock = threading.Lock()
-        self._requests = itertools.count()
-        self._feeds = {feed.path: feed for feed in content.FEEDS}
-        self._feed_of = {feed.source: feed for feed in content.FEEDS}
-        now = datetime.now(UTC).replace(microsecond=0)
-        start = [*content.AT_START, *([seed_copy] if seed_copy else [])]
-        for minutes, article in enumerate(reversed(start), start=1):
-            self.stories[article.slug] = _Published(article, now - timedelta(minutes=7 * minutes))
-
-    # ------------------------------------------------------------ the script
-
-    def apply(self, event: content.Event) -> bool:
-        """Play one event; True when it changed or took down a story already out."""
-        with self._lock:
-            if event.kind == "publish":
-                assert event.article is not None
-                self.stories[event.slug] = _Published(
-                    event.article, datetime.now(UTC).replace(microsecond=0)
-                )
-                return False
-            story = self.stories[event.slug]
-            article = story.article
-            if event.kind == "takedown":
-                story.live = False
-            elif event.kind == "headline":
-                story.article = replace(article, title=event.text)
-            elif event.kind == "replace":
-                paragraphs = tuple(p.replace(event.old, event.text) for p in article.paragraphs)
-                story.article = replace(article, paragraphs=paragraphs)
-            elif event.kind == "drop":
-                paragraphs = tuple(
-                    p for i, p in enumerate(article.paragraphs) if i != event.paragraph
-                )
-                story.article = replace(article, paragraphs=paragraphs)
-            elif event.kind == "append":
-                story.article = replace(article, paragraphs=(*article.paragraphs, event.text))
-            return True
-
-    # ------------------------------------------------------------ serving
-
-    def url(self, article: content.DemoArticle) -> str:
-        outlet = self._feed_of[article.feed].outlet
-        section = "stories" if outlet == "wire" else "news"
-        return f"{self.base_url}/{outlet}/{section}/{article.slug}"
-
-    def respond(self, target: str) -> tuple[int, str, bytes]:
-        """(status, content type, body) for a request target."""
-        path = urlsplit(target).path
-        if path == "/robots.txt":
-            return 200, "text/plain; charset=utf-8", b"User-agent: *\nDisallow: /admin/\n"
-        feed = self._feeds.get(path)
-        if feed is not None:
-            return 200, "application/rss+xml; charset=utf-8", self.feed_xml(feed)
-        parts = path.strip("/").split("/")
-        if len(parts) == 3 and parts[1] in ("news", "stories"):
-            with self._lock:
-                story = self.stories.get(parts[2])
-                n = next(self._requests)
-                self.pages_served += 1
-                found = story is not None and story.live
-                page = (story.article, story.published) if story is not None else None
-            if found and page is not None and self.url(page[0]).endswith(path):
-                return 200, "text/html; charset=utf-8", self.article_html(*page, n)
-        return 404, "text/html; charset=utf-8", b"<h1>Page not found</h1>"
-
-    def feed_xml(self, feed: content.Feed) -> bytes:
-        with self._lock:
-            listed = sorted(
-                (s for s in self.stories.values() if s.live and s.article.feed == feed.source),
-                key=lambda s: s.published,
-                reverse=True,
-            )
-            items = [(s.article, s.published) for s in listed]
-        tracking = "?utm_source=rss&utm_medium=feed" if feed.outlet == "wire" else ""
-        entries = "".join(
-            "<item>"
-            f"<title>{html.escape(article.title)}</title>"
-            f"<link>{html.escape(self.url(article) + tracking)}</link>"
-            f'<guid isPermaLink="false">{html.escape(article.slug)}</guid>'
-            f"<pubDate>{format_datetime(published)}</pubDate>"
-            f"<description>{html.escape(article.paragraphs[0][:160])}…</description>"
-            "</item>"
-            for article, published in items
-        )
-        return (
-            '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
-            f"<title>{html.escape(feed.title)}</title><link>{self.base_url}/{feed.outlet}/</link>"
-            f"<description>{html.escape(feed.title)}</description>{entries}</channel></rss>"
-        ).encode()
-
-    def article_html(self, article: content.DemoArticle, published: datetime, n: int) -> bytes:
-        outlet = self._feed_of[article.feed].outlet
-        render = _wire_page if outlet == "wire" else _daily_page
-        return render(article, published, self.url(article), n).encode()
-
-
-def _rotated(items: tuple[str, ...], n: int) -> tuple[str, ...]:
-    k = n % len(items)
-    return items[k:] + items[:k]
-
-
-def _daily_page(article: content.DemoArticle, published: datetime, canonical: str, n: int) -> str:
-    title = html.escape(article.title)
-    body = "\n".join(f"<p>{html.escape(p)}</p>" for p in article.paragraphs)
-    most_read = "".join(
-        f'<li><a href="/daily/news/most-read-{i}">{html.escape(t)}</a></li>'
-        for i, t in enumerate(_rotated(content.MOST_READ, n))
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{title} | The Daily Demo</title>
-<link rel="canonical" href="{canonical}">
-<meta property="og:title" content="{title}">
-<meta property="article:published_time" content="{published.isoformat()}">
-<script>window.dataLayer = [{{"pageview": {n}}}];</script>
-</head><body>
-<header><nav><a href="/daily/">Home</a> <a href="/daily/technology">Technology</a>
-<a href="/daily/world">World</a> <a href="/daily/sport">Sport</a></nav>
-<div class="ticker">Updated {n % 59 + 1} minutes ago</div></header>
-<div class="ad" id="ad-{n}">{html.escape(_rotated(content.ADS, n)[0])}</div>
-<main><article>
-<h1>{title}</h1>
-<p class="byline">By <span class="author">{html.escape(article.byline)}</span></p>
-<time datetime="{published.isoformat()}">{published:%d %B %Y}</time>
-<div class="article-body">
-{body}
-</div>
-</article>
-<aside class="most-read"><h2>Most read</h2><ol>{most_read}</ol></aside>
-<section class="related"><h2>Related stories</h2><ul>
-<li><a href="/daily/news/related-{n}">More from our technology desk ({n})</a></li></ul></section>
-</main>
-<footer><p>© 2026 The Daily Demo. All rights reserved.</p>
-<a href="/daily/privacy">Privacy</a> <a href="/daily/terms">Terms</a></footer>
-</body></html>"""
-
-
-def _wire_page(article: content.DemoArticle, published: datetime, canonical: str, n: int) -> str:
-    title = html.escape(article.title)
-    body = "\n".join(f'<p class="story-text">{html.escape(p)}</p>' for p in article.paragraphs)
-    trending = "".join(
-        f'<li><a href="/wire/stories/trending-{i}">{html.escape(t)}</a></li>'
-        for i, t in enumerate(_rotated(content.TRENDING, n)[:4])
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{title} - Pacific Wire</title>
-<link rel="canonical" href="{canonical}">
-<meta name="description" content="{html.escape(article.paragraphs[0][:150])}">
-<meta property="article:published_time" content="{published.isoformat()}">
-</head><body>
-<div id="cookie-banner" data-session="s{n:06d}">We use cookies to improve your experience.
-<button>Accept</button></div>
-<header class="masthead"><a href="/wire/">Pacific Wire</a>
-<span class="markets">Live markets · refreshed {n % 50 + 2} seconds ago</span></header>
-<div class="layout">
-<div class="story">
-<h1 class="headline">{title}</h1>
-<div class="meta"><span class="byline">By {html.escape(article.byline)}</span> ·
-<time datetime="{published.isoformat()}">{published:%B %d, %Y %H:%M} UTC</time></div>
-<div class="share">Share: <a href="#">Email</a> <a href="#">Copy link</a></div>
-{body}
-<p class="trust">Our Standards: The Pacific Wire Trust Principles.</p>
-</div>
-<aside class="trending"><h3>Trending</h3><ul>{trending}</ul></aside>
-</div>
-<footer>All quotes delayed a minimum of 15 minutes. © Pacific Wire 2026.</footer>
-</body></html>"""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: NewsroomServer
-    protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers at shutdown
-
-    def do_GET(self) -> None:
-        status, content_type, body = self.server.newsroom.respond(self.path)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the demo prints what the monitor sees, not the access log."""
-
-
-class NewsroomServer(ThreadingHTTPServer):
-    """The newsroom on 127.0.0.1 and a free port, served from a daemon thread."""
-
-    daemon_threads = True
-    request_queue_size = 128  # the default 5 drops connections of a busy pass: 1 s SYN retries
-
-    def __init__(self, newsroom: Newsroom) -> None:
-        self.newsroom = newsroom
-        super().__init__((HOST, 0), _Handler)
-        self.base_url = f"http://{HOST}:{self.server_address[1]}"
-        newsroom.base_url = self.base_url
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host name up (getfqdn); nothing here needs it.
-        TCPServer.server_bind(self)
-        self.server_name, self.server_port = HOST, int(self.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self.shutdown()
-            self._thread.join(timeout=5)
-        self.server_close()
-
-
-def seed_copy(seeds_dir: Path = SEEDS_DIR) -> tuple[str, content.DemoArticle]:
+def seed_copy(seeds_dir: Path = SEEDS_DIR) -> tuple[str, Article]:
     """(seed id, a syndicated copy of it): the first shipped seed, with another headline and
     a syndication line added."""
     seeds = sorted(seeds_dir.glob("*.txt")) if seeds_dir.is_dir() else []
     if not seeds:
         raise ConfigError(f"the demo needs the shipped seed articles in {seeds_dir}")
-    text = seeds[0].read_text(encoding="utf-8")
-    paragraphs = tuple(line.strip() for line in text.splitlines() if line.strip())
-    article = content.DemoArticle(
+    article = Article(
         slug=content.SEED_COPY_SLUG,
-        feed=content.SEED_COPY_FEED,
         title=content.SEED_COPY_TITLE,
         byline=content.SEED_COPY_BYLINE,
-        paragraphs=(*paragraphs, content.SEED_COPY_FOOTER),
+        paragraphs=(*paragraphs_of(seeds[0].read_text(encoding="utf-8")), content.SEED_COPY_FOOTER),
     )
     return seeds[0].stem, article
+
+
+def open_newsroom(seed: Article, server: WebServer) -> Newsroom:
+    """The demo's two outlets with the first stories out (the newest last) and `seed`'s copy
+    on the wire, served by `server`."""
+    newsroom = Newsroom(content.OUTLETS.values(), content.FEEDS)
+    newsroom.serve(server)
+    server.route("/robots.txt", b"User-agent: *\nDisallow: /admin/\n", content_type="text/plain")
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = [*content.AT_START, (seed, content.SEED_COPY_FEED)]
+    for minutes, (article, feed) in enumerate(reversed(start), start=1):
+        newsroom.publish(replace(article, published=now - timedelta(minutes=7 * minutes)), feed)
+    return newsroom
 
 
 # ---------------------------------------------------------------------------- the run
@@ -382,7 +150,7 @@ def write_config(
         for name, keywords, exclude in content.TOPICS
     )
     sources = "".join(
-        f'\n[[sources]]\nname = {_toml(feed.source)}\nkind = "feed"\n'
+        f'\n[[sources]]\nname = {_toml(feed.name)}\nkind = "feed"\n'
         f"url = {_toml(base_url + feed.path)}\n"
         for feed in content.FEEDS
     )
@@ -428,7 +196,7 @@ class _Reporter:
         self.clock = clock
         self.last_story = 0
         self.last_version = 0
-        self.outlets = {feed.source: content.OUTLETS[feed.outlet].name for feed in content.FEEDS}
+        self.outlets = {feed.name: content.OUTLETS[feed.outlet].name for feed in content.FEEDS}
 
     def say(self, mark: str, label: str, style: str, *parts: str | Text) -> None:
         line = Text.assemble((f"{self.clock()} ", "dim"), (f"{mark} {label:<9} ", style), *parts)
@@ -569,8 +337,8 @@ def run_demo(
     rechecks = max(20, math.ceil((len(content.SCRIPT) + 4) * step / interval))
     seed_id, copy = seed_copy()
     directory = Path(tempfile.mkdtemp(prefix="monitor-demo-"))
-    newsroom = Newsroom(seed_copy=copy)
-    server: NewsroomServer | None = None
+    server: WebServer | None = None
+    newsroom: Newsroom | None = None
     app: App | None = None
     summary = DemoSummary(
         directory=directory,
@@ -581,8 +349,9 @@ def run_demo(
     )
     started = time.monotonic()
     try:
-        server = NewsroomServer(newsroom)
-        server.start()
+        # Unrecorded: the demo runs for as long as its user wants, the requests are not kept.
+        server = WebServer(record=False)
+        newsroom = open_newsroom(copy, server)
         summary.base_url = server.base_url
         summary.source_urls = [server.base_url + feed.path for feed in content.FEEDS]
         write_config(
@@ -595,11 +364,11 @@ def run_demo(
         asyncio.run(_run(app, newsroom, console, summary, started, duration, step, interval))
     finally:
         summary.seconds = time.monotonic() - started
-        summary.pages_served = newsroom.pages_served
+        summary.pages_served = newsroom.pages_served if newsroom is not None else 0
         if app is not None:
             app.close()
         if server is not None:
-            server.stop()
+            server.close()
         if not keep:
             shutil.rmtree(directory, ignore_errors=True)
     _outro(console, summary)
