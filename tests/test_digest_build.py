@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.core.normalize import content_hash
 from monitor.digest.build import build_digest
-from monitor.digest.content import ChangedItem, Digest, Piece
+from monitor.digest.content import ChangedItem, Digest, Piece, RemovedItem
+from monitor.digest.render import Rendered, render
 from monitor.store import db
 from monitor.store.models import Seed, Source, Story, StoryTopic, Version
 
@@ -141,6 +144,22 @@ def _titles(digest: Digest) -> list[str]:
     return [item.story.title for section in digest.sections for item in section.new]
 
 
+def _words(text: str) -> str:
+    """Text as a reader takes it in: every run of whitespace (line wraps too) one space."""
+    return " ".join(text.split())
+
+
+def _seen_in_html(page: str) -> str:
+    """What a client that drops every tag and style shows of the HTML part."""
+    return _words(html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def _new_lists(text: str) -> str:
+    """The plain-text part's "New" lists, the rest cut away."""
+    lists = re.findall(r"\nNew\n(.*?)(?=\n\n|\Z)", text, flags=re.S)
+    return "\n".join(lists)
+
+
 def test_copies_are_grouped_under_the_original_and_seed_copies_left_out(room: Room) -> None:
     original = room.story("Chip rules widen", outlet="Reuters")
     for outlet in ("The Verge", "Ars Technica", "SCMP", "The Register", "TechCrunch"):
@@ -267,3 +286,120 @@ def test_nothing_in_the_period_is_an_empty_digest(room: Room) -> None:
     digest = room.digest()
 
     assert digest.empty and digest.sections == ()
+
+
+# ---------------------------------------------------------------- reading the digest
+
+
+def test_a_story_that_came_and_went_in_the_period_is_removed_not_new(room: Room) -> None:
+    gone_title = "Chipmaker seeks H20 licences"
+    gone = room.story(gone_title, outlet="Pacific Wire", seen=DURING)
+    room.edit(gone, DURING + timedelta(hours=2, minutes=30), gone_title, "", "removed")
+    original = room.story("Chip rules widen", outlet="Reuters")
+    copy = room.story("Chip rules widen", outlet="The Verge", copy_of=original)
+    room.edit(copy, DURING + timedelta(hours=1), "Chip rules widen", "", "removed")
+    back = room.story("Pulled and put back", outlet="FT")
+    room.edit(back, DURING + timedelta(hours=1), "Pulled and put back", "", "removed")
+    room.edit(back, DURING + timedelta(hours=2), "Pulled and put back", "Text.", "restored")
+    later = room.story("Removed after the period", outlet="SCMP")
+    room.edit(later, END + timedelta(hours=1), "Removed after the period", "", "removed")
+
+    digest = room.digest()
+    rendered = render(digest)
+
+    assert "Chipmaker seeks H20 licences" not in _new_lists(rendered.text)
+    assert "Chip rules widen" in _new_lists(rendered.text)
+    assert "Pulled and put back" in _new_lists(rendered.text)
+    assert "Removed after the period" in _new_lists(rendered.text)  # news in its period
+    assert "also: The Verge" not in rendered.text  # a removed copy leaves its group
+    assert (
+        "Removed\n* Chipmaker seeks H20 licences\n  Pacific Wire · https://news.example/1\n"
+        "  first seen Sat 21 Nov 10:00, removed 12:30\n"
+    ) in rendered.text  # the headline it had, and how short-lived it was (Europe/London)
+    assert "Pacific Wire · first seen Sat 21 Nov 10:00, removed 12:30" in rendered.html
+    assert rendered.subject == "monitor: 3 new, 1 removed — 22 Nov 2026"
+
+
+def test_a_removed_story_seen_before_the_period_says_since_when(room: Room) -> None:
+    gone = room.story("Chipmaker denies report", seen=BEFORE - timedelta(days=2))
+    room.edit(gone, DURING, "Chipmaker denies report", "", "removed")
+
+    (item,) = room.digest().sections[0].removed
+
+    assert isinstance(item, RemovedItem) and item.story.title == "Chipmaker denies report"
+    assert "first seen Thu 19 Nov 01:00, removed Sat 21 Nov 10:00" in render(room.digest()).text
+
+
+LEAD = (
+    "Chip rules widen\n\n"  # the headline, repeated by the page
+    "By Jane Doe, Washington\n\nAdvertisement\n\nUpdated 5 minutes ago\n\n"
+    "The U.S. Commerce Department on Tuesday widened its export controls on AI chips "
+    "made by AT&T's suppliers. Officials said the rule takes effect in 30 days. "
+    "A third sentence that the snippet leaves out.\n\n"
+    "A second paragraph, also left out of the snippet."
+)
+
+
+def test_a_new_story_has_the_first_sentences_of_its_lead(room: Room) -> None:
+    story = room.story("Chip rules widen", text="An earlier draft, long enough to be prose.")
+    room.edit(story, DURING + timedelta(hours=1), "Chip rules widen", LEAD)  # as of the end
+    long = "Officials " + "said the rules would apply to many more countries and " * 8 + "end."
+    room.story("A long-winded lead", outlet="FT", text=long)
+
+    rendered = render(room.digest())
+
+    lead = (
+        "The U.S. Commerce Department on Tuesday widened its export controls on AI chips "
+        "made by AT&T's suppliers. Officials said the rule takes effect in 30 days."
+    )
+    text = _words(rendered.text)
+    assert f"Wire · https://news.example/1 {lead} * A long-winded lead" in text
+    assert "third sentence" not in text and "Jane Doe" not in text
+    assert "Advertisement" not in text and "Updated 5" not in text
+    assert lead in _seen_in_html(rendered.html) and "AT&amp;T" in rendered.html  # escaped
+    (cut,) = re.findall(r"Officials said the rules .*?…", text)
+    assert 200 <= len(cut) <= 240  # cut at a whole word, with an ellipsis
+    assert long.startswith(cut[:-1]) and long[len(cut) - 1] == " "
+    snippet_lines = [line for line in rendered.text.splitlines() if line.startswith("  ")]
+    assert max(len(line) for line in snippet_lines if "http" not in line) <= 78  # wrapped
+
+
+def test_the_header_counts_stories_not_entries(room: Room) -> None:
+    room.story("On both topics", topics=["chips", "stargate"], outlet="Reuters")
+    room.story("Only on chips", topics=["chips"], outlet="FT")
+    first = room.story("Stargate site chosen", topics=["stargate"], outlet="Reuters")
+    with room.sessions.begin() as session:
+        story = session.get(Story, first)
+        assert story is not None
+        story.cluster_id = first
+    room.story("Stargate's chip bill", topics=["chips"], outlet="SCMP", cluster=first)
+
+    digest = room.digest()
+    rendered = render(digest)
+
+    entries = re.findall(r"^\* (.+)$", rendered.text, flags=re.M)
+    assert len(entries) == 5 and len(set(entries)) == 4  # "On both topics" twice
+    assert rendered.subject == "monitor: 4 new — 22 Nov 2026"
+    assert rendered.text.startswith("4 new\n")
+    assert ">4 new</h1>" in rendered.html
+    chips, stargate = rendered.text.split("== stargate ==")
+    assert "* On both topics\n  Reuters · https://news.example/1\n  also under: stargate" in chips
+    assert "* On both topics\n  Reuters · https://news.example/1\n  also under: chips" in stargate
+    assert "Reuters · also under: stargate" in rendered.html
+    assert "listed under each and counted once" in rendered.text
+
+
+def test_insertions_and_deletions_read_apart_without_colour(room: Room) -> None:
+    story = room.story("Commerce tightens AI chip exports", seen=BEFORE, text=CHIPS_V1)
+    room.edit(story, DURING, "US tightens AI chip exports", CHIPS_V2, "headline")
+
+    rendered: Rendered = render(room.digest())
+
+    assert "Headline: [-Commerce-] {+US+} tightens AI chip exports" in rendered.text
+    assert "data centres in [-a longer list of-] {+forty-three+} countries" in rendered.text
+    unstyled = re.sub(r' style="[^"]*"', "", rendered.html)
+    assert "<del>Commerce</del> <ins>US</ins> tightens" in unstyled  # struck, then underlined
+    assert "in <del>a longer list of</del> <ins>forty-three</ins> countries" in unstyled
+    assert "data centres in a longer list of forty-three countries" in _seen_in_html(rendered.html)
+    assert "text-decoration:line-through" in rendered.html
+    assert "text-decoration:underline" in rendered.html

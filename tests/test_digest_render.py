@@ -110,8 +110,8 @@ def test_text_part_lists_groups_changes_and_removals() -> None:
     assert "== chip-exports ==" in text and "== deepseek ==" in text
     assert "also: The Verge, Ars Technica, SCMP, +2" in text
     assert "* [headline] US tightens export controls on AI chips" in text
-    assert "Headline: [-Commerce Department-]{+US+} tightens export controls on" in text
-    assert "> … licences for shipments to data centres in [-a longer list of-]{+forty-three+}" in (
+    assert "Headline: [-Commerce Department-] {+US+} tightens export controls on" in text
+    assert "> … licences for shipments to data centres in [-a longer list of-] {+forty-three+}" in (
         text
     )
     assert "(+1 more changes)" in text
@@ -187,7 +187,7 @@ def test_line_breaks_in_addresses_are_refused(recipient: str, sender: str) -> No
 
 def test_plain_marks() -> None:
     assert plain((Piece("equal", "a "), Piece("delete", "b"), Piece("insert", "c"))) == (
-        "a [-b-]{+c+}"
+        "a [-b-] {+c+}"
     )
 
 
@@ -279,13 +279,23 @@ def docs_digest() -> Digest:
                 ),
                 also=("The Verge", "Ars Technica", "SCMP"),
                 also_more=2,
+                snippet=(
+                    "WASHINGTON (Reuters) - The U.S. Commerce Department on Friday widened its "
+                    "export controls on AI accelerators to data centres in 43 countries. "
+                    "Exporters will need a licence for each shipment."
+                ),
             ),
             NewItem(
                 Link(
                     "Nvidia says new rules will not hit this quarter's revenue",
                     "https://www.theregister.com/2026/11/21/nvidia_export_rules/",
                     "The Register",
-                )
+                ),
+                snippet=(
+                    "Nvidia said on Friday that the wider export controls would not change its "
+                    "revenue forecast for the quarter, as most of the affected shipments had "
+                    "already been licensed under the old rules…"
+                ),
             ),
         ),
         changed=(
@@ -328,7 +338,9 @@ def docs_digest() -> Digest:
                     "Chipmaker denies report of smuggled accelerators",
                     "https://www.scmp.com/tech/article/3290001/chipmaker-denies-report",
                     "SCMP",
-                )
+                ),
+                first_seen=datetime(2026, 11, 21, 9, 12, tzinfo=UTC),
+                removed_at=datetime(2026, 11, 21, 13, 40, tzinfo=UTC),
             ),
         ),
     )
@@ -342,6 +354,10 @@ def docs_digest() -> Digest:
                     "TechCrunch",
                 ),
                 also=("Bing News",),
+                snippet=(
+                    "DeepSeek released an open-weight model on Saturday that it said was trained "
+                    "for less than $6 million, a fraction of what its US rivals spend."
+                ),
             ),
         ),
     )
@@ -399,11 +415,11 @@ ARTICLE = (
 
 def test_snippets_are_the_changed_sentences() -> None:
     assert _snippets(ARTICLE, ARTICLE.replace("advanced ", "")) == [
-        "Officials said the [-advanced -]AI chip rules would apply."
+        "Officials said the [-advanced-] AI chip rules would apply."
     ]
     assert _snippets(ARTICLE, ARTICLE.replace("30", "45").replace("ends", "stops")) == [
-        "The rule takes effect in [-30-]{+45+} days.",
-        "It [-ends-]{+stops+} here.",
+        "The rule takes effect in [-30-] {+45+} days.",
+        "It [-ends-] {+stops+} here.",
     ]
     assert _snippets(ARTICLE, ARTICLE + "\n\nA new paragraph.") == ["{+A new paragraph.+}"]
     assert _snippets(ARTICLE, "Breaking. " + ARTICLE) == ["{+Breaking.+}"]
@@ -419,3 +435,35 @@ def test_snippets_are_short() -> None:
     many = ARTICLE.replace("advanced", "new").replace("30", "45").replace("ends", "stops")
     many = many.replace("nobody edits", "somebody edited")
     assert len(_snippets(ARTICLE, many)) == 4 and _snippets(ARTICLE, many)[-1] == "+1"
+
+
+# ---------------------------------------------------------------- lead snippets (pure)
+
+
+def test_lead_snippet_is_one_or_two_whole_sentences() -> None:
+    from monitor.digest.snippets import lead_snippet
+
+    two = "Mr. Smith of Acme Inc. met U.S. officials on Jan. 5 in Washington. They agreed. Then."
+    assert (
+        lead_snippet(two)
+        == "Mr. Smith of Acme Inc. met U.S. officials on Jan. 5 in Washington. They agreed."
+    )
+    one = "A first sentence that is already " + "quite long, " * 16 + "ends here. A second one."
+    assert lead_snippet(one) == one.removesuffix(" A second one.")  # no room for the second
+    assert lead_snippet("The plant draws 1.2 gigawatts of power from the grid, it said.") == (
+        "The plant draws 1.2 gigawatts of power from the grid, it said."
+    )
+
+
+def test_lead_snippet_leaves_out_page_furniture() -> None:
+    from monitor.digest.snippets import lead_snippet
+
+    text = (
+        "Chip rules widen\n\nBy Jane Doe\n\nPhoto: Reuters\n\n"
+        "Sign up for our newsletter to get the day's top technology stories first.\n\n"
+        "WASHINGTON (Wire) - The rules were widened on Tuesday to cover many more chips."
+    )
+    assert lead_snippet(text, "Chip rules widen") == (
+        "WASHINGTON (Wire) - The rules were widened on Tuesday to cover many more chips."
+    )
+    assert lead_snippet("") == "" and lead_snippet("Advertisement\n\nBy Jane Doe") == ""

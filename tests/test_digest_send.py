@@ -159,8 +159,8 @@ def test_due_digest_is_sent_once_grouped_diffed_and_escaped(
     assert "* Chip rules widen\n  Reuters · https://news.example/1\n" in text
     assert "also: The Verge, Ars Technica" in text
     assert "* <script>alert(1)</script> Bcc: spy@evil.example" in text  # one line, literal
-    assert "Headline: [-Commerce-]{+US+} tightens chip exports" in text
-    assert "[-a longer list of-]{+forty-three+}" in text
+    assert "Headline: [-Commerce-] {+US+} tightens chip exports" in text
+    assert "[-a longer list of-] {+forty-three+}" in text
     assert "Removed\n* Chipmaker denies report" in text
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Bcc: spy@evil.example" in page

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from monitor.core.diff import compute_diff, version_text
@@ -25,8 +27,10 @@ from monitor.digest.content import (
     RemovedItem,
     TopicSection,
 )
-from monitor.digest.snippets import text_snippets, title_snippet
+from monitor.digest.snippets import lead_snippet, text_snippets, title_snippet
 from monitor.store.models import Story, Version
+
+_Item = TypeVar("_Item", NewItem, ChangedItem, RemovedItem)
 
 NO_TOPIC = "other"  # the section of on-topic-less stories (watched articles), for "all topics"
 ALSO_NAMED = 3  # outlets named in "also: a, b, c, +N"
@@ -83,12 +87,18 @@ def build_digest(
     timezone: str,
 ) -> Digest:
     """Everything a recipient following ``topics`` (none: all) should read about
-    [start, end): new stories grouped with their copies (copies of seeds left out),
-    changed stories with the changed sentences, removed stories."""
-    new = list(_new_stories(session, start, end))
+    [start, end): new stories grouped with their copies (copies of seeds left out) with
+    their lead, changed stories with the changed sentences, removed stories (those that
+    came and went within the period too: a dead link is no news)."""
+    new: list[Story] = []
+    removed: list[tuple[Story, RemovedItem]] = []
+    for story, versions in _versions_by_story(session, _new_stories(session, start, end), end):
+        if versions[-1].change_class != "removed":
+            new.append(story)
+        elif story.duplicate_kind is None:  # a removed copy just leaves its group
+            removed.append((story, _removed(story, versions)))
     keys = cluster_keys(session, new)
     changed: list[tuple[Story, ChangedItem]] = []
-    removed: list[tuple[Story, RemovedItem]] = []
     for story in _changed_stories(session, start, end):
         item = _change(session, story, start, end)
         if isinstance(item, RemovedItem):
@@ -112,11 +122,110 @@ def build_digest(
         period_start=start,
         period_end=end,
         timezone=timezone,
-        sections=tuple(sections),
-        new_count=len({keys[i] for i in shown_ids(new)}),
+        sections=_cross_listed(_with_leads(session, sections, new, end)),
+        new_count=_new_count(new, keys, shown),
         changed_count=len(shown_ids(s for s, _ in changed)),
         removed_count=len(shown_ids(s for s, _ in removed)),
     )
+
+
+def _new_count(new: Sequence[Story], keys: dict[int, int], topics: Sequence[str]) -> int:
+    """The new stories a reader sees: one per entry's lead, however many topics list it
+    (copies and coverage folded into an entry are not counted again)."""
+    leads = set()
+    for topic in topics:
+        for lead, _ in _clusters([s for s in new if _in_topic(s, topic)], keys):
+            leads.add(lead.id)
+    return len(leads)
+
+
+def _versions_by_story(
+    session: Session, stories: Sequence[Story], end: datetime
+) -> list[tuple[Story, list[Version]]]:
+    """Each story with its versions fetched before the period's end, without their text
+    (what became of it by then: a story removed after the period was news in it)."""
+    if not stories:
+        return []
+    query = (
+        select(Version)
+        .options(defer(Version.raw_html), defer(Version.text))
+        .where(Version.story_id.in_([s.id for s in stories]), Version.fetched_at < end)
+        .order_by(Version.story_id, Version.number)
+    )
+    versions: dict[int, list[Version]] = defaultdict(list)
+    for version in session.scalars(query):
+        versions[version.story_id].append(version)
+    return [(story, versions[story.id]) for story in stories if versions[story.id]]
+
+
+def _removed(story: Story, versions: Sequence[Version]) -> RemovedItem:
+    """A story whose last version is its removal, under the headline it had before it
+    was taken down, with when it was first seen and when it was found gone."""
+    kept = [v for v in versions if v.change_class != "removed"]
+    return RemovedItem(
+        story=link(story, kept[-1].title if kept else versions[-1].title),
+        first_seen=story.first_seen_at,
+        removed_at=versions[-1].fetched_at,
+    )
+
+
+def _with_leads(
+    session: Session,
+    sections: Sequence[TopicSection],
+    new: Sequence[Story],
+    end: datetime,
+) -> list[TopicSection]:
+    """Each new item with the first sentences of its lead story's text as of the
+    period's end (the stored extracted text: no menus, ads or "most read" lists)."""
+    by_url = {s.url: s for s in new}
+    leads = {by_url[item.story.url].id for section in sections for item in section.new}
+    if not leads:
+        return list(sections)
+    numbers = (
+        select(Version.story_id, func.max(Version.number).label("number"))
+        .where(Version.story_id.in_(leads), Version.fetched_at < end)
+        .group_by(Version.story_id)
+        .subquery()
+    )
+    query = select(Version.story_id, Version.title, Version.text).join(
+        numbers,
+        (Version.story_id == numbers.c.story_id) & (Version.number == numbers.c.number),
+    )
+    rows = session.execute(query)
+    texts = {story_id: lead_snippet(text, title) for story_id, title, text in rows}
+
+    def lead(item: NewItem) -> NewItem:
+        return replace(item, snippet=texts.get(by_url[item.story.url].id, ""))
+
+    return [replace(s, new=tuple(lead(item) for item in s.new)) for s in sections]
+
+
+def _cross_listed(sections: Sequence[TopicSection]) -> tuple[TopicSection, ...]:
+    """Every item marked with the other sections that list the same story, so that a
+    reader who counts the entries sees why the header's count is smaller."""
+    where: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for section in sections:
+        for kind, items in _lists(section):
+            for item in items:
+                where[kind, item.story.url].append(section.topic)
+
+    def mark(topic: str, kind: str, items: tuple[_Item, ...]) -> tuple[_Item, ...]:
+        others = [tuple(t for t in where[kind, i.story.url] if t != topic) for i in items]
+        return tuple(replace(i, also_under=o) for i, o in zip(items, others, strict=True))
+
+    return tuple(
+        replace(
+            s,
+            new=mark(s.topic, "new", s.new),
+            changed=mark(s.topic, "changed", s.changed),
+            removed=mark(s.topic, "removed", s.removed),
+        )
+        for s in sections
+    )
+
+
+def _lists(section: TopicSection) -> list[tuple[str, tuple[Any, ...]]]:
+    return [("new", section.new), ("changed", section.changed), ("removed", section.removed)]
 
 
 def _section(
@@ -168,15 +277,22 @@ def _new_stories(session: Session, start: datetime, end: datetime) -> Sequence[S
     return session.scalars(query).all()
 
 
-def _group(stories: Sequence[Story], keys: dict[int, int]) -> list[NewItem]:
-    """One item per cluster, in the order clusters were first seen. Its lead is the
-    cluster's first story when that is new too, else the first member seen."""
+def _clusters(stories: Sequence[Story], keys: dict[int, int]) -> list[tuple[Story, list[Story]]]:
+    """(lead, members) per cluster, in the order clusters were first seen. The lead is
+    the cluster's first story when that is new too, else the first member seen."""
     clusters: dict[int, list[Story]] = defaultdict(list)
     for story in stories:
         clusters[keys[story.id]].append(story)
+    return [
+        (next((s for s in members if s.id == key), members[0]), members)
+        for key, members in clusters.items()
+    ]
+
+
+def _group(stories: Sequence[Story], keys: dict[int, int]) -> list[NewItem]:
+    """One item per cluster: its lead, and the other outlets as "also"."""
     items = []
-    for key, members in clusters.items():
-        lead = next((s for s in members if s.id == key), members[0])
+    for lead, members in _clusters(stories, keys):
         others = list(dict.fromkeys(outlet(s) for s in members if s is not lead))
         others = [name for name in others if name != outlet(lead)]
         items.append(
@@ -229,7 +345,7 @@ def _change(
         return None
     latest = in_period[-1]
     if latest.change_class == "removed":
-        return RemovedItem(story=link(story, latest.title))
+        return _removed(story, versions)
     before = [v for v in versions if v.number < in_period[0].number and v.change_class != "removed"]
     if not before:
         return None

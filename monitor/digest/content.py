@@ -34,11 +34,15 @@ class Link:
 
 @dataclass(frozen=True, slots=True)
 class NewItem:
-    """A new story, and the outlets that carried copies of it ("also: a, b, +N")."""
+    """A new story, the outlets that carried copies of it ("also: a, b, +N"), the first
+    sentence or two of its text (what a reader decides on, as in a news alert), and the
+    other topics it is listed under (so an entry seen twice is not taken for two stories)."""
 
     story: Link
     also: tuple[str, ...] = ()
     also_more: int = 0
+    snippet: str = ""
+    also_under: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +54,18 @@ class ChangedItem:
     title_diff: Snippet | None = None
     snippets: tuple[Snippet, ...] = ()
     more_snippets: int = 0
+    also_under: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class RemovedItem:
+    """A story taken down, with when it was first seen and when it was found gone: a
+    story that came and went within the period is here, not under "new" (its link is dead)."""
+
     story: Link
+    first_seen: datetime | None = None
+    removed_at: datetime | None = None
+    also_under: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +79,9 @@ class TopicSection:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """One recipient's digest for [period_start, period_end). The counts are distinct
-    stories (a story under two topics counts once; a story and its copies count once)."""
+    """One recipient's digest for [period_start, period_end). The counts are the stories
+    a reader sees, not entries: a story under two topics counts once (its entries say
+    "also under"), and a story with its copies and coverage folded into it counts once."""
 
     recipient: str
     period_start: datetime

@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.policy
 import functools
 import hashlib
+import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from monitor.digest.content import Digest, NewItem, Snippet
+from monitor.digest.content import Digest, NewItem, Piece, RemovedItem, Snippet
 from monitor.digest.settings import (
     check_address,
     check_mailbox,
@@ -32,6 +33,7 @@ from monitor.digest.settings import (
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _PLAIN = {"equal": "{}", "ellipsis": "{}", "delete": "[-{}-]", "insert": "{{+{}+}}"}
+_MARKED = ("insert", "delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,14 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.globals.update(plain=plain, also=also_line, href=safe_href)
+    env.globals.update(
+        plain=plain,
+        spaced=spaced,
+        also=also_line,
+        href=safe_href,
+        lifetime=lifetime,
+        indented=indented,
+    )
     return env
 
 
@@ -94,7 +103,68 @@ def period(digest: Digest) -> str:
 
 def plain(snippet: Snippet) -> str:
     """A snippet with [-deleted-] and {+inserted+} marks, as `monitor diff` prints."""
-    return "".join(_PLAIN[piece.kind].format(piece.text) for piece in snippet)
+    return "".join(_PLAIN[piece.kind].format(piece.text) for piece in spaced(snippet))
+
+
+def spaced(snippet: Snippet) -> Snippet:
+    """The snippet with every insertion and deletion standing apart: the spaces at their
+    edges moved outside the marks, and a space between a deletion and an insertion that
+    touch. Without it a client that drops colour shows "widenstightens"; with it, read
+    with or without the deleted words, the text has its spaces."""
+    out: list[Piece] = []
+
+    def add(piece: Piece) -> None:
+        if out and piece.kind == "equal" and out[-1].kind == "equal":
+            out[-1] = Piece("equal", (out[-1].text + piece.text).replace("  ", " "))
+        elif piece.text:
+            out.append(piece)
+
+    for piece in snippet:
+        if piece.kind not in _MARKED:
+            add(piece)
+            continue
+        core = piece.text.strip()
+        touching = bool(out) and out[-1].kind in _MARKED
+        if piece.text[:1].isspace() or (touching and core):
+            add(Piece("equal", " "))
+        add(Piece(piece.kind, core))
+        if piece.text[-1:].isspace():
+            add(Piece("equal", " "))
+    return tuple(out)
+
+
+def lifetime(item: RemovedItem, timezone: str) -> str:
+    """'first seen Sat 21 Nov 10:02, removed 12:30' in the digest's time zone: a story
+    that came and went within the period is told from one that had run for days."""
+    zone = ZoneInfo(timezone)
+    parts = []
+    seen = item.first_seen.astimezone(zone) if item.first_seen else None
+    if seen is not None:
+        parts.append(f"first seen {_short(seen)}")
+    if item.removed_at is not None:
+        gone = item.removed_at.astimezone(zone)
+        same_day = seen is not None and seen.date() == gone.date()
+        parts.append(f"removed {gone:%H:%M}" if same_day else f"removed {_short(gone)}")
+    return ", ".join(parts)
+
+
+def _short(moment: datetime) -> str:
+    """'Sat 21 Nov 10:02' (the period line names the year)."""
+    day = f"{_WEEKDAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]}"
+    return f"{day} {moment:%H:%M}"
+
+
+def indented(text: str) -> str:
+    """A paragraph of the plain-text part: wrapped at 78 columns under its bullet (URLs
+    and long words are never broken)."""
+    return textwrap.fill(
+        text,
+        width=78,
+        initial_indent="  ",
+        subsequent_indent="  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def also_line(item: NewItem) -> str:
@@ -116,6 +186,12 @@ def render(digest: Digest) -> Rendered:
     title = subject(digest)
     values = {"digest": digest, "subject": title, "summary": _summary(digest)}
     values["period"] = period(digest)
+    values["cross_listed"] = any(
+        item.also_under
+        for section in digest.sections
+        for items in (section.new, section.changed, section.removed)
+        for item in items
+    )
     env = _environment()
     text = env.get_template("digest.txt").render(values)
     html = env.get_template("digest.html").render(values)

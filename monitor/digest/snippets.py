@@ -140,3 +140,72 @@ def title_snippet(old: str, new: str) -> Snippet:
     """The headline change, word by word, in full."""
     segments = compute_diff(VersionText("", old), VersionText("", new)).segments
     return _tidy([Piece(s.op, s.text) for s in segments])
+
+
+# ---------------------------------------------------------------- the lead of a new story
+
+LEAD_CHARS = 240  # a lead snippet's length at most: about two lines of a phone screen
+LEAD_MIN_WORDS = 8  # a shorter paragraph is furniture (a byline, "Updated 5 min ago", a caption)
+
+# Words whose full stop does not end a sentence: titles, months, "Inc." (initials such as
+# "U.S." or "J." are recognised by their shape).
+_ABBREVIATIONS = frozenset(
+    {
+        *("mr", "mrs", "ms", "dr", "prof", "sen", "rep", "gov", "gen", "lt", "col", "capt"),
+        *("sgt", "st", "jr", "sr", "rev", "hon", "pres", "inc", "corp", "ltd", "co", "no"),
+        *("nos", "vs", "etc", "al", "approx", "dept", "est", "fig", "jan", "feb", "mar"),
+        *("apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"),
+    }
+)
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9À-Þ])")
+_FURNITURE = re.compile(
+    r"^(advertisement|sign up|subscribe|read more|related|share (this|on)|listen to|"
+    r"click here|we use cookies|follow us|most read|updated|published|posted)\b",
+    re.IGNORECASE,
+)
+
+
+def _sentences(paragraph: str) -> list[str]:
+    """The paragraph's sentences; a full stop after an abbreviation or an initial is none."""
+    sentences, start = [], 0
+    for match in _SENTENCE_END.finditer(paragraph):
+        word = paragraph[start : match.start() + 1].rsplit(None, 1)[-1].rstrip(".").lower()
+        if word in _ABBREVIATIONS or len(word) == 1 or re.fullmatch(r"(\w\.)+\w", word):
+            continue
+        sentences.append(paragraph[start : match.end()].strip())
+        start = match.end()
+    rest = paragraph[start:].strip()
+    return [*sentences, rest] if rest else sentences
+
+
+def _prose(paragraph: str, title: str) -> bool:
+    """Whether a paragraph is the article's prose, not page furniture left by extraction:
+    the headline repeated, a byline, a dateline stamp, a caption, a newsletter plug."""
+    words = paragraph.split()
+    if len(words) < LEAD_MIN_WORDS or _FURNITURE.match(paragraph):
+        return False
+    return paragraph.casefold() != title.casefold()
+
+
+def _shorten(text: str, limit: int) -> str:
+    """Cut at the last whole word that fits, with an ellipsis."""
+    cut = text[: limit - 1]
+    if not text[limit - 1 : limit].isspace():
+        cut = cut.rsplit(None, 1)[0] if " " in cut else cut
+    return cut.rstrip(" ,;:–—-") + "…"
+
+
+def lead_snippet(text: str, title: str = "") -> str:
+    """The first one or two sentences of a story's stored (extracted) text, at most
+    LEAD_CHARS with an ellipsis when cut: what a news alert shows under a headline."""
+    paragraphs = [one_line(p) for p in re.split(r"\n\s*\n|\n", text or "")]
+    title = one_line(title)
+    sentences = [s for p in paragraphs if _prose(p, title) for s in _sentences(p)]
+    if not sentences:
+        return ""
+    first = sentences[0]
+    if len(first) > LEAD_CHARS:
+        return _shorten(first, LEAD_CHARS)
+    if len(sentences) > 1 and len(first) + 1 + len(sentences[1]) <= LEAD_CHARS:
+        return f"{first} {sentences[1]}"
+    return first
