@@ -310,6 +310,30 @@ def demo(
 
 
 @cli.command()
+def init(
+    folder: Annotated[
+        Path,
+        typer.Argument(help="The folder to write into (default: the current folder)."),
+    ] = Path("."),
+) -> None:
+    """Write a commented monitor.toml and the seed articles into FOLDER, to start from."""
+    import shlex
+
+    from monitor import defaults
+
+    config, seeds = defaults.init(folder)
+    seeds_folder = config.parent / defaults.SEEDS_NAME
+    where = shlex.quote(str(config.resolve()))
+    out.print(
+        Text(
+            f"wrote {config} and {len(seeds)} seed articles in {seeds_folder}\n"
+            "edit its topics and sources, then start the service:\n"
+            f"  monitor --config {where} run"
+        )
+    )
+
+
+@cli.command()
 def status(as_json: JsonOption = False) -> None:
     """Is polling healthy (the verdict /healthz gives, from the database's facts), last
     success, failing and overdue sources, re-checks waiting."""

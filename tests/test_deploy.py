@@ -175,10 +175,7 @@ def test_dockerfile_runs_unprivileged_with_a_healthcheck_and_sigterm() -> None:
     assert '"/data"' in values["VOLUME"]
     env = " ".join(rest for word, rest in instructions if word == "ENV")
     assert "MONITOR_CONFIG=/app/config/monitor.toml" in env
-    # Editable: migrations/ is found next to the package, so /app must stay the package.
-    assert any(
-        word == "RUN" and "pip install" in rest and " -e " in rest for word, rest in instructions
-    )
+    assert "RUN monitor init /app/config" in [f"{word} {rest}" for word, rest in instructions]
     assert values["ENTRYPOINT"] == '["docker-entrypoint.sh"]'
     entrypoint = DEPLOY / "docker-entrypoint.sh"
     assert os.access(entrypoint, os.X_OK)
@@ -186,12 +183,28 @@ def test_dockerfile_runs_unprivileged_with_a_healthcheck_and_sigterm() -> None:
     assert "monitor db upgrade" in script and "exec monitor run" in script
 
 
+def test_dockerfile_installs_the_locked_dependencies_and_a_built_wheel_not_the_tree() -> None:
+    instructions = dockerfile_instructions()
+    stages = [rest for word, rest in instructions if word == "FROM"]
+    assert stages == ["python:3.11-slim AS build", "python:3.11-slim"]
+    image = instructions[[word for word, _ in instructions].index("FROM", 1) :]
+    build = instructions[: len(instructions) - len(image)]
+    assert any(word == "RUN" and "pip wheel" in rest for word, rest in build)
+    runs = [rest for word, rest in image if word == "RUN"]
+    assert any("pip install" in run and "-r /tmp/requirements.txt" in run for run in runs)
+    assert any("from=build" in run and "--no-deps /dist/*.whl" in run for run in runs)
+    assert not any(" -e " in run or "pip install ." in run for run in runs)
+    copied = [rest for word, rest in image if word == "COPY"]
+    assert "requirements/run.txt /tmp/requirements.txt" in copied
+    assert not any(source in rest for rest in copied for source in ("monitor/", "config/"))
+
+
 def test_every_path_the_dockerfile_copies_exists_and_is_not_ignored() -> None:
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
     kept = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
     sources = []
     for word, rest in dockerfile_instructions():
-        if word == "COPY":
+        if word == "COPY" and "--from=" not in rest:
             parts = [p for p in rest.split() if not p.startswith("--")]
             sources += parts[:-1]
     assert sources

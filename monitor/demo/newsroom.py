@@ -27,13 +27,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Literal
 
+from monitor import defaults
 from monitor.demo.webserver import Response, WebServer
 
 __all__ = [
-    "SEEDS_DIR",
     "Article",
     "Event",
     "Feed",
@@ -43,9 +42,6 @@ __all__ = [
     "paragraphs_of",
     "seed_text",
 ]
-
-# The shipped seed articles, found from the package like monitor/store/db.py finds migrations.
-SEEDS_DIR = Path(__file__).resolve().parents[2] / "config" / "seeds"
 
 HTML = "text/html; charset=utf-8"
 RSS = "application/rss+xml; charset=utf-8"
@@ -401,12 +397,9 @@ def _wire_page(article: Article, outlet: Outlet, base_url: str, n: int) -> str:
 # ---------------------------------------------------------------- the shipped seed articles
 
 
-def seed_text(stem_prefix: str, seeds_dir: Path = SEEDS_DIR) -> str:
-    """The text of the first seed whose file name starts with `stem_prefix`."""
-    for path in sorted(seeds_dir.glob("*.txt")):
-        if path.stem.startswith(stem_prefix):
-            return path.read_text(encoding="utf-8")
-    raise FileNotFoundError(stem_prefix)
+def seed_text(stem_prefix: str) -> str:
+    """The text of the first shipped seed whose file name starts with `stem_prefix`."""
+    return defaults.seed_text(stem_prefix)
 
 
 def paragraphs_of(text: str) -> tuple[str, ...]:

@@ -34,11 +34,11 @@ from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor import views
+from monitor import defaults, views
 from monitor.app import App, open_app
 from monitor.core.diff import compute_diff, render_plain, render_rich, version_text
 from monitor.demo import content
-from monitor.demo.newsroom import SEEDS_DIR, Article, Newsroom, paragraphs_of
+from monitor.demo.newsroom import Article, Newsroom, paragraphs_of
 from monitor.demo.webserver import WebServer
 from monitor.errors import ConfigError
 from monitor.store import queries
@@ -100,19 +100,20 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def seed_copy(seeds_dir: Path = SEEDS_DIR) -> tuple[str, Article]:
+def seed_copy() -> tuple[str, Article]:
     """(seed id, a syndicated copy of it): the first shipped seed, with another headline and
     a syndication line added."""
-    seeds = sorted(seeds_dir.glob("*.txt")) if seeds_dir.is_dir() else []
-    if not seeds:
-        raise ConfigError(f"the demo needs the shipped seed articles in {seeds_dir}")
+    shipped = defaults.seeds()
+    if not shipped:
+        raise ConfigError("the demo needs the seed articles shipped in monitor/defaults/seeds")
+    name, text = shipped[0]
     article = Article(
         slug=content.SEED_COPY_SLUG,
         title=content.SEED_COPY_TITLE,
         byline=content.SEED_COPY_BYLINE,
-        paragraphs=(*paragraphs_of(seeds[0].read_text(encoding="utf-8")), content.SEED_COPY_FOOTER),
+        paragraphs=(*paragraphs_of(text), content.SEED_COPY_FOOTER),
     )
-    return seeds[0].stem, article
+    return Path(name).stem, article
 
 
 def open_newsroom(seed: Article, server: WebServer) -> Newsroom:
@@ -354,8 +355,11 @@ def run_demo(
         newsroom = open_newsroom(copy, server)
         summary.base_url = server.base_url
         summary.source_urls = [server.base_url + feed.path for feed in content.FEEDS]
+        # The seeds are copied next to the config, so that a kept folder is complete.
+        seeds_dir = directory / "seeds"
+        defaults.write_seeds(seeds_dir)
         write_config(
-            directory, server.base_url, interval=interval, rechecks=rechecks, seeds_dir=SEEDS_DIR
+            directory, server.base_url, interval=interval, rechecks=rechecks, seeds_dir=seeds_dir
         )
         app = open_app(summary.config)
         app.sync()

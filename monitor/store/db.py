@@ -22,9 +22,11 @@ from monitor.errors import SchemaError, StoreError
 if TYPE_CHECKING:  # Alembic loads only when a migration runs: it is a tenth of CLI start-up
     from alembic.config import Config as AlembicConfig
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+MIGRATIONS = "monitor:migrations"
+"""The Alembic scripts, as a package resource: Alembic finds them through importlib.resources,
+so an installed wheel migrates from wherever it is installed."""
 HEAD_REVISION = "0008"
-"""The newest migration in migrations/versions/ (tests/test_store.py checks that it is):
+"""The newest migration in monitor/migrations/versions/ (tests/test_store.py checks that it is):
 known here so that checking a database's schema needs no Alembic."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -88,7 +90,7 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
     config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", MIGRATIONS)
     config.attributes["engine"] = engine
     return config
 
@@ -110,7 +112,7 @@ def _script_config() -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
     config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", MIGRATIONS)
     return config
 
 
