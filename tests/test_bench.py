@@ -12,13 +12,14 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.timeout(600)  # a fresh clone installs urlwatch for the peers bench first
 def test_quick_benchmark_prints_every_row() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=540,
         check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -540,7 +540,9 @@ def test_crawl_delay_spaces_requests(web_server: WebServer) -> None:
     starts = [request.received_at for request in web_server.requests]
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert len(gaps) == 3  # robots.txt, then three pages, each after the Crawl-delay
-    assert all(gap >= 0.25 for gap in gaps), gaps
+    # 0.3 s between starts on the client; the server notes arrival a thread switch later,
+    # so allow for scheduling jitter (without the delay the gaps are milliseconds).
+    assert all(gap >= 0.2 for gap in gaps), gaps
 
 
 @pytest.mark.integration
@@ -560,4 +562,4 @@ def test_per_host_delay_longer_than_crawl_delay_wins(web_server: WebServer) -> N
     web_server.route("/page", PAGE)
     run([web_server.url("/page")] * 2, per_host_delay=0.3)
     starts = [request.received_at for request in web_server.requests]
-    assert starts[2] - starts[1] >= 0.25
+    assert starts[2] - starts[1] >= 0.2  # 0.3 s apart on the client; jitter as above
