@@ -1,35 +1,42 @@
-"""The `monitor` command: thin Typer commands that parse arguments, call the app, render."""
+"""The `monitor` command: thin Typer commands that parse arguments, call the app, render.
+
+Start-up is most of what a read command costs, so this module imports little: the database
+layer, the config models and Rich are imported by the functions that use them, and the
+pipeline only by the commands that fetch (tests/test_startup.py checks the read path).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
-from rich.text import Text
 
 from monitor import views
-from monitor.app import App, app_context
-from monitor.config import parse_duration
-from monitor.core.dates import parse_iso
 from monitor.core.text import SanitizingFormatter
 from monitor.errors import MonitorError, NotFoundError
-from monitor.store import queries
-from monitor.store.models import Story
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from monitor.app import App
+    from monitor.store.models import Story
 
 # Piped output is not wrapped at 80 columns: scripts grep it line by line.
 PIPE_WIDTH = 4096
 
 
 def _stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
 
 
@@ -40,8 +47,30 @@ class _LazyConsole:
         return getattr(_stdout_console(), name)
 
 
+class _LazyStderr:
+    """The stderr console, made when first used: Rich loads only when something is printed."""
+
+    console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.console is None:
+            from rich.console import Console
+
+            self.console = Console(stderr=True, highlight=False)
+        return getattr(self.console, name)
+
+
 out: Any = _LazyConsole()
-err = Console(stderr=True, highlight=False)
+err: Any = _LazyStderr()
+
+
+@contextmanager
+def app_context(path: Path | None = None, *, migrate: bool = True) -> Iterator[App]:
+    """monitor.app.app_context, imported when a command opens the database."""
+    from monitor.app import app_context as open_app_context
+
+    with open_app_context(path, migrate=migrate) as app:
+        yield app
 
 
 class _Group(typer.core.TyperGroup):
@@ -51,6 +80,8 @@ class _Group(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except MonitorError as exc:
+            from rich.text import Text
+
             err.print(Text(f"monitor: {exc}"), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
@@ -109,6 +140,10 @@ def poll(
     as_json: JsonOption = False,
 ) -> None:
     """One pass over the due (or named) sources and the due re-checks."""
+    import asyncio
+
+    from rich.text import Text
+
     with app_context(state.config) as app:
         if source:
             for name in source:
@@ -147,6 +182,8 @@ class _ProgressBar:
     """A Rich progress bar over the sources of a pass (only on a terminal)."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
         self.bar = Progress(
             TextColumn("polling"),
             BarColumn(),
@@ -171,6 +208,10 @@ class _ProgressBar:
 @cli.command()
 def sources(as_json: JsonOption = False) -> None:
     """The sources and how their polling goes (reads only: the config is not synced)."""
+    from rich.text import Text
+
+    from monitor.store import queries
+
     with app_context(state.config) as app:
         configured = {s.name for s in app.config.sources}
         with app.sessions() as session:
@@ -229,6 +270,8 @@ def sources(as_json: JsonOption = False) -> None:
 
 def _error_or_warning(row: dict[str, Any]) -> Text:
     """The error column: the last error in red, else the feed's warning (read anyway)."""
+    from rich.text import Text
+
     if row["last_error"]:
         return Text(views.clean(row["last_error"]), style="red")
     if row["warning"]:
@@ -239,6 +282,10 @@ def _error_or_warning(row: dict[str, Any]) -> Text:
 @cli.command()
 def links(as_json: JsonOption = False) -> None:
     """Story links whose fetch failed, and when each is tried again."""
+    from rich.text import Text
+
+    from monitor.store import queries
+
     with app_context(state.config) as app, app.sessions() as session:
         rows = [
             views.link_failure_summary(f, name) for f, name in queries.link_failure_rows(session)
@@ -263,6 +310,8 @@ def links(as_json: JsonOption = False) -> None:
 
 def _table(*columns: str) -> Table:
     """A table whose cells wrap rather than cut: URLs and errors stay whole."""
+    from rich.table import Table
+
     table = Table(pad_edge=False)
     for column in columns:
         table.add_column(column, overflow="fold")
@@ -276,6 +325,8 @@ def _short_iso(value: str | None) -> str:
 @cli.command()
 def run() -> None:
     """Run the service: poll on schedule until SIGINT or SIGTERM."""
+    import asyncio
+
     from monitor.pipeline.service import serve
     from monitor.store.db import service_lock
 
@@ -338,6 +389,7 @@ def status(as_json: JsonOption = False) -> None:
     """Is polling healthy (the verdict /healthz gives, from the database's facts), last
     success, failing and overdue sources, re-checks waiting."""
     from monitor import health
+    from monitor.store import queries
     from monitor.store.db import database_size
 
     with app_context(state.config) as app:
@@ -364,6 +416,8 @@ def status(as_json: JsonOption = False) -> None:
     if as_json:
         _print_json(document)
         return
+    from rich.text import Text
+
     if judged.ok:
         out.print(Text("health: ok", style="green"))
     else:
@@ -395,6 +449,9 @@ def status(as_json: JsonOption = False) -> None:
 
 def parse_since(value: str, now: datetime) -> datetime | None:
     """'24h' (a duration back from now), '2026-01-27' (a UTC day), an ISO time, or 'all'."""
+    from monitor.config import parse_duration
+    from monitor.core.dates import parse_iso
+
     text = value.strip()
     if text.lower() == "all":
         return None
@@ -436,6 +493,8 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """New and changed coverage."""
+    from monitor.store import queries
+
     cutoff = parse_since(since, datetime.now(UTC))
     both = not new and not changed and not removed
     flt = queries.ListFilter(
@@ -458,6 +517,8 @@ def list_(
 
 
 def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
+    from rich.text import Text
+
     rows = [views.cluster_summary(cluster_id, members) for cluster_id, members in groups.items()]
     rows.sort(key=lambda row: (-row["count"], row["lead"]["first_seen"] or ""))
     if as_json:
@@ -480,6 +541,9 @@ def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
 
 
 def _print_story_table(stories: list[Story], cutoff: datetime | None) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     if not stories:
         out.print("No coverage in this window.")
         return
@@ -510,6 +574,8 @@ _CLASS_STYLES = {"removed": "red", "major": "bold yellow", "headline": "magenta"
 
 
 def _story(app: App, story_id: int) -> tuple[Story, Any]:
+    from monitor.store.models import Story
+
     session = app.sessions()
     story = session.get(Story, story_id)
     if story is None:
@@ -523,6 +589,11 @@ def show(
     story_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOption = False
 ) -> None:
     """A story, its current text and its versions."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from monitor.store import queries
+
     with app_context(state.config) as app:
         story, session = _story(app, story_id)
         with session:
@@ -570,6 +641,8 @@ def diff(
     ] = None,
 ) -> None:
     """What changed between two versions (by default the latest change)."""
+    from rich.text import Text
+
     from monitor.core.diff import (
         compute_diff,
         diff_to_json,
@@ -577,6 +650,7 @@ def diff(
         render_rich,
         version_text,
     )
+    from monitor.store import queries
 
     with app_context(state.config) as app:
         story, session = _story(app, story_id)
@@ -622,6 +696,8 @@ def digest(
     ] = None,
 ) -> None:
     """Preview the digest email (the .eml on stdout), or send it now with --send."""
+    from rich.text import Text
+
     from monitor.digest.command import preview_or_send
 
     now = datetime.now(UTC)
@@ -653,6 +729,10 @@ def history(
     story_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOption = False
 ) -> None:
     """A story's versions: when each was fetched, its change class, words added and removed."""
+    from rich.text import Text
+
+    from monitor.store import queries
+
     with app_context(state.config) as app:
         story, session = _story(app, story_id)
         with session:
@@ -692,6 +772,8 @@ def reextract(
     as_json: JsonOption = False,
 ) -> None:
     """Re-run extraction on stored versions (after the extractor improved)."""
+    from rich.text import Text
+
     from monitor.pipeline.reextract import reextract_stories
 
     with app_context(state.config) as app, app.sessions.begin() as session:
@@ -711,6 +793,8 @@ def extract(
     as_json: JsonOption = False,
 ) -> None:
     """Run article extraction on saved HTML files (to check a site's extraction)."""
+    from rich.text import Text
+
     from monitor.core.encoding import decode_html
     from monitor.core.extract import extract_article
 

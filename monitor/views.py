@@ -7,12 +7,14 @@ a terminal, and it is always handed to Rich as plain Text, never as markup.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import SourceConfig
 from monitor.core.dates import as_utc
 from monitor.core.text import sanitize
-from monitor.store.models import LinkFailure, Source, Story, Version
+
+if TYPE_CHECKING:  # annotations only: the views load neither the config nor the models
+    from monitor.config import SourceConfig
+    from monitor.store.models import LinkFailure, Source, Story, Version
 
 
 def clean(text: str | None) -> str:

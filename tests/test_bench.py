@@ -27,3 +27,4 @@ def test_quick_benchmark_prints_every_row() -> None:
     assert any(line.split()[:4] == ["name", "metric", "monitor", "baseline"] for line in lines)
     assert any(line.startswith("poll pass, feeds changed (200)") for line in lines)
     assert any(line.startswith("poll pass, not modified (304)") for line in lines)
+    assert any(line.startswith("start-up, monitor list --json") for line in lines)

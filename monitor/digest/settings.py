@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from email.headerregistry import Address
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+if TYPE_CHECKING:  # the header classes load when a digest is written, not with the config
+    from email.headerregistry import Address
 
 SMTP_PASSWORD_ENV = "MONITOR_SMTP_PASSWORD"
 
@@ -55,6 +57,8 @@ def mailbox_address(value: str) -> str:
 
 def mailbox_header(value: str) -> Address:
     """A checked mailbox as a header value (the display name quoted as needed)."""
+    from email.headerregistry import Address
+
     name, address = parseaddr(value)
     user, _, domain = address.partition("@")
     return Address(display_name=name, username=user, domain=domain)

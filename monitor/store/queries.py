@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.store import claims
@@ -255,9 +254,14 @@ def failing_links(session: Session, now: datetime) -> int:
 
 
 def _dialect_insert(session: Session) -> Any:
-    """INSERT with ON CONFLICT for the session's database (SQLite or PostgreSQL)."""
+    """INSERT with ON CONFLICT for the session's database (SQLite or PostgreSQL); imported
+    here because the PostgreSQL dialect is a large import that the read commands never need."""
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert
 
 

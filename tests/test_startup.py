@@ -1,0 +1,102 @@
+"""The read commands start without the machinery of the commands that fetch.
+
+What a user notices of `monitor list` is mostly how long Python takes to import what it runs,
+so the guard is the set of modules each read command has loaded when it exits: never the
+pipeline, the extractor, the HTTP client, the process pool or Alembic. Each command runs in a
+fresh interpreter, on the small SQLite database `bench.startup` measures (a timing would
+only measure the machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.startup import fill_database, write_config
+from monitor.config import CONFIG_ENV, DATABASE_ENV
+
+# main() ends with SystemExit; the modules it loaded are written to stderr on the way out.
+PROBE = """\
+import json, sys
+from monitor.cli import main
+try:
+    main()
+finally:
+    sys.stderr.write("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+FETCHING_ONLY = (
+    "trafilatura",
+    "numpy",
+    "selectolax",
+    "httpx",
+    "lxml",
+    "feedparser",
+    "multiprocessing",
+    "concurrent.futures.process",
+    "monitor.pipeline",
+    "monitor.core.extract",
+    "monitor.fetch",
+    "alembic",
+)
+
+
+@pytest.fixture(scope="module")
+def small_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A config and its migrated SQLite file with a few stories; a story with two versions."""
+    folder = tmp_path_factory.mktemp("startup")
+    config = write_config(folder)
+    return config, fill_database(config)
+
+
+def loaded_modules(config: Path, *args: str) -> set[str]:
+    """The modules `monitor --config CONFIG ARGS` had imported when it exited (it must succeed)."""
+    env = {k: v for k, v in os.environ.items() if k not in (CONFIG_ENV, DATABASE_ENV)}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    report, _, modules = done.stderr.rpartition("\nMODULES ")
+    assert done.returncode == 0, report
+    assert done.stdout.strip()
+    return set(json.loads(modules))
+
+
+def imported(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The modules that are one of `prefixes` or inside one of them."""
+    return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("list", "--json"),
+        ("show", "{story}"),
+        ("diff", "{story}", "--no-color"),
+        ("status", "--json"),
+    ],
+    ids=lambda command: " ".join(command),
+)
+def test_a_read_command_imports_nothing_that_fetches(
+    small_database: tuple[Path, int], command: tuple[str, ...]
+) -> None:
+    config, story = small_database
+    modules = loaded_modules(config, *(part.format(story=story) for part in command))
+    assert "monitor.store.models" in modules  # the probe saw a command that read the database
+    assert imported(modules, FETCHING_ONLY) == []
+
+
+def test_json_listings_do_not_load_the_terminal_renderer(small_database: tuple[Path, int]) -> None:
+    """Rich draws tables; `list --json` prints JSON, and SQLite needs no PostgreSQL dialect."""
+    config, _ = small_database
+    for command in (("list", "--json"), ("status", "--json")):
+        modules = loaded_modules(config, *command)
+        assert imported(modules, ("rich", "sqlalchemy.dialects.postgresql", "psycopg")) == []
