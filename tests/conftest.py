@@ -10,6 +10,10 @@ import pytest
 from monitor.demo.webserver import WebServer
 from tests.support.databases import database_url
 
+# skips: one line per skip reason, MONITOR_REQUIRE; browser: headless Chromium; pytester: runs
+# a suite inside a test (tests/test_capabilities.py).
+pytest_plugins = ["tests.support.skips", "tests.support.browser", "pytester"]
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -13,8 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from monitor.config import parse_duration
+from tests.support.capabilities import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -121,17 +123,17 @@ def test_the_worker_template_is_for_postgresql_and_names_its_instance() -> None:
 def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
+        unavailable("systemd", "systemd-analyze is not installed (Debian: the systemd package)")
     version = subprocess.run([analyze, "--version"], capture_output=True, text=True, check=False)
     match = re.match(r"systemd (\d+)", version.stdout)
     if match is None or int(match[1]) < 250:
-        pytest.skip("systemd-analyze verify --root needs systemd 250 or later")
+        unavailable("systemd", "systemd-analyze verify --root needs systemd 250 or later")
     system_units = next(
         (p for p in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")) if p.is_dir()),
         None,
     )
     if system_units is None:
-        pytest.skip("no systemd unit directory to verify against")
+        unavailable("systemd", "no systemd unit directory to verify against")
     # A root with the system's units, our units and a stand-in for the venv's `monitor`.
     shutil.copytree(system_units, tmp_path / "usr/lib/systemd/system", symlinks=True)
     units = tmp_path / "etc/systemd/system"
@@ -219,7 +221,6 @@ def test_compose_has_postgres_a_one_shot_migration_and_workers() -> None:
     services_block = text.split("\nservices:\n", 1)[1].split("\nvolumes:\n", 1)[0]
     names = re.findall(r"^  ([\w-]+):$", services_block, re.MULTILINE)
     assert names == ["postgres", "migrate", "monitor"]
-    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (not a dependency)")
     compose = yaml.safe_load(text)
     services = compose["services"]
     assert set(services) == {"postgres", "migrate", "monitor"}

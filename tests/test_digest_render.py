@@ -6,13 +6,13 @@ import email
 import email.policy
 import html
 import re
-import shutil
-import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from monitor.digest.content import (
     ChangedItem,
@@ -24,6 +24,7 @@ from monitor.digest.content import (
     TopicSection,
 )
 from monitor.digest.render import message_id, plain, render, safe_href, subject, to_email
+from tests.support.browser import chromium_installed, launch_chromium
 
 SENDER = "monitor <monitor@example.org>"
 END = datetime(2026, 11, 22, 7, 0, tzinfo=UTC)
@@ -193,74 +194,64 @@ def test_plain_marks() -> None:
 
 # ---------------------------------------------------------------- in a real browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PHONE = 400
-_CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PHONE = 400  # CSS pixels: a narrow phone held upright
+
+# What overflows the phone's width: the page's scroll width, every element whose right edge
+# lies past the viewport (tag and the start of its text), and the height of the content.
+_MEASURE = """() => {
+  const width = document.documentElement.clientWidth;
+  const wide = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.getBoundingClientRect().right > width + 0.5) {
+      wide.push(el.tagName.toLowerCase() + " " + (el.textContent || "").trim().slice(0, 40));
+    }
+  }
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    height: Math.ceil(document.body.getBoundingClientRect().height),
+    wide: wide,
+  };
+}"""
 
 
-def _in_phone_frame(page: str, height: int = 3000) -> str:
-    """The page in a 400px-wide iframe (headless Chromium windows are at least 500px
-    wide), and a script that writes what overflowed into the outer page's DOM."""
-    return f"""<!DOCTYPE html><html><body style="margin:0;overflow:hidden">
-<iframe id="f" style="display:block;border:0;width:{PHONE}px;height:{height}px"
- srcdoc="{html.escape(page)}">
-</iframe><script>
-window.addEventListener("load", function () {{
-  var doc = document.getElementById("f").contentDocument;
-  var wide = [];
-  doc.querySelectorAll("*").forEach(function (el) {{
-    if (el.getBoundingClientRect().right > {PHONE} + 0.5) wide.push(el.tagName);
-  }});
-  document.body.setAttribute("data-scroll-width", String(doc.documentElement.scrollWidth));
-  var height = Math.ceil(doc.body.getBoundingClientRect().height);
-  document.body.setAttribute("data-height", String(height));
-  document.body.setAttribute("data-wide", wide.join(","));
-}});
-</script></body></html>"""
+@dataclass(frozen=True)
+class Layout:
+    """How a page lays out at phone width, as a reader's screen would show it."""
+
+    scroll_width: int  # wider than PHONE: the reader scrolls sideways
+    height: int
+    wide: tuple[str, ...]  # elements that stick out past the right edge
 
 
-def _chromium(*args: str) -> str:
-    assert CHROMIUM is not None
-    result = subprocess.run(
-        [CHROMIUM, *_CHROMIUM_FLAGS, *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=True,
-    )
-    return result.stdout
+def phone_page(browser: Browser, page_html: str) -> Page:
+    page = browser.new_page(viewport={"width": PHONE, "height": 800})
+    page.set_content(page_html, wait_until="load")
+    return page
 
 
-def measure_in_chromium(page: str, folder: Path) -> dict[str, str]:
-    frame = folder / "phone.html"
-    frame.write_text(_in_phone_frame(page), encoding="utf-8")
-    dom = _chromium(
-        "--window-size=600,3000", "--virtual-time-budget=5000", "--dump-dom", frame.as_uri()
-    )
-    body = re.search(r"<body[^>]*>", dom)
-    assert body is not None, dom[:500]
-    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(0)))
+def measure(browser: Browser, page_html: str) -> Layout:
+    page = phone_page(browser, page_html)
+    try:
+        found = page.evaluate(_MEASURE)
+    finally:
+        page.close()
+    return Layout(int(found["scrollWidth"]), int(found["height"]), tuple(found["wide"]))
 
 
-def screenshot(page: str, folder: Path, png: Path) -> None:
-    """A 400px-wide picture of the page, as tall as its content."""
-    height = int(measure_in_chromium(page, folder)["height"])
-    frame = folder / "shot.html"
-    frame.write_text(_in_phone_frame(page, height), encoding="utf-8")
-    _chromium(
-        "--hide-scrollbars",
-        f"--window-size={PHONE},{height}",
-        f"--screenshot={png}",
-        frame.as_uri(),
-    )
+def screenshot(browser: Browser, page_html: str, png: Path) -> None:
+    """A PHONE-wide picture of the page, as tall as its content."""
+    page = phone_page(browser, page_html)
+    try:
+        page.screenshot(path=png, full_page=True)
+    finally:
+        page.close()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
-def test_html_fits_a_phone_screen_in_chromium(tmp_path: Path) -> None:
-    result = measure_in_chromium(render(sample_digest()).html, tmp_path)
-    assert int(result["scroll-width"]) <= PHONE, result
-    assert result["wide"] == "", f"elements wider than {PHONE}px: {result['wide']}"
-    assert int(result["height"]) > 600  # it did render the digest
+def test_html_fits_a_phone_screen_in_chromium(browser: Browser) -> None:
+    layout = measure(browser, render(sample_digest()).html)
+    assert layout.scroll_width <= PHONE, layout
+    assert layout.wide == (), f"elements wider than {PHONE}px: {layout.wide}"
+    assert layout.height > 600  # it did render the digest
 
 
 # ---------------------------------------------------------------- the pictures in docs/
@@ -376,22 +367,19 @@ def docs_digest() -> Digest:
 def write_docs(folder: Path = Path("docs")) -> None:
     """docs/digest.txt, and docs/digest.png when Chromium is there:
     `PYTHONPATH=. .venv/bin/python -c "import tests.test_digest_render as t; t.write_docs()"`"""
-    import tempfile
-
     rendered = render(docs_digest())
     folder.mkdir(exist_ok=True)
     (folder / "digest.txt").write_text(
         f"Subject: {rendered.subject}\n\n{rendered.text}", encoding="utf-8"
     )
-    if CHROMIUM is not None:
-        with tempfile.TemporaryDirectory() as scratch:
-            screenshot(rendered.html, Path(scratch), (folder / "digest.png").resolve())
+    if chromium_installed():
+        with launch_chromium() as browser:
+            screenshot(browser, rendered.html, (folder / "digest.png").resolve())
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
-def test_docs_digest_fits_a_phone_screen(tmp_path: Path) -> None:
-    result = measure_in_chromium(render(docs_digest()).html, tmp_path)
-    assert int(result["scroll-width"]) <= PHONE and result["wide"] == "", result
+def test_docs_digest_fits_a_phone_screen(browser: Browser) -> None:
+    layout = measure(browser, render(docs_digest()).html)
+    assert layout.scroll_width <= PHONE and layout.wide == (), layout
 
 
 # ---------------------------------------------------------------- diff snippets (pure)

@@ -13,6 +13,7 @@ from sqlalchemy import inspect, text
 from monitor.errors import SchemaError
 from monitor.store import db
 from monitor.store.models import Base, Source
+from tests.support.databases import fresh_postgres_url
 
 
 def test_single_head_and_it_is_the_one_the_code_expects() -> None:
@@ -48,10 +49,9 @@ def test_sqlite_is_migrated_automatically_and_uses_wal(tmp_path: object) -> None
         engine.dispose()
 
 
-def test_out_of_date_postgres_is_refused(db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite is upgraded automatically instead")
-    engine = db.make_engine(db_url)
+def test_out_of_date_postgres_is_refused() -> None:
+    """PostgreSQL only: SQLite is upgraded automatically instead."""
+    engine = db.make_engine(fresh_postgres_url())
     try:
         with pytest.raises(SchemaError, match="run `monitor db upgrade`"):
             db.ensure_schema(engine)

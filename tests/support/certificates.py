@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.support.capabilities import unavailable
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,9 @@ def self_signed(folder: Path, name: str, subject_alt_name: str) -> Certificate:
     """A certificate for `name` (CN) and `subject_alt_name` ("DNS:…" or "IP:…") in `folder`."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("the openssl command is not installed (it makes the test certificate)")
+        unavailable(
+            "openssl", "the openssl command is not installed (it makes the test certificates)"
+        )
     cert, key = folder / f"{name}.pem", folder / f"{name}-key.pem"
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",

@@ -6,10 +6,11 @@ import atexit
 import os
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+
+from tests.support.capabilities import unavailable
 
 PG_ENV = "MONITOR_TEST_DATABASE_URL"
 PG_SKIP = f"PostgreSQL tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
@@ -59,7 +60,7 @@ def fresh_postgres_url() -> str:
     """This session's PostgreSQL database, emptied: every test starts from no schema."""
     configured = os.environ.get(PG_ENV)
     if not configured:
-        pytest.skip(PG_SKIP)
+        unavailable("postgres", PG_SKIP)
     url = _own_database(configured)
     engine = create_engine(url)
     try:
