@@ -370,6 +370,8 @@ def init(
     """Write a commented monitor.toml and the seed articles into FOLDER, to start from."""
     import shlex
 
+    from rich.text import Text
+
     from monitor import defaults
 
     config, seeds = defaults.init(folder)
