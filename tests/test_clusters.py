@@ -18,6 +18,7 @@ from monitor.core.clusters import (
 )
 from monitor.demo.newsroom import NewsArticle, Newsroom, paragraphs_of, seed_text
 from monitor.demo.webserver import WebServer
+from tests.support.paths import SHIPPED_SEEDS
 from tests.test_end_to_end import CHIPS, DEEPSEEK, STARGATE, Monitor
 
 APP_STORE_A = NewsArticle(
@@ -102,7 +103,7 @@ url = "{db_url}"
 per_host_delay = "0s"
 allow_private_addresses = true
 [seeds]
-path = "{tmp_path / "no-seeds"}"
+path = "{SHIPPED_SEEDS}"
 [clusters]
 window = "3d"
 [[topics]]
