@@ -213,10 +213,12 @@ def cluster_summary(cluster_id: int, stories: list[Story]) -> dict[str, Any]:
     """One line of `monitor list --clusters`: the lead story, the outlets, the count."""
     lead = stories[0]
     outlets = list(dict.fromkeys(outlet(s) for s in stories))
+    sources = list(dict.fromkeys(s.source.name if s.source else "-" for s in stories))
     return {
         "cluster": cluster_id,
         "lead": story_summary(lead),
-        "outlets": outlets,
+        "outlets": outlets,  # the publications' names (see `outlet`)
+        "sources": sources,  # the configured sources' names
         "count": len(stories),
         "stories": [s.id for s in stories],
     }

@@ -25,7 +25,7 @@ from monitor.store.claims import renew_leases
 from monitor.store.models import Source, Story
 from monitor.store.source_state import FinishedSource, PollRecord, SourceStateWriter
 from tests.support.databases import fresh_postgres_url
-from tests.support.paths import SHIPPED_SEEDS
+from tests.support.paths import unrelated_seeds
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -350,7 +350,7 @@ recheck = ["1h"]
 lease = "2m"
 shutdown_timeout = "5s"
 [seeds]
-path = "{SHIPPED_SEEDS}"
+path = "{unrelated_seeds(folder)}"
 [[topics]]
 name = "deepseek"
 keywords = ["DeepSeek"]

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import Response, WebServer
-from tests.support.paths import SHIPPED_SEEDS
+from tests.support.paths import unrelated_seeds
 from tests.test_end_to_end import CHIPS, DEEPSEEK, FOOTBALL, STARGATE, Monitor
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ allow_private_addresses = true
 interval = "1s"
 recheck = ["1h"]
 [seeds]
-path = "{SHIPPED_SEEDS}"
+path = "{unrelated_seeds(folder)}"
 [[topics]]
 name = "deepseek"
 keywords = ["DeepSeek"]
