@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 
+SHIPPED_SEEDS = Path(__file__).resolve().parents[1] / "config" / "seeds"
+
+
 def toml_string(value: str) -> str:
     return json.dumps(value)  # a JSON string is a TOML basic string for these characters
 
@@ -49,8 +52,11 @@ def local_host_settings(
 ) -> list[str]:
     """The [database] and [fetch] lines every benchmark shares: everything is served by one
     host on loopback, so the per-host limits equal the global one and there is no per-host
-    delay (the politeness defaults would measure the delay, not the code)."""
+    delay (the politeness defaults would measure the delay, not the code). The seeds are
+    the shipped ones (a config must name a folder of seeds)."""
     lines = [
+        "[seeds]",
+        f"path = {toml_string(str(SHIPPED_SEEDS))}",
         "[database]",
         f"url = {toml_string(database_url)}",
         "[fetch]",

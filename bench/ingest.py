@@ -795,11 +795,7 @@ def write_ingest_config(folder: Path, server: RunningServer, url: str, feeds: in
     """The bench config: the default topics, the default seeds, one source per feed; fetch
     and processing settings at their defaults but for the one-local-host ones."""
     defaults = load_config(DEFAULT_CONFIG)
-    lines = [
-        *local_host_settings(url, CONCURRENCY, respect_robots=False),
-        "[seeds]",
-        f"path = {toml_string(str(SEEDS))}",
-    ]
+    lines = local_host_settings(url, CONCURRENCY, respect_robots=False)  # with the seeds
     for topic in defaults.topics:
         lines += [
             "[[topics]]",

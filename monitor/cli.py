@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
 
 from monitor import views
-from monitor.core.text import SanitizingFormatter
-from monitor.errors import MonitorError, NotFoundError
+from monitor.core.dates import parse_iso
+from monitor.core.text import SanitizingFormatter, count
+from monitor.errors import MonitorError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
+    from rich.box import Box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -37,7 +41,8 @@ PIPE_WIDTH = 4096
 def _stdout_console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
+    console = Console(highlight=False)
+    return console if console.is_terminal else Console(highlight=False, width=PIPE_WIDTH)
 
 
 class _LazyConsole:
@@ -74,16 +79,57 @@ def app_context(path: Path | None = None, *, migrate: bool = True) -> Iterator[A
 
 
 class _Group(typer.core.TyperGroup):
-    """Turns a MonitorError anywhere below into one line on stderr and its exit code."""
+    """Turns a MonitorError anywhere below, and a mistyped command line, into one line on
+    stderr and its exit code (a usage block buries the one thing that was wrong)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _name_argument_kinds(self)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            with _one_line_usage_errors():
+                return super().invoke(ctx)
         except MonitorError as exc:
             from rich.text import Text
 
             err.print(Text(f"monitor: {exc}"), soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except ClickUsageError as exc:
+        if isinstance(exc, NoArgsIsHelpError):  # `monitor` alone: the help is the answer
+            raise
+        from rich.text import Text
+
+        where = exc.ctx.command_path if exc.ctx is not None else "monitor"
+        err.print(Text(f"{where}: {exc.format_message()} (see `{where} --help`)"), soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+class _NamedArgument(typer.core.TyperArgument):
+    """An argument whose metavar says what it is ('ID', 'FILE...'): help shows no type
+    name ('<int>', '<list[Path]>') beside it."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def _name_argument_kinds(group: Any) -> None:
+    for command in group.commands.values():
+        if hasattr(command, "commands"):
+            _name_argument_kinds(command)
+        for param in command.params:
+            if isinstance(param, typer.core.TyperArgument) and param.metavar:
+                param.__class__ = _NamedArgument
 
 
 cli = typer.Typer(
@@ -99,6 +145,9 @@ db_cli = typer.Typer(help="Database schema management.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+UtcOption = Annotated[
+    bool, typer.Option("--utc", help="Times in UTC (default: this machine's time zone).")
+]
 
 
 class State:
@@ -114,15 +163,43 @@ def main_options(
         Path | None,
         typer.Option(
             "--config",
+            metavar="FILE",
             help="Config file (default: $MONITOR_CONFIG, then config/monitor.toml).",
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each fetch.")] = False,
 ) -> None:
     state.config = config
-    handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _LogHandler)]:
+        root.removeHandler(old)  # a command run before in this process (the tests)
+    handler = _LogHandler()
     handler.setFormatter(SanitizingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+class _LogHandler(logging.Handler):
+    """Log lines to the stderr of the moment; while a progress bar is drawn, through the
+    bar's console, which prints them above the bar instead of over it."""
+
+    live: Console | None = None  # the console drawing a progress bar now
+    in_summary = False  # leave out what the command prints itself (a poll's errors)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from rich.text import Text
+
+        if _LogHandler.in_summary and getattr(record, "in_summary", False):
+            return
+        try:
+            line = self.format(record)
+            if _LogHandler.live is not None:
+                _LogHandler.live.print(Text(line), soft_wrap=True)
+            else:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
 
 
 def _print_json(data: Any) -> None:
@@ -135,7 +212,8 @@ def _print_json(data: Any) -> None:
 @cli.command()
 def poll(
     source: Annotated[
-        list[str] | None, typer.Option("--source", help="Poll this source now (repeatable).")
+        list[str] | None,
+        typer.Option("--source", metavar="NAME", help="Poll this source now (repeatable)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -144,6 +222,8 @@ def poll(
 
     from rich.text import Text
 
+    from monitor.store import queries
+
     with app_context(state.config) as app:
         if source:
             for name in source:
@@ -151,11 +231,18 @@ def poll(
         app.sync()
         console = _stdout_console()
         bar = _ProgressBar(console) if console.is_terminal and not as_json else None
+        _LogHandler.in_summary = True  # each error once: in the summary below
         try:
             summary = asyncio.run(_run_pass(app, source, bar))
         finally:
+            _LogHandler.in_summary = False
             if bar is not None:
                 bar.stop()
+        waiting = None
+        if not summary.sources_polled and not source:
+            with app.sessions() as session:
+                waiting = queries.waiting(session)
+        why = views.waiting_line(waiting, app.clock()) if waiting is not None else None
     if as_json:
         _print_json(
             {
@@ -165,12 +252,15 @@ def poll(
                 "duplicates": summary.duplicates,
                 "failures": summary.failures,
                 "errors": summary.errors,
+                "rechecked": summary.rechecked,
+                "waiting": why,
+                "next_poll": views.iso(waiting.next_poll) if waiting else None,
             }
         )
         return
     for line in summary.errors:
-        err.print(Text(views.clean(line), style="yellow"))
-    out.print(Text(summary.line()))
+        err.print(Text(views.clean(line), style="yellow"), soft_wrap=True)
+    out.print(Text(summary.line() + (f": {why}" if why else "")), soft_wrap=True)
 
 
 async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -> Any:
@@ -197,11 +287,13 @@ class _ProgressBar:
     def start(self, total: int) -> None:
         self.bar.update(self.task, total=total)
         self.bar.start()
+        _LogHandler.live = self.bar.console
 
     def advance(self, source: str) -> None:
         self.bar.update(self.task, advance=1, description=views.clean(source))
 
     def stop(self) -> None:
+        _LogHandler.live = None
         self.bar.stop()
 
 
@@ -230,10 +322,10 @@ def sources(as_json: JsonOption = False) -> None:
     table = _table(
         "name",
         "kind",
-        "last polled",
+        _timed("last polled"),
         "status",
         "fails",
-        "next poll",
+        _timed("next poll"),
         "stories",
         "error",
     )
@@ -253,17 +345,19 @@ def sources(as_json: JsonOption = False) -> None:
     new = sum(not row["in_database"] for row in rows)
     other = sum(not row["configured"] for row in rows)
     if new:
+        are, them = ("is", "it") if new == 1 else ("are", "them")
         out.print(
             Text(
-                f"{new} configured sources are not in the database yet: `monitor poll` or "
-                "`monitor run` adds them."
+                f"{count(new, 'configured source')} {are} not in the database yet: "
+                f"`monitor poll` or `monitor run` adds {them}."
             )
         )
     if other:
+        are, them = ("is", "it") if other == 1 else ("are", "them")
         out.print(
             Text(
-                f"{other} sources in the database are not in this configuration: `monitor "
-                "poll` or `monitor run` with it would disable them."
+                f"{count(other, 'source')} in the database {are} not in this configuration: "
+                f"`monitor poll` or `monitor run` with it would disable {them}."
             )
         )
 
@@ -296,7 +390,7 @@ def links(as_json: JsonOption = False) -> None:
     if not rows:
         out.print("no failing story links")
         return
-    table = _table("url", "source", "fails", "last error", "next attempt")
+    table = _table("url", "source", "fails", "last error", _timed("next attempt"))
     for row in rows:
         table.add_row(
             views.clean(row["url"]),
@@ -312,14 +406,29 @@ def _table(*columns: str) -> Table:
     """A table whose cells wrap rather than cut: URLs and errors stay whole."""
     from rich.table import Table
 
-    table = Table(pad_edge=False)
+    table = Table(pad_edge=False, box=_box())
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
 
 
-def _short_iso(value: str | None) -> str:
-    return value.replace("T", " ")[:16] if value else "-"
+def _box() -> Box:
+    """Box-drawing lines on a terminal; plain ASCII for a pipe or a file, which may not
+    be read as UTF-8 (and grep, diff and mail all do better with ASCII)."""
+    from rich import box
+
+    return box.HEAVY_HEAD if out.is_terminal else box.ASCII
+
+
+def _timed(column: str, *, utc: bool = False) -> str:
+    """A time column's header names the zone its times are in."""
+    return f"{column} ({views.zone_name(utc=utc)})"
+
+
+def _short_iso(value: str | None, *, utc: bool = False) -> str:
+    """A JSON time (UTC ISO 8601) as a table cell in the header's zone."""
+    moment = parse_iso(value) if value else None
+    return views.short_time(moment, utc=utc)
 
 
 @cli.command()
@@ -345,13 +454,19 @@ def run() -> None:
 def demo(
     duration: Annotated[
         float | None,
-        typer.Option("--duration", min=0, help="Stop after this many seconds (default: Ctrl-C)."),
+        typer.Option(
+            "--duration",
+            min=0,
+            metavar="SECONDS",
+            help="Stop after this many seconds (default: Ctrl-C).",
+        ),
     ] = None,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the temporary database and config afterwards.")
     ] = False,
     step: Annotated[
-        float, typer.Option("--step", min=0.1, help="Seconds between newsroom events.")
+        float,
+        typer.Option("--step", min=0.1, metavar="SECONDS", help="Seconds between newsroom events."),
     ] = 5.0,
 ) -> None:
     """A simulated newsroom on 127.0.0.1 and the service running against it: no internet."""
@@ -364,7 +479,11 @@ def demo(
 def init(
     folder: Annotated[
         Path,
-        typer.Argument(help="The folder to write into (default: the current folder)."),
+        typer.Argument(
+            metavar="FOLDER",
+            help="The folder to write into (default: the current folder).",
+            show_default=False,
+        ),
     ] = Path("."),
 ) -> None:
     """Write a commented monitor.toml and the seed articles into FOLDER, to start from."""
@@ -424,7 +543,7 @@ def status(as_json: JsonOption = False) -> None:
         out.print(Text("health: ok", style="green"))
     else:
         out.print(Text(f"health: unhealthy: {judged.reason}", style="bold red"))
-    out.print(Text(f"last successful poll: {views.short_time(report.last_success)}"))
+    out.print(Text(f"last successful poll: {views.when(report.last_success)}"))
     out.print(
         Text(
             f"sources: {report.sources}, failing: {len(report.failing)}, "
@@ -478,10 +597,12 @@ def list_(
         bool, typer.Option("--changed", help="Only stories with a new version in the window.")
     ] = False,
     since: Annotated[
-        str, typer.Option("--since", help="Window: 24h, 7d, 2026-01-27 or all.")
+        str,
+        typer.Option("--since", metavar="WINDOW", help="Window: 24h, 7d, 2026-01-27 or all."),
     ] = "24h",
     topic: Annotated[
-        list[str] | None, typer.Option("--topic", help="Only this topic (repeatable).")
+        list[str] | None,
+        typer.Option("--topic", metavar="NAME", help="Only this topic (repeatable)."),
     ] = None,
     include_duplicates: Annotated[
         bool, typer.Option("--include-duplicates", help="Also list copies of seeds and stories.")
@@ -492,13 +613,21 @@ def list_(
     clusters: Annotated[
         bool, typer.Option("--clusters", help="One line per coverage cluster.")
     ] = False,
+    utc: UtcOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """New and changed coverage."""
     from monitor.store import queries
 
+    chosen = [
+        flag for flag, on in (("--new", new), ("--changed", changed), ("--removed", removed)) if on
+    ]
+    if len(chosen) > 1:
+        raise UsageError(
+            f"{' and '.join(chosen)} exclude each other: give one (neither: new and changed)"
+        )
     cutoff = parse_since(since, datetime.now(UTC))
-    both = not new and not changed and not removed
+    both = not chosen
     flt = queries.ListFilter(
         since=cutoff,
         new=new or both,
@@ -508,6 +637,17 @@ def list_(
         include_duplicates=include_duplicates,
     )
     with app_context(state.config) as app, app.sessions() as session:
+        if topic:
+            known = {t.name for t in app.config.topics}
+            unknown = [name for name in topic if name not in known]
+            stored = queries.topic_names(session) if unknown else set()
+            for name in unknown:
+                if name in stored:
+                    continue  # a topic since renamed: its stories are still listed
+                raise UsageError(
+                    f"no topic named {name!r} in the configuration "
+                    f"(topics: {', '.join(sorted(known)) or 'none'})"
+                )
         stories = queries.list_stories(session, flt)
         if clusters:
             _print_clusters(queries.clusters(session, stories), as_json)
@@ -515,7 +655,7 @@ def list_(
         if as_json:
             _print_json([views.story_summary(s) for s in stories])
             return
-        _print_story_table(stories, cutoff)
+        _print_story_table(stories, cutoff, utc=utc)
 
 
 def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
@@ -542,16 +682,23 @@ def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
     out.print(table)
 
 
-def _print_story_table(stories: list[Story], cutoff: datetime | None) -> None:
+def _print_story_table(stories: list[Story], cutoff: datetime | None, *, utc: bool) -> None:
+    """One line per story. On a terminal the outlet and topics are cut short and the title
+    takes the rest of the width, each cut marked with an ellipsis, so a listing reads down
+    the screen; a pipe gets every character."""
     from rich.table import Table
     from rich.text import Text
 
     if not stories:
         out.print("No coverage in this window.")
         return
-    table = Table(show_lines=False, pad_edge=False)
-    for column in ("id", "seen", "state", "v", "source", "topics", "title"):
-        table.add_column(column, overflow="fold")
+    terminal = out.is_terminal
+    # On a terminal the year goes when every time is in this one: "11-30 11:49".
+    year = datetime.now().year
+    short = terminal and all(
+        views.local(s.last_changed_at or s.first_seen_at, utc=utc).year == year for s in stories
+    )
+    rows = []
     for story in stories:
         changed = story.version_count > 1 and (
             cutoff is None
@@ -560,15 +707,44 @@ def _print_story_table(stories: list[Story], cutoff: datetime | None) -> None:
         state_text = (story.change_class or "changed") if changed else "new"
         if story.duplicate_kind:
             state_text = f"dup of {story.duplicate_kind}"
-        table.add_row(
-            str(story.id),
-            views.short_time(story.last_changed_at if changed else story.first_seen_at),
-            Text(state_text, style=_CLASS_STYLES.get(state_text, "yellow" if changed else "green")),
-            str(story.version_count),
-            Text(views.clean(story.source.name if story.source else "-")),
-            Text(", ".join(t.topic for t in story.topics)),
-            Text(views.clean(story.title)),
+        rows.append(
+            (
+                str(story.id),
+                views.short_time(
+                    story.last_changed_at if changed else story.first_seen_at, utc=utc
+                )[5 if short else 0 :],
+                Text(
+                    state_text,
+                    style=_CLASS_STYLES.get(state_text, "yellow" if changed else "green"),
+                ),
+                str(story.version_count),
+                Text(views.clean(views.outlet(story))),
+                Text(", ".join(t.topic for t in story.topics)),
+                Text(views.clean(story.title)),
+            )
         )
+    table = Table(
+        show_lines=False,
+        pad_edge=False,
+        box=None if terminal else _box(),
+        collapse_padding=terminal,  # one space between columns: the title keeps the width
+        header_style="bold underline" if terminal else "bold",
+        expand=terminal,
+    )
+    headers = ("id", _timed("seen", utc=utc), "state", "v", "outlet", "topics")
+    caps = (None, None, 8, None, 14, 12)  # on a terminal: the widest a column gets
+    for index, (header, cap) in enumerate(zip(headers, caps, strict=True)):
+        widest = max(len(header), *(len(str(row[index])) for row in rows))
+        table.add_column(
+            header,
+            no_wrap=True,
+            overflow="ellipsis",
+            justify="right" if header in ("id", "v") else "left",
+            width=min(widest, cap) if terminal and cap else widest if terminal else None,
+        )
+    table.add_column("title", no_wrap=True, overflow="ellipsis", ratio=1 if terminal else None)
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
 
 
@@ -588,7 +764,9 @@ def _story(app: App, story_id: int) -> tuple[Story, Any]:
 
 @cli.command()
 def show(
-    story_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOption = False
+    story_id: Annotated[int, typer.Argument(metavar="ID", help="A story id (a number).")],
+    utc: UtcOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """A story, its current text and its versions."""
     from rich.table import Table
@@ -608,9 +786,9 @@ def show(
     out.print(Text(views.clean(detail["url"]), style="cyan"))
     meta = [
         f"story {detail['id']}",
-        f"source {detail['source'] or '-'}",
+        f"{detail['outlet']} (source {detail['source'] or '-'})",
         f"topics {', '.join(detail['topics']) or '-'}",
-        f"first seen {views.short_time(story.first_seen_at)}",
+        f"first seen {views.when(story.first_seen_at, utc=utc)}",
     ]
     if detail["byline"]:
         meta.append(f"by {detail['byline']}")
@@ -620,22 +798,37 @@ def show(
     out.print(Text(views.clean(" · ".join(meta)), style="dim"))
     for alias in detail["aliases"]:
         out.print(Text(f"also at {views.clean(alias)}", style="dim"))
+    text = detail["text"]
+    if story.change_class == "removed":
+        since = views.when(story.last_changed_at, utc=utc)
+        out.print(Text(f"removed: the page has been gone since {since}", style="bold red"))
+        last = next((v for v in reversed(versions) if v.change_class != "removed"), None)
+        text = last.text if last is not None else None
+        if last is not None and text:
+            out.print(Text(f"the text as last seen (version {last.number}):", style="dim"))
     out.print()
-    out.print(Text(views.clean(detail["text"] or "(no text)")))
+    out.print(Text(views.clean(text or "(no text)")))
     out.print()
-    table = Table(title="versions", title_justify="left")
-    for column in ("v", "fetched", "headline"):
+    table = Table(title="versions", title_justify="left", box=_box())
+    for column in ("v", _timed("fetched", utc=utc), "change", "headline"):
         table.add_column(column)
     for v in versions:
-        table.add_row(str(v.number), views.short_time(v.fetched_at), Text(views.clean(v.title)))
+        table.add_row(
+            str(v.number),
+            views.short_time(v.fetched_at, utc=utc),
+            Text(v.change_class or "first", style=_CLASS_STYLES.get(v.change_class or "", "")),
+            Text(views.clean(v.title)),
+        )
     out.print(table)
 
 
 @cli.command()
 def diff(
-    story_id: Annotated[int, typer.Argument(metavar="ID")],
-    from_: Annotated[int | None, typer.Option("--from", help="Old version number.")] = None,
-    to: Annotated[int | None, typer.Option("--to", help="New version number.")] = None,
+    story_id: Annotated[int, typer.Argument(metavar="ID", help="A story id (a number).")],
+    from_: Annotated[
+        int | None, typer.Option("--from", metavar="N", help="Old version number.")
+    ] = None,
+    to: Annotated[int | None, typer.Option("--to", metavar="N", help="New version number.")] = None,
     as_json: JsonOption = False,
     color: Annotated[
         bool | None,
@@ -686,15 +879,21 @@ def diff(
 
 @cli.command()
 def digest(
-    since: Annotated[str, typer.Option("--since", help="Window: 24h, 7d or 2026-01-27.")] = "24h",
+    since: Annotated[
+        str, typer.Option("--since", metavar="WINDOW", help="Window: 24h, 7d or 2026-01-27.")
+    ] = "24h",
     to: Annotated[
-        str | None, typer.Option("--to", help="Only this address (default: every recipient).")
+        str | None,
+        typer.Option("--to", metavar="EMAIL", help="Only this address (default: every recipient)."),
     ] = None,
     send: Annotated[
         bool, typer.Option("--send", help="Send it now (outside the schedule; not recorded).")
     ] = False,
     out_file: Annotated[
-        Path | None, typer.Option("--out", help="Write the preview to FILE: .eml, .html or .txt.")
+        Path | None,
+        typer.Option(
+            "--out", metavar="FILE", help="Write the preview to FILE: .eml, .html or .txt."
+        ),
     ] = None,
 ) -> None:
     """Preview the digest email (the .eml on stdout), or send it now with --send."""
@@ -728,7 +927,8 @@ def digest(
 
 @cli.command()
 def history(
-    story_id: Annotated[int, typer.Argument(metavar="ID")], as_json: JsonOption = False
+    story_id: Annotated[int, typer.Argument(metavar="ID", help="A story id (a number).")],
+    as_json: JsonOption = False,
 ) -> None:
     """A story's versions: when each was fetched, its change class, words added and removed."""
     from rich.text import Text
@@ -752,7 +952,7 @@ def history(
     if as_json:
         _print_json(rows)
         return
-    table = _table("v", "fetched", "change", "+words", "-words", "headline")
+    table = _table("v", _timed("fetched"), "change", "+words", "-words", "headline")
     for row in rows:
         change = row["change_class"] or "first"
         table.add_row(
@@ -769,7 +969,8 @@ def history(
 @cli.command()
 def reextract(
     story_ids: Annotated[
-        list[int] | None, typer.Argument(metavar="[ID]...", help="Stories (default: all).")
+        list[int] | None,
+        typer.Argument(metavar="[ID]...", help="Story ids (default: every story)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -777,8 +978,16 @@ def reextract(
     from rich.text import Text
 
     from monitor.pipeline.reextract import reextract_stories
+    from monitor.store import queries
 
     with app_context(state.config) as app, app.sessions.begin() as session:
+        missing = queries.missing_story_ids(session, story_ids or ())
+        if missing:
+            raise NotFoundError(
+                f"no story with id {missing[0]}"
+                if len(missing) == 1
+                else f"no stories with ids {', '.join(map(str, missing))}"
+            )
         report = reextract_stories(session, app.config, story_ids or None)
     if as_json:
         _print_json(report.as_dict())
@@ -786,12 +995,43 @@ def reextract(
         out.print(Text(report.line()))
 
 
+@cli.command()
+def seeds(as_json: JsonOption = False) -> None:
+    """The seed articles loaded from [seeds] path, and the copies of each found so far."""
+    from rich.text import Text
+
+    from monitor.store import queries
+
+    with app_context(state.config) as app:
+        app.sync()  # the seeds as the files are now: what the next poll would fold against
+        with app.sessions() as session:
+            rows = [
+                views.seed_summary(seed, copies) for seed, copies in queries.seed_copies(session)
+            ]
+        folder = app.config.seeds_dir
+    if as_json:
+        _print_json(rows)
+        return
+    table = _table("id", "title", "words", "copies")
+    for row in rows:
+        table.add_row(
+            views.clean(row["id"]),
+            Text(views.clean(row["title"])),
+            str(row["words"]),
+            str(row["copies"]),
+        )
+    out.print(table)
+    out.print(Text(f"{count(len(rows), 'seed')} from {folder}"), soft_wrap=True)
+
+
 # ---------------------------------------------------------------- tools
 
 
 @cli.command()
 def extract(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", exists=False)],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", exists=False, help="Saved HTML pages.")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Run article extraction on saved HTML files (to check a site's extraction)."""

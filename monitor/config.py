@@ -310,7 +310,16 @@ def load_config(path: Path) -> Config:
         if not ca_file.is_file():
             raise ConfigError(f"{name}: smtp.ca_file: no such file: {ca_file}")
         update["smtp"] = config.smtp.model_copy(update={"ca_file": ca_file})
+    _check_seeds(_relative_to(base_dir, config.seeds.path), name)
     return config.model_copy(update=update)
+
+
+def _check_seeds(folder: Path, name: str) -> None:
+    """Seeds are what copies are folded against: a mistyped folder would silently fold none."""
+    if not folder.is_dir():
+        raise ConfigError(f"{name}: seeds.path: no such folder: {folder}")
+    if not any(folder.glob("*.txt")):
+        raise ConfigError(f"{name}: seeds.path: no seed files (*.txt) in {folder}")
 
 
 def _validate(data: dict[str, Any], name: str) -> Config:

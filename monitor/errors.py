@@ -5,7 +5,8 @@ MonitorError
  ├── SchemaError     the database schema is out of date (exit 3)
  ├── StoreError      the database refused something (exit 1)
  ├── ParseError      a feed or page could not be read at all (exit 1)
- └── NotFoundError   a story or version the user named does not exist (exit 1)
+ ├── NotFoundError   a story or version the user named does not exist (exit 1)
+ └── UsageError      the command line asks for something impossible or unknown (exit 2)
 """
 
 from __future__ import annotations
@@ -35,3 +36,7 @@ class ParseError(MonitorError):
 
 class NotFoundError(MonitorError):
     pass
+
+
+class UsageError(MonitorError):
+    exit_code = 2

@@ -6,7 +6,7 @@ a terminal, and it is always handed to Rich as plain Text, never as markup.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.dates import as_utc
@@ -14,7 +14,8 @@ from monitor.core.text import sanitize
 
 if TYPE_CHECKING:  # annotations only: the views load neither the config nor the models
     from monitor.config import SourceConfig
-    from monitor.store.models import LinkFailure, Source, Story, Version
+    from monitor.store.models import LinkFailure, Seed, Source, Story, Version
+    from monitor.store.queries import Waiting
 
 
 def clean(text: str | None) -> str:
@@ -23,10 +24,49 @@ def clean(text: str | None) -> str:
 
 
 def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, as every JSON time in the CLI contract."""
+    """ISO 8601 in UTC with a Z, to the second, as every JSON time in the CLI contract."""
     if value is None:
         return None
-    return as_utc(value).isoformat().replace("+00:00", "Z")
+    return as_utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def local(value: datetime, *, utc: bool = False) -> datetime:
+    """A stored (UTC) time in the zone people read times in: the machine's, unless `utc`."""
+    return as_utc(value) if utc else as_utc(value).astimezone()
+
+
+def zone_name(*, utc: bool = False) -> str:
+    """The zone `local` converts to, as people name it now ('CET', 'UTC')."""
+    return "UTC" if utc else datetime.now().astimezone().tzname() or "local time"
+
+
+def when(value: datetime | None, *, utc: bool = False) -> str:
+    """'2026-11-22 08:14 CET': a time in a sentence names its zone."""
+    if value is None:
+        return "-"
+    moment = local(value, utc=utc)
+    return f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".rstrip()
+
+
+def outlet(story: Story) -> str:
+    """The publication's own name when the page or feed gives one, else the source's."""
+    return story.outlet or (story.source.name if story.source else "-")
+
+
+def waiting_line(waiting: Waiting, now: datetime) -> str:
+    """Why a pass polled no source, and when the next poll is."""
+    if not waiting.enabled:
+        return "no source is enabled in the configuration"
+    if waiting.next_poll is None:
+        return "no source is due"
+    from monitor.config import format_duration
+
+    delay = format_duration(max(as_utc(waiting.next_poll) - as_utc(now), timedelta(0)))
+    attempt = f"{when(waiting.next_poll)} (in {delay})"
+    if waiting.backed_off == waiting.enabled:
+        every = "the only source is" if waiting.enabled == 1 else "every source is"
+        return f"{every} backed off after failures; the next attempt is at {attempt}"
+    return f"no source is due; the next poll is at {attempt}"
 
 
 def duplicate_of(story: Story) -> dict[str, Any] | None:
@@ -48,6 +88,7 @@ def story_summary(story: Story) -> dict[str, Any]:
         "url": story.url,
         "title": story.title,
         "source": story.source.name if story.source else None,
+        "outlet": outlet(story),
         "topics": [t.topic for t in story.topics],
         "first_seen": iso(story.first_seen_at),
         "last_changed": iso(story.last_changed_at),
@@ -82,6 +123,7 @@ def story_detail(
     detail.update(
         {
             "status": story.status,
+            "removed_at": iso(story.last_changed_at) if story.change_class == "removed" else None,
             "published": iso(story.published_at),
             "byline": current.byline if current else None,
             "text": current.text if current else None,
@@ -94,8 +136,9 @@ def story_detail(
     return detail
 
 
-def short_time(value: datetime | None) -> str:
-    return as_utc(value).strftime("%Y-%m-%d %H:%M") if value else "-"
+def short_time(value: datetime | None, *, utc: bool = False) -> str:
+    """A table cell: the column's header names the zone (see `zone_name`)."""
+    return local(value, utc=utc).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def source_summary(source: Source, stories: int, *, configured: bool) -> dict[str, Any]:
@@ -152,14 +195,34 @@ def link_failure_summary(failure: LinkFailure, source: str | None) -> dict[str, 
     }
 
 
+SEED_TITLE_WORDS = 12
+
+
+def seed_summary(seed: Seed, copies: int) -> dict[str, Any]:
+    """One row of `monitor seeds --json`. A seed file is text alone: its title is the
+    opening words of its first line."""
+    first = next((line.strip() for line in seed.text.splitlines() if line.strip()), "")
+    words = first.split()
+    title = " ".join(words[:SEED_TITLE_WORDS]) + (" …" if len(words) > SEED_TITLE_WORDS else "")
+    return {
+        "id": seed.id,
+        "title": title,
+        "words": len(seed.text.split()),
+        "copies": copies,
+        "loaded": iso(seed.loaded_at),
+    }
+
+
 def cluster_summary(cluster_id: int, stories: list[Story]) -> dict[str, Any]:
     """One line of `monitor list --clusters`: the lead story, the outlets, the count."""
     lead = stories[0]
-    outlets = list(dict.fromkeys(s.source.name if s.source else "-" for s in stories))
+    outlets = list(dict.fromkeys(outlet(s) for s in stories))
+    sources = list(dict.fromkeys(s.source.name if s.source else "-" for s in stories))
     return {
         "cluster": cluster_id,
         "lead": story_summary(lead),
-        "outlets": outlets,
+        "outlets": outlets,  # the publications' names (see `outlet`)
+        "sources": sources,  # the configured sources' names
         "count": len(stories),
         "stories": [s.id for s in stories],
     }

@@ -25,6 +25,7 @@ from monitor.store.claims import renew_leases
 from monitor.store.models import Source, Story
 from monitor.store.source_state import FinishedSource, PollRecord, SourceStateWriter
 from tests.support.databases import fresh_postgres_url
+from tests.support.paths import unrelated_seeds
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -348,7 +349,7 @@ recheck = ["1h"]
 lease = "2m"
 shutdown_timeout = "5s"
 [seeds]
-path = "{folder / "no-seeds"}"
+path = "{unrelated_seeds(folder)}"
 [[topics]]
 name = "deepseek"
 keywords = ["DeepSeek"]

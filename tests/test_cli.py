@@ -193,8 +193,8 @@ def test_read_only_commands_leave_another_configs_sources_alone(
     assert rows["other-wire"]["last_polled"] is None and rows["other-wire"]["stories"] == 0
     table = second("sources")
     assert "not yet polled" in table
-    assert "1 configured sources are not in the database yet" in table
-    assert "1 sources in the database are not in this configuration" in table
+    assert "1 configured source is not in the database yet" in table
+    assert "1 source in the database is not in this configuration" in table
     for command in (("status",), ("status", "--json"), ("list",), ("links",), ("list", "--json")):
         second(*command)
 

@@ -18,6 +18,7 @@ from monitor.core.clusters import (
 )
 from monitor.demo.newsroom import NewsArticle, Newsroom, paragraphs_of, seed_text
 from monitor.demo.webserver import WebServer
+from tests.support.paths import unrelated_seeds
 from tests.test_end_to_end import CHIPS, DEEPSEEK, STARGATE, Monitor
 
 APP_STORE_A = NewsArticle(
@@ -102,7 +103,7 @@ url = "{db_url}"
 per_host_delay = "0s"
 allow_private_addresses = true
 [seeds]
-path = "{tmp_path / "no-seeds"}"
+path = "{unrelated_seeds(tmp_path)}"
 [clusters]
 window = "3d"
 [[topics]]
@@ -133,11 +134,12 @@ url = "{web_server.url("/feeds/latest.xml")}"
 
     clusters = monitor.json("list", "--clusters")
     first = clusters[0]
-    assert (first["count"], first["lead"]["title"], first["outlets"]) == (
+    assert (first["count"], first["lead"]["title"], first["outlets"], first["sources"]) == (
         2,
         APP_STORE_A.title,
+        ["The Daily Test"],  # both feeds are one publication's, as its pages say
         ["outlet-one", "outlet-two"],
     )
     assert sorted(c["count"] for c in clusters) == [1, 1, 2]
     table = monitor("list", "--clusters")
-    assert "outlet-one, outlet-two" in table
+    assert "The Daily Test" in table

@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path: Path, text: str) -> Path:
+    """A config file in tmp_path, beside a seeds folder with one seed (the default path)."""
+    (tmp_path / "seeds").mkdir(exist_ok=True)
+    (tmp_path / "seeds" / "one.txt").write_text("A seed article.\n", encoding="utf-8")
     path = tmp_path / "monitor.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from monitor.config import Config
 from monitor.store import db
+from tests.support.paths import unrelated_seeds
 from tests.test_digest_build import CHIPS_V1, CHIPS_V2, Room
 from tests.test_digest_send import SmtpServer
 
@@ -41,7 +42,7 @@ def write_config(folder: Path, port: int, extra: str = "") -> Path:
 [database]
 url = "sqlite:///{folder / "m.db"}"
 [seeds]
-path = "{folder / "no-seeds"}"
+path = "{unrelated_seeds(folder)}"
 [[topics]]
 name = "chips"
 keywords = ["chip"]

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from monitor.core.dates import as_utc
 from monitor.core.sources.feed import parse_feed
 from monitor.errors import ParseError
-from monitor.views import iso
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 to the microsecond: the parsers' precision, which the CLI rounds away."""
+    return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
+
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 SAMPLES = sorted(p for p in FEEDS.glob("*.xml") if p.with_suffix(".expected.json").exists())

@@ -382,8 +382,8 @@ def test_hostile_source(
         )
     second = poll(run, HEALTHY, BAD)
 
-    failures = 0 if case.error is None else 1
-    assert f"2 sources polled, 1 new, 0 changed, 0 duplicates, {failures} failures" in second.stdout
+    failures = "0 failures" if case.error is None else "1 failure"
+    assert f"2 sources polled, 1 new, 0 changed, 0 duplicates, {failures}" in second.stdout
     if case.max_seconds is not None:
         assert second.seconds < case.max_seconds
 
@@ -430,7 +430,7 @@ def test_backoff_grows_and_a_success_resets_it(
     delays = []
     for failures in (1, 2):
         summary = poll(run, HEALTHY, BAD).stdout
-        assert f"2 sources polled, {2 - failures} new, 0 changed, 0 duplicates, 1 failures" in (
+        assert f"2 sources polled, {2 - failures} new, 0 changed, 0 duplicates, 1 failure" in (
             summary
         )
         bad = sources(run)[BAD]

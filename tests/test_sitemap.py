@@ -13,10 +13,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.dates import parse_date
+from monitor.core.dates import as_utc, parse_date
 from monitor.core.sources.sitemap import ParsedSitemap, parse_sitemap
 from monitor.errors import ParseError
-from monitor.views import iso
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 to the microsecond: the parsers' precision, which the CLI rounds away."""
+    return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
+
 
 SITEMAPS = Path(__file__).parent / "data" / "sitemaps"
 SAMPLES = sorted(p for p in SITEMAPS.iterdir() if not p.name.endswith(".expected.json"))

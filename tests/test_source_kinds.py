@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import Response, WebServer
+from tests.support.paths import unrelated_seeds
 from tests.test_end_to_end import CHIPS, DEEPSEEK, FOOTBALL, STARGATE, Monitor
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ allow_private_addresses = true
 interval = "1s"
 recheck = ["1h"]
 [seeds]
-path = "{folder / "no-seeds"}"
+path = "{unrelated_seeds(folder)}"
 [[topics]]
 name = "deepseek"
 keywords = ["DeepSeek"]
@@ -85,7 +86,7 @@ exclude = "/video/"
         ),
         CliRunner(),
     )
-    assert "1 sources polled, 2 new" in monitor("poll")
+    assert "1 source polled, 2 new" in monitor("poll")
     assert listed(monitor) == sorted([DEEPSEEK.title, STARGATE.title])
     assert web_server.count("/about") == 0 and web_server.count(f"/video/{CHIPS.slug}") == 0
 
@@ -135,7 +136,7 @@ max_age = "2d"
         ),
         CliRunner(),
     )
-    assert "1 sources polled, 1 new" in monitor("poll")
+    assert "1 source polled, 1 new" in monitor("poll")
     assert listed(monitor) == [DEEPSEEK.title]
     assert web_server.count(f"/news/{CHIPS.slug}") == 0
 
@@ -154,7 +155,7 @@ url = "{web_server.url("/news/" + FOOTBALL.slug)}"
         ),
         CliRunner(),
     )
-    assert "1 sources polled, 1 new" in monitor("poll")
+    assert "1 source polled, 1 new" in monitor("poll")
     assert listed(monitor) == [FOOTBALL.title]
     time.sleep(1.1)
     assert "0 new, 0 changed" in monitor("poll")
@@ -213,7 +214,7 @@ url = "{web_server.url("/broken.xml")}"
         ("bad", None, 0),
         ("good", None, 0),
     ]
-    assert "2 sources polled, 1 new, 0 changed, 0 duplicates, 1 failures" in monitor("poll")
+    assert "2 sources polled, 1 new, 0 changed, 0 duplicates, 1 failure" in monitor("poll")
     bad, good = monitor.json("sources")
     assert good["last_status"] == 200 and good["stories"] == 1 and good["last_error"] is None
     assert bad["last_status"] == 500 and bad["consecutive_failures"] == 1

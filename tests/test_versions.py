@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from monitor.demo.newsroom import Newsroom
 from monitor.demo.webserver import WebServer
+from tests.support.paths import unrelated_seeds
 from tests.test_end_to_end import CHIPS, Monitor
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ allow_private_addresses = true
 interval = "1h"
 recheck = [{", ".join(['"100ms"'] * 20)}]
 [seeds]
-path = "{folder / "no-seeds"}"
+path = "{unrelated_seeds(folder)}"
 [[topics]]
 name = "chip-exports"
 keywords = ["export controls"]

@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from monitor.demo.webserver import Response, WebServer
 from tests.support.databases import fresh_postgres_url
+from tests.support.paths import unrelated_seeds
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -78,7 +79,7 @@ recheck = ["1h"]
 lease = "{lease}"
 shutdown_timeout = "5s"
 [seeds]
-path = "{folder / "no-seeds"}"
+path = "{unrelated_seeds(folder)}"
 [[topics]]
 name = "deepseek"
 keywords = ["DeepSeek"]

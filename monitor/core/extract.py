@@ -50,6 +50,7 @@ class Article:
     published: datetime | None  # timezone-aware UTC
     canonical_url: str | None  # absolute http(s): rel=canonical, else og:url
     text: str  # main text, paragraphs separated by "\n\n", single spaces within
+    site_name: str | None = None  # the publication: og:site_name, else JSON-LD publisher
 
 
 EMPTY_ARTICLE = Article(title="", byline=None, published=None, canonical_url=None, text="")
@@ -115,6 +116,7 @@ def _extract(
         published=page.ld.published or page.og_published or parse_date(doc.date),
         canonical_url=page.canonical,
         text=_choose_text(tree, page, doc, text_selector, headlines),
+        site_name=page.site_name or page.ld.publisher,
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["SanitizingFormatter", "one_line", "sanitize"]
+__all__ = ["SanitizingFormatter", "count", "one_line", "sanitize"]
 
 # Escape sequences, in their 7-bit (ESC + letter) and 8-bit (C1) forms. The string kinds
 # (OSC, DCS, SOS, PM, APC) carry a payload, which goes with them: OSC 8's is the hidden URL
@@ -64,6 +64,15 @@ def sanitize(text: str | None, *, newlines: bool = False) -> str:
         return text
     text = _SEQUENCE.sub("", text).replace("\r\n", "\n")
     return text.translate(_LINES if newlines else _ONE_LINE)
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 pass', '3 passes', '0 sources': a count people read without wincing."""
+    if number == 1:
+        return f"{number} {noun}"
+    if plural is None:
+        plural = noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+    return f"{number} {plural}"
 
 
 def one_line(text: str | None) -> str:

@@ -474,8 +474,9 @@ def _outro(console: Console, summary: DemoSummary) -> None:
     console.print()
     console.print(
         Text(
-            f"Demo over after {summary.seconds:.0f} s: {summary.passes} passes, "
-            f"{summary.events} newsroom events, {summary.pages_served} article pages served.",
+            f"Demo over after {summary.seconds:.0f} s: {_count(summary.passes, 'pass', 'passes')}, "
+            f"{_count(summary.events, 'newsroom event', 'newsroom events')}, "
+            f"{_count(summary.pages_served, 'article page', 'article pages')} served.",
             style="bold",
         ),
         soft_wrap=True,

@@ -38,6 +38,7 @@ from monitor.core.encoding import decode_html
 from monitor.core.sources.feed import FeedEntry, parse_feed
 from monitor.core.sources.page import parse_listing
 from monitor.core.sources.sitemap import parse_sitemap
+from monitor.core.text import count
 from monitor.core.urls import canonicalize_url, identity_key
 from monitor.errors import ParseError
 from monitor.fetch import Failed, Fetched, Fetcher, NotModified
@@ -51,6 +52,9 @@ from monitor.store.source_state import FinishedSource, PollRecord, SourceStateWr
 from monitor.store.writer import Extracted, StoryWriter, story_urls
 
 log = logging.getLogger(__name__)
+IN_SUMMARY = {"in_summary": True}
+"""`extra` of a log record that PassSummary.errors repeats: `monitor poll` prints the
+summary's line instead of both."""
 
 _Job = TypeVar("_Job")
 _T = TypeVar("_T")
@@ -83,8 +87,9 @@ class PassSummary:
 
     def line(self) -> str:
         return (
-            f"{self.sources_polled} sources polled, {self.new} new, {self.changed} changed, "
-            f"{self.duplicates} duplicates, {self.failures} failures"
+            f"{count(self.sources_polled, 'source')} polled, {self.new} new, "
+            f"{self.changed} changed, {count(self.duplicates, 'duplicate')}, "
+            f"{count(self.failures, 'failure')}"
         )
 
 
@@ -404,7 +409,7 @@ class Pipeline:
         return None, None, warning
 
     def _log_poll(self, summary: PassSummary, job: SourceJob, poll: PollRecord) -> None:
-        fields = {
+        fields: dict[str, object] = {
             "source": job.source.name,
             "status": poll.status,
             "duration": round(poll.duration, 3),
@@ -416,7 +421,7 @@ class Pipeline:
         if poll.error:
             summary.failures += 1
             summary.errors.append(f"{job.source.name}: {poll.error}")
-            log.warning("source %s: %s", job.source.name, poll.error, extra=fields)
+            log.warning("source %s: %s", job.source.name, poll.error, extra=fields | IN_SUMMARY)
         else:
             log.info(
                 "source %s: %s entries, %s new",
@@ -600,7 +605,7 @@ class Pipeline:
                 message = result.message
                 summary.failures += 1
                 summary.errors.append(f"{entry.url}: {message}")
-                log.warning("article %s: %s", entry.url, message)
+                log.warning("article %s: %s", entry.url, message, extra=IN_SUMMARY)
                 failed.append(_failed_link(key, entry.url, result))
             elif key in failed_before and isinstance(result, Extracted):
                 recovered.append(key)

@@ -20,6 +20,7 @@ from monitor.config import Config, SourceConfig
 from monitor.core.encoding import decode_html
 from monitor.core.extract import extract_article
 from monitor.core.normalize import content_hash
+from monitor.core.text import count
 from monitor.store import queries
 from monitor.store.blobs import decompress_html
 from monitor.store.dedupe import reindex_story
@@ -37,8 +38,9 @@ class ReextractReport:
 
     def line(self) -> str:
         return (
-            f"{self.stories} stories, {self.versions} versions re-extracted, {self.updated} "
-            f"updated, {self.now_identical} now identical to the version before"
+            f"{count(self.stories, 'story', 'stories')}, {count(self.versions, 'version')} "
+            f"re-extracted, {self.updated} updated, {self.now_identical} now identical to the "
+            "version before"
         )
 
     def as_dict(self) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor import views
 from monitor.app import App
+from monitor.core.text import count
 from monitor.digest.jobs import DigestJobs
 from monitor.health import Metrics, ServiceHealth, serve_health
 from monitor.pipeline.passes import Pipeline
@@ -31,7 +33,8 @@ class Service:
         self.pipeline = pipeline
         self.stopping = asyncio.Event()
         self.busy = asyncio.Lock()
-        self.passes = 0
+        self.passes = 0  # passes that polled a source or re-checked a story
+        self.told_backed_off: datetime | None = None  # the next attempt last announced
         self.current: asyncio.Task[object] | None = None
         self.metrics = Metrics()
         pipeline.metrics = self.metrics
@@ -88,12 +91,35 @@ class Service:
         finally:
             self.current = None
             self.busy.release()
-        self.passes += 1
         self.metrics.observe_pass(
             ok=True, new=summary.new, changed=summary.changed, duplicates=summary.duplicates
         )
         if summary.sources_polled or summary.rechecked:
+            self.passes += 1
+            self.told_backed_off = None
             log.info("pass: %s", summary.line())
+        else:
+            await self._tell_if_backed_off()
+
+    async def _tell_if_backed_off(self) -> None:
+        """A service with every source backed off would otherwise say nothing for hours:
+        say so once, with the next attempt, and again only when that changes."""
+
+        def read() -> queries.Waiting:
+            with self.app.sessions() as session:
+                return queries.waiting(session)
+
+        try:
+            waiting = await self.pipeline.writer.run(read)
+        except Exception:
+            log.exception("reading the sources' schedule failed")
+            return
+        if not waiting.enabled or waiting.backed_off < waiting.enabled:
+            return
+        if waiting.next_poll == self.told_backed_off:
+            return
+        self.told_backed_off = waiting.next_poll
+        log.warning("%s", views.waiting_line(waiting, self.app.clock()))
 
     def stop(self) -> None:
         if not self.stopping.is_set():
@@ -154,7 +180,9 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
         digests = DigestJobs(app.sessions, app.config.digest, app.config.smtp)
         digests.schedule(scheduler)
         scheduler.start()
-        log.info("monitor running: %d sources, tick every %s", len(app.config.sources), every)
+        log.info(
+            "monitor running: %s, tick every %s", count(len(app.config.sources), "source"), every
+        )
         try:
             await service.stopping.wait()
         finally:
@@ -167,5 +195,5 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
             if install_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)
-        log.info("monitor stopped after %d passes", service.passes)
+        log.info("monitor stopped after %s", count(service.passes, "pass"))
         return service

@@ -7,7 +7,9 @@ workers may share the database, so an out-of-date schema is refused instead.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ if TYPE_CHECKING:  # Alembic loads only when a migration runs: it is a tenth of 
 MIGRATIONS = "monitor:migrations"
 """The Alembic scripts, as a package resource: Alembic finds them through importlib.resources,
 so an installed wheel migrates from wherever it is installed."""
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 """The newest migration in monitor/migrations/versions/ (tests/test_store.py checks that it is):
 known here so that checking a database's schema needs no Alembic."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -160,18 +162,14 @@ def service_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
-    with open(f"{database}-service.lock", "a+b") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreError(
-                f"another `monitor run` is already using {database}: on SQLite only one "
-                "service may run (use PostgreSQL for several workers)"
-            ) from None
-        try:
+    try:
+        with lock_file(Path(f"{database}-service.lock"), wait=False):
             yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    except BlockingIOError:
+        raise StoreError(
+            f"another `monitor run` is already using {database}: on SQLite only one "
+            "service may run (use PostgreSQL for several workers)"
+        ) from None
 
 
 @contextmanager
@@ -181,12 +179,40 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with open(f"{database}-migrate.lock", "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with lock_file(Path(f"{database}-migrate.lock"), wait=True):
+        yield
+
+
+@contextmanager
+def lock_file(path: Path, *, wait: bool) -> Iterator[None]:
+    """An exclusive lock held on `path`, which is removed when the lock is let go, so that
+    no lock file is left beside the database.
+
+    Removing a lock file races with a process that opened it and waits for the lock: it
+    would hold a lock on a file no longer there while a third process locks a new one. So a
+    lock counts only if `path` is still the file locked; otherwise it is taken again.
+    BlockingIOError when `wait` is false and another process holds it.
+    """
+    while True:
+        lock = open(path, "a+b")  # noqa: SIM115 (closed below, after the unlink)
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            try:
+                same = os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            lock.close()
+            raise
+        if same:
+            break
+        lock.close()  # removed by its last holder meanwhile: lock the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # before unlocking: a waiter then sees it is gone and retries
+        lock.close()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -115,6 +115,8 @@ class Story(Base):
     # the article could not be fetched (retried on a later poll).
     status: Mapped[str] = mapped_column(String(20), default="active", index=True)
     title: Mapped[str] = mapped_column(Text, default="")
+    # The publication as it names itself (og:site_name, JSON-LD publisher, the feed's title)
+    outlet: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None]
     version_count: Mapped[int] = mapped_column(Integer, default=0)
     last_changed_at: Mapped[datetime | None] = mapped_column(index=True)

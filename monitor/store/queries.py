@@ -625,3 +625,53 @@ def list_stories(session: Session, flt: ListFilter) -> list[Story]:
     if flt.limit:
         query = query.limit(flt.limit)
     return list(session.scalars(query))
+
+
+def topic_names(session: Session) -> set[str]:
+    """Topics stories are stored under (a renamed topic's old name is still listable)."""
+    return set(session.scalars(select(StoryTopic.topic).distinct()))
+
+
+def missing_story_ids(session: Session, ids: Iterable[int]) -> list[int]:
+    """Those of `ids` that name no story, in order: a command refuses them up front."""
+    wanted = list(dict.fromkeys(ids))
+    found = set(session.scalars(select(Story.id).where(Story.id.in_(wanted))))
+    return [story_id for story_id in wanted if story_id not in found]
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Why a pass polled nothing: the enabled sources, those backed off after failures, and
+    when the next of them is due."""
+
+    enabled: int
+    backed_off: int
+    next_poll: datetime | None
+
+
+def waiting(session: Session) -> Waiting:
+    enabled = Source.enabled.is_(True)
+    total, failing, next_poll = session.execute(
+        select(
+            func.count(),
+            func.count().filter(Source.consecutive_failures > 0),
+            func.min(Source.next_poll_at),
+        ).where(enabled)
+    ).one()
+    return Waiting(int(total or 0), int(failing or 0), next_poll)
+
+
+def seed_copies(session: Session) -> list[tuple[Seed, int]]:
+    """Every loaded seed, with how many stored stories were found to be copies of it."""
+    counts = (
+        select(Story.duplicate_of_seed_id, func.count().label("n"))
+        .where(Story.duplicate_kind == "seed")
+        .group_by(Story.duplicate_of_seed_id)
+        .subquery()
+    )
+    query = (
+        select(Seed, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.duplicate_of_seed_id == Seed.id)
+        .order_by(Seed.id)
+    )
+    return [(seed, int(n)) for seed, n in session.execute(query)]

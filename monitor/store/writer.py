@@ -97,6 +97,7 @@ class StoryWriter:
             source_id=source_id,
             first_seen_at=now,
             title=title,
+            outlet=article.site_name or (entry.feed_title if entry else None),
             published_at=article.published or (entry.published if entry else None),
             status="active" if plan.listed else "offtopic",
             version_count=0,

@@ -49,6 +49,7 @@ class FeedEntry:
     url: str  # canonical
     title: str
     published: datetime | None
+    feed_title: str | None = None  # the feed's own title: the outlet, when a page names none
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,17 +140,16 @@ def parse_feed(body: bytes, base_url: str, *, fast: bool = True) -> ParsedFeed:
     out: list[FeedEntry] = []
     seen: set[str] = set()
     skipped = 0
+    outlet = plain_text(feed_title) or None
     for link, title, published in raw:
-        item = _entry(link, title, published, base_url)
+        item = _entry(link, title, published, base_url, outlet)
         if item is None:
             skipped += 1
         elif item.url not in seen:
             seen.add(item.url)
             out.append(item)
     warning = f"{fault}, {len(out)} entries read" if fault else None
-    return ParsedFeed(
-        title=plain_text(feed_title), entries=tuple(out), skipped=skipped, warning=warning
-    )
+    return ParsedFeed(title=outlet or "", entries=tuple(out), skipped=skipped, warning=warning)
 
 
 def _parse_with_feedparser(body: bytes, base_url: str) -> tuple[str, list[RawEntry], str | None]:
@@ -240,7 +240,9 @@ def _what_it_is(body: bytes) -> str:
     return ""
 
 
-def _entry(link: object, title: str, published: datetime | None, base_url: str) -> FeedEntry | None:
+def _entry(
+    link: object, title: str, published: datetime | None, base_url: str, feed_title: str | None
+) -> FeedEntry | None:
     if not link or not isinstance(link, str):
         return None
     try:
@@ -249,7 +251,7 @@ def _entry(link: object, title: str, published: datetime | None, base_url: str) 
         return None
     if not url.startswith(("http://", "https://")):
         return None
-    return FeedEntry(url=url, title=plain_text(title), published=published)
+    return FeedEntry(url=url, title=plain_text(title), published=published, feed_title=feed_title)
 
 
 def plain_text(fragment: str) -> str:
