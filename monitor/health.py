@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from monitor.core.text import error_line
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,7 +77,7 @@ class Metrics:
             try:
                 reason = check()
             except Exception as exc:
-                reason = f"liveness check failed: {_one_line(exc)}"
+                reason = f"liveness check failed: {error_line(exc)}"
             if reason is not None:
                 dead[name] = " ".join(reason.split())  # the verdict is one line
         return dead
@@ -214,11 +216,6 @@ def span(delta: timedelta) -> str:
     return f"{seconds // 86400}d"
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
-
-
 class ServiceHealth:
     """/healthz's verdict in the service: this process's facts, fresh at every request, and
     the database's, read off the event loop and reused for FACTS_TTL seconds, so that a
@@ -257,7 +254,7 @@ class ServiceHealth:
         try:
             polls = await self._poll_health(now)
         except Exception as exc:
-            dead["database"] = _one_line(exc)
+            dead["database"] = error_line(exc)
             polls = PollHealth(enabled=0, first_created=None, last_success=None, polls=0, failed=0)
         started = datetime.fromtimestamp(self.metrics.started, UTC)
         last_pass = self.metrics.last_pass_ok

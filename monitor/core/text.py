@@ -81,6 +81,13 @@ def one_line(text: str | None) -> str:
     return " ".join(sanitize(text).split())
 
 
+def error_line(exc: BaseException, limit: int = 200) -> str:
+    """An unexpected error as one line for a user (a source's `last_error`, a health reason):
+    its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:limit]}" if lines else type(exc).__name__
+
+
 class SanitizingFormatter(logging.Formatter):
     """Log lines for a terminal or a journal: a warning quotes URLs and servers' error
     messages, which are web text too. Tracebacks keep their lines."""

@@ -38,7 +38,7 @@ from monitor.core.encoding import decode_html
 from monitor.core.sources.feed import FeedEntry, parse_feed
 from monitor.core.sources.page import parse_listing
 from monitor.core.sources.sitemap import parse_sitemap
-from monitor.core.text import count
+from monitor.core.text import count, error_line
 from monitor.core.urls import canonicalize_url, identity_key
 from monitor.errors import ParseError
 from monitor.fetch import Failed, Fetched, Fetcher, NotModified
@@ -65,12 +65,6 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def one_line(exc: BaseException) -> str:
-    """An unexpected error as a source's `last_error`: its type and first line."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 @dataclass
@@ -371,7 +365,7 @@ class Pipeline:
             error, retry_after, warning = await self._take_result(summary, job, result, poll)
         except Exception as exc:  # a bug or a database error: this source's, not the pass's
             log.exception("source %s: polling failed", job.source.name)
-            error, retry_after = one_line(exc), None
+            error, retry_after = error_line(exc), None
         poll.duration = time.monotonic() - clock_start
         poll.error = error
         self._log_poll(summary, job, poll)
@@ -600,7 +594,7 @@ class Pipeline:
                         )
             except Exception as exc:  # this link's failure, not the source's
                 log.exception("article %s: storing failed", entry.url)
-                result = Failed(entry.url, "http", one_line(exc))
+                result = Failed(entry.url, "http", error_line(exc))
             if isinstance(result, Failed | PageFailed):
                 message = result.message
                 summary.failures += 1
@@ -663,7 +657,7 @@ class Pipeline:
             fetched.charset,
             title_selector=settings.title if settings else None,
             text_selector=settings.text if settings else None,
-            topics=tuple(self.stories.rules),
+            topics=self.stories.rules,
         )
         processed = await self.pool.process(task)
         if isinstance(processed, PageFailed):

@@ -52,7 +52,9 @@ class StoryWriter:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.rules = [TopicRule(t.name, tuple(t.keywords), tuple(t.exclude)) for t in config.topics]
+        self.rules = tuple(
+            TopicRule(t.name, tuple(t.keywords), tuple(t.exclude)) for t in config.topics
+        )
         self._cluster_terms = queries.ClusterTermsCache()
 
     def new_story(
@@ -218,12 +220,12 @@ class StoryWriter:
     ) -> bool:
         """Record what a check of a known story found (monitor.core.decide.check); True when it
         wrote a version."""
+        if isinstance(result, NotModified):  # "unchanged" (decide.check), without a read
+            return False
         latest = queries.latest_version(session, story.id)
         title = story.title
         observed: decide.Observation
-        if isinstance(result, NotModified):
-            observed = "not modified"
-        elif isinstance(result, Failed):
+        if isinstance(result, Failed):
             observed = decide.Unreachable(result.status, result.message)
         else:
             title = result.article.title or (latest.title if latest else story.title)
