@@ -1,0 +1,403 @@
+"""Alerts end to end: a real pass over a local newsroom writes events, the delivery job sends
+them to real receivers on loopback (a webhook that checks signatures and honours
+Idempotency-Key, Apprise's json:// and form:// to the same server, email through aiosmtpd).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from monitor.app import App, open_app
+from monitor.cli import cli
+from monitor.deliver.job import DeliveryJob
+from monitor.demo.newsroom import NewsArticle, Newsroom
+from monitor.demo.webserver import Request, Response, WebServer, retry_after
+from monitor.store import db
+from monitor.store.models import AlertAttempt, AlertDelivery, AlertEvent
+from tests.support.receiver import Receiver
+from tests.test_end_to_end import CHIPS, DEEPSEEK, FOOTBALL, seed_copies
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cret-for-tests"
+SEEDS = Path(__file__).resolve().parents[1] / "config" / "seeds"
+BOTH = NewsArticle(
+    slug="deepseek-export-controls",
+    title="DeepSeek shrugs off new export controls on AI chips",
+    byline="Ana Lopez",
+    paragraphs=(
+        "DeepSeek said on Friday that the latest export controls on advanced chips would not "
+        "slow the training of its next model, which it said was already under way.",
+        "The Hangzhou company told developers that it had secured enough processors for the "
+        "coming year, though analysts questioned how long its stockpile would last.",
+        "Officials in Washington said the rules were meant to close loopholes and that more "
+        "companies could be added to the Entity List in the coming months if needed.",
+        "Investors in the region said the statement had calmed nerves after a week in which "
+        "shares of chip suppliers fell sharply on fears of a wider crackdown.",
+    ),
+)
+
+
+def write_config(folder: Path, server: WebServer, database_url: str, alerts: str) -> Path:
+    config = folder / "monitor.toml"
+    config.write_text(
+        f"""
+[database]
+url = "{database_url}"
+[fetch]
+timeout = "5s"
+per_host_delay = "0s"
+per_host_concurrency = 4
+allow_private_addresses = true
+respect_robots = false
+[polling]
+interval = "1s"
+recheck = ["1s", "1h"]
+[processing]
+processes = 1
+[seeds]
+path = "{SEEDS}"
+[delivery]
+timeout = "3s"
+[[topics]]
+name = "deepseek"
+keywords = ["DeepSeek", "Liang Wenfeng"]
+[[topics]]
+name = "chip-exports"
+keywords = ["export controls", "Entity List", "H800"]
+[[sources]]
+name = "daily-test-tech"
+url = "{server.url("/feeds/tech.xml")}"
+[[sources]]
+name = "daily-test-latest"
+url = "{server.url("/feeds/latest.xml")}"
+{alerts}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+@dataclass
+class Setup:
+    app: App
+    room: Newsroom
+    server: WebServer
+    config: Path
+
+    def poll(self) -> None:
+        async def run() -> None:
+            async with self.app.pipeline() as pipeline:
+                await pipeline.run_pass()
+
+        asyncio.run(run())
+
+    def job(self, owner: str = "test-worker") -> DeliveryJob:
+        config = self.app.config
+        return DeliveryJob(
+            config.alerts, config.delivery, self.app.sessions, owner=owner, clock=self.app.clock
+        )
+
+    def deliver_until(self, done: Any, timeout: float = 20.0) -> None:
+        """Run the delivery job (as the service's loop would) until `done()` or the deadline."""
+        job = self.job()
+
+        async def run() -> None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                await job.run_once()
+                if done():
+                    return
+                await asyncio.sleep(0.05)
+
+        asyncio.run(run())
+
+    def rows(self) -> list[AlertDelivery]:
+        with self.app.sessions() as session:
+            return list(session.scalars(select(AlertDelivery).order_by(AlertDelivery.id)))
+
+    def events(self) -> list[AlertEvent]:
+        with self.app.sessions() as session:
+            return list(session.scalars(select(AlertEvent).order_by(AlertEvent.id)))
+
+    def cli(self, *args: str) -> Any:
+        return CliRunner().invoke(cli, ["--config", str(self.config), *args])
+
+
+@pytest.fixture
+def setup_factory(
+    tmp_path: Path, web_server: WebServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    monkeypatch.setenv("MONITOR_WEBHOOK_SECRET", SECRET)
+    made: list[Setup] = []
+
+    def make(alerts: str, room: Newsroom | None = None) -> Setup:
+        room = room or Newsroom()
+        room.serve(web_server)
+        config = write_config(tmp_path, web_server, db_url, alerts)
+        app = open_app(config, migrate=False)
+        db.upgrade(app.engine)
+        app.sync()
+        made.append(Setup(app, room, web_server, config))
+        return made[-1]
+
+    yield make
+    for setup in made:
+        setup.app.close()
+
+
+def webhook_rule(name: str, url: str, extra: str = "") -> str:
+    return (
+        f'[[alerts]]\nname = "{name}"\nwebhook = "{url}"\n'
+        f'secret_env = "MONITOR_WEBHOOK_SECRET"\n{extra}\n'
+    )
+
+
+def test_a_new_story_reaches_the_webhook_once_after_500_and_429(
+    setup_factory: Any, web_server: WebServer
+) -> None:
+    """The receiver answers 500, then 429 with Retry-After: 2, then accepts: the same signed
+    request (one Idempotency-Key) three times, accepted once, the third no sooner than the
+    429 asked and within a few seconds of it."""
+    room = Newsroom()
+    room.publish(DEEPSEEK, "tech")
+    receiver = Receiver(web_server, secret=SECRET)
+    receiver.answer([Response(status=500, body=b"oops"), retry_after("2")])
+    setup = setup_factory(webhook_rule("desk", receiver.url, 'topics = ["deepseek"]'), room)
+    setup.poll()
+    assert [e.kind for e in setup.events()] == ["new"]
+
+    started = time.monotonic()
+    setup.deliver_until(lambda: len(receiver.accepted) == 1)
+    assert len(receiver.accepted) == 1 and receiver.repeats == 0
+    assert receiver.bad_signatures == 0
+    first, second, third = receiver.arrivals
+    assert third - second >= 2.0  # Retry-After honoured
+    assert third - second < 5.0 and time.monotonic() - started < 10  # and no later than needed
+    keys = {r.headers["idempotency-key"] for r in setup.server.requests if r.path == "/hook"}
+    assert len(keys) == 1
+
+    (payload,) = receiver.accepted.values()
+    assert payload["rule"] == "desk" and payload["event"] == "new"
+    assert payload["topics"] == ["deepseek"]
+    assert payload["story"]["title"] == DEEPSEEK.title
+    assert payload["story"]["outlet"] == "The Daily Test"
+    assert payload["story"]["snippet"].startswith("DeepSeek said on Tuesday")
+    assert "diff" not in payload
+
+    (row,) = setup.rows()
+    assert (row.state, row.attempts, row.last_status) == ("delivered", 3, 200)
+    with setup.app.sessions() as session:
+        statuses = list(session.scalars(select(AlertAttempt.status).order_by(AlertAttempt.id)))
+    assert statuses == [500, 429, 200]
+
+
+def test_story_fields_match_monitor_list_and_the_diff_matches_monitor_diff(
+    setup_factory: Any,
+) -> None:
+    room = Newsroom()
+    room.publish(DEEPSEEK, "tech")
+    receiver_server = WebServer()
+    with receiver_server:
+        receiver = Receiver(receiver_server, secret=SECRET)
+        rule = webhook_rule("desk", receiver.url, 'on = ["new", "headline", "edit", "minor"]')
+        setup = setup_factory(rule, room)
+        setup.poll()
+        setup.deliver_until(lambda: len(receiver.accepted) == 1)
+        listed = json.loads(setup.cli("list", "--json").stdout)
+        (new,) = receiver.accepted.values()
+        assert set(new["story"]) == set(listed[0]) | {"snippet"}
+        assert {k: new["story"][k] for k in listed[0]} == listed[0]
+        assert set(new) == {"id", "rule", "event", "topics", "created", "story"}
+
+        room.edit(DEEPSEEK.slug, title="DeepSeek doubles prices for its API as demand surges")
+        time.sleep(1.1)  # the re-check is due after 1s
+        setup.poll()
+        setup.deliver_until(lambda: len(receiver.accepted) == 2)
+        change = next(p for p in receiver.accepted.values() if p["event"] != "new")
+        assert change["event"] == "headline"
+        story_id = change["story"]["id"]
+        shown = json.loads(setup.cli("diff", str(story_id), "--json").stdout)
+        diff = dict(change["diff"])
+        assert diff.pop("summary") == (
+            f"headline changed: “{DEEPSEEK.title}” → "
+            "“DeepSeek doubles prices for its API as demand surges”"
+        )
+        assert diff.pop("sentences") == []
+        assert diff == shown
+        assert change["id"] == f"desk:headline:{story_id}.2"
+
+
+def test_copies_offtopic_and_double_topic_stories_alert_once_per_rule(setup_factory: Any) -> None:
+    """Seed copies never alert; an off-topic story neither; a story matching two of a rule's
+    topics is one event for that rule (and one for another rule)."""
+    room = Newsroom()
+    for article in (DEEPSEEK, CHIPS, BOTH, *seed_copies()):
+        room.publish(article, "tech")
+    room.publish(FOOTBALL, "latest")
+    alerts = (
+        '[[alerts]]\nname = "desk"\ntopics = ["deepseek", "chip-exports"]\n'
+        'webhook = "http://127.0.0.1:9/never"\n'
+        '[[alerts]]\nname = "all"\nwebhook = "http://127.0.0.1:9/never"\n'
+    )
+    setup = setup_factory(alerts, room)
+    setup.poll()
+    events = setup.events()
+    titles = {(e.rule, json.loads(e.payload)["story"]["title"]) for e in events}
+    expected = {DEEPSEEK.title, CHIPS.title, BOTH.title}
+    assert titles == {(rule, t) for rule in ("desk", "all") for t in expected}
+    assert len(events) == 6
+    both = next(json.loads(e.payload) for e in events if e.rule == "desk" and "shrugs" in e.payload)
+    assert both["topics"] == ["chip-exports", "deepseek"]
+    setup.poll()  # a second pass over the same feed adds nothing
+    assert len(setup.events()) == 6
+
+
+def test_apprise_json_and_form_reach_a_local_endpoint(setup_factory: Any) -> None:
+    room = Newsroom()
+    room.publish(DEEPSEEK, "tech")
+    got: list[Request] = []
+
+    def take(request: Request) -> Response:
+        got.append(request)
+        return Response(status=200, body=b"{}")
+
+    server = WebServer()
+    with server:
+        server.route("/json", handler=take)
+        server.route("/form", handler=take)
+        host = server.base_url.split("://", 1)[1]
+        alerts = (
+            f'[[alerts]]\nname = "chat-json"\napprise = "json://{host}/json"\n'
+            f'[[alerts]]\nname = "chat-form"\napprise = "form://{host}/form"\n'
+        )
+        setup = setup_factory(alerts, room)
+        setup.poll()
+        setup.deliver_until(lambda: len(got) >= 2)
+    by_path = {r.path: r for r in got}
+    sent = json.loads(by_path["/json"].body)
+    assert sent["title"] == "deepseek · new · The Daily Test"
+    assert sent["message"].splitlines()[0] == DEEPSEEK.title
+    assert "DeepSeek said on Tuesday" in sent["message"]
+    from urllib.parse import parse_qs
+
+    form = parse_qs(by_path["/form"].body.decode())
+    assert form["title"] == ["deepseek · new · The Daily Test"]
+    assert all(r.state == "delivered" for r in setup.rows())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_email_through_a_local_smtp_server(setup_factory: Any) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.messages: list[Any] = []
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            self.messages.append(envelope)
+            return "250 OK"
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        room = Newsroom()
+        room.publish(DEEPSEEK, "tech")
+        url = (
+            f"mailto://127.0.0.1:{port}?mode=insecure&from=monitor@example.org&to=desk@example.org"
+        )
+        setup = setup_factory(f'[[alerts]]\nname = "mail"\napprise = "{url}"\n', room)
+        setup.poll()
+        setup.deliver_until(lambda: bool(inbox.messages))
+    finally:
+        controller.stop()
+    (message,) = inbox.messages
+    assert message.rcpt_tos == ["desk@example.org"]
+    from email import message_from_bytes, policy
+
+    parsed = message_from_bytes(message.content, policy=policy.default)
+    assert parsed["Subject"] == "deepseek · new · The Daily Test"
+    text = parsed.get_body(preferencelist=("plain",)).get_content()
+    assert DEEPSEEK.title in " ".join(text.split())
+
+
+def test_cli_lists_fails_retries_and_tests(setup_factory: Any) -> None:
+    """A receiver that keeps failing: the delivery is given up after give_up_after, listed
+    as failed, counted by status, retried by id, and delivered once the receiver accepts."""
+    room = Newsroom()
+    room.publish(DEEPSEEK, "tech")
+    receiver_server = WebServer()
+    with receiver_server:
+        receiver = Receiver(receiver_server, secret=SECRET)
+        receiver.answer([Response(status=503, body=b"down")])
+        setup = setup_factory(webhook_rule("desk", receiver.url), room)
+        text = setup.config.read_text().replace(
+            'timeout = "3s"', 'timeout = "3s"\ngive_up_after = "1s"'
+        )
+        setup.config.write_text(text)
+        setup.app.close()
+        setup.app = open_app(setup.config)
+        setup.poll()
+        setup.deliver_until(lambda: setup.rows()[0].state != "pending", timeout=10)
+        (row,) = setup.rows()
+        assert row.state == "failed" and row.last_status == 503
+
+        failed = json.loads(setup.cli("alerts", "--failed", "--json").stdout)
+        assert [f["id"] for f in failed] == [row.id]
+        assert failed[0]["last_error"] == "HTTP 503: down"
+        assert failed[0]["events"][0]["title"] == DEEPSEEK.title
+        assert json.loads(setup.cli("alerts", "--pending", "--json").stdout) == []
+        status = json.loads(setup.cli("status", "--json").stdout)
+        assert (status["alerts_pending"], status["alerts_failed"]) == (0, 1)
+        table = setup.cli("alerts", "--failed")
+        assert "failed" in table.stdout and "HTTP 503: down" in table.stdout
+
+        retried = setup.cli("alerts", "retry", str(row.id))
+        assert retried.exit_code == 0, retried.output
+        assert retried.stdout.strip() == f"1 delivery pending again: {row.id}"
+        again = setup.cli("alerts", "retry", str(row.id))
+        assert again.exit_code == 2
+        assert f"delivery {row.id} is pending, not failed" in again.output
+        setup.deliver_until(lambda: setup.rows()[0].state == "delivered", timeout=10)
+        assert len(receiver.accepted) == 1
+
+        tested = setup.cli("alerts", "test", "desk")
+        assert tested.exit_code == 0, tested.output
+        assert tested.stdout.startswith("desk: delivered to http://127.0.0.1")
+        assert "HTTP 200" in tested.stdout
+        unknown = setup.cli("alerts", "test", "nope")
+        assert unknown.exit_code == 2
+        assert unknown.output.strip() == (
+            "monitor: no alert rule named 'nope' in the configuration (rules: desk)"
+        )
+        both = setup.cli("alerts", "retry")
+        assert both.exit_code == 2 and "name one delivery (ID) or --all-failed" in both.output
+
+
+def test_a_rule_missing_its_secret_is_one_line(setup_factory: Any, monkeypatch: Any) -> None:
+    setup = setup_factory(webhook_rule("desk", "http://127.0.0.1:9/hook"))
+    monkeypatch.delenv("MONITOR_WEBHOOK_SECRET")
+    result = setup.cli("alerts", "test", "desk")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "monitor: alerts: desk: secret_env: the environment variable MONITOR_WEBHOOK_SECRET "
+        "is not set"
+    )
