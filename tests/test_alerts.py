@@ -183,6 +183,7 @@ def test_a_new_story_reaches_the_webhook_once_after_500_and_429(
     assert len(receiver.accepted) == 1 and receiver.repeats == 0
     assert receiver.bad_signatures == 0
     first, second, third = receiver.arrivals
+    assert 1.5 <= second - first < 3.5  # the first retry: 2 s, give or take the jitter
     assert third - second >= 2.0  # Retry-After honoured
     assert third - second < 5.0 and time.monotonic() - started < 10  # and no later than needed
     keys = {r.headers["idempotency-key"] for r in setup.server.requests if r.path == "/hook"}
@@ -401,3 +402,50 @@ def test_a_rule_missing_its_secret_is_one_line(setup_factory: Any, monkeypatch: 
         "monitor: alerts: desk: secret_env: the environment variable MONITOR_WEBHOOK_SECRET "
         "is not set"
     )
+
+
+HOSTILE_TITLE = (
+    "DeepSeek <script>alert(1)</script> **bold** [click](http://evil.example) "
+    "\x1b[31mred\x1b[0m _x_ `code` " + "long " * 2000
+)
+
+
+def test_hostile_headlines_arrive_escaped_for_each_format_and_within_limits(
+    setup_factory: Any,
+) -> None:
+    """The same story to three channels of Apprise's json:// plugin, told to be Markdown,
+    HTML and text: Markdown escaped, HTML escaped, no terminal escape anywhere, and the
+    10 kB headline cut so the message fits the channel."""
+    room = Newsroom()
+    room.publish(NewsArticle(DEEPSEEK.slug, HOSTILE_TITLE, DEEPSEEK.paragraphs), "tech")
+    got: dict[str, Any] = {}
+
+    def take(request: Request) -> Response:
+        got[request.path] = json.loads(request.body)
+        return Response(status=200, body=b"{}")
+
+    server = WebServer()
+    with server:
+        host = server.base_url.split("://", 1)[1]
+        alerts = ""
+        for fmt in ("markdown", "html", "text"):
+            server.route(f"/{fmt}", handler=take)
+            alerts += f'[[alerts]]\nname = "{fmt}"\napprise = "json://{host}/{fmt}?format={fmt}"\n'
+        receiver = Receiver(server, secret=SECRET)
+        alerts += webhook_rule("hook", receiver.url)
+        setup = setup_factory(alerts, room)
+        setup.poll()
+        setup.deliver_until(lambda: len(got) == 3 and len(receiver.accepted) == 1)
+    stored = json.loads(setup.cli("list", "--json").stdout)[0]["title"]
+    assert "<script>" in stored  # the headline as the page had it …
+    for message in got.values():
+        text = message["title"] + message["message"]
+        assert "\x1b" not in text
+        assert len(message["message"]) < 2000  # 10 kB of headline, cut
+    markdown = got["/markdown"]["message"].splitlines()[0]
+    assert r"\*\*bold\*\*" in markdown and r"\[click\]\(http://evil\.example\)" in markdown
+    html = got["/html"]["message"]
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>alert(1)</script>" in got["/text"]["message"]  # text is text
+    (hooked,) = receiver.accepted.values()
+    assert hooked["story"]["title"] == stored  # the webhook carries the headline as stored

@@ -81,6 +81,14 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+def _is_url(line: str) -> bool:
+    return bool(re.fullmatch(r"https?://\S+", line))
+
+
+def _autolink(url: str) -> str:
+    return "<" + url.replace("<", "%3C").replace(">", "%3E") + ">"
+
+
 def cut(text: str, limit: int) -> str:
     """At most `limit` characters, cut at a word with an ellipsis when it had to be."""
     if limit <= 0 or len(text) <= limit:
@@ -108,9 +116,9 @@ def chat_message(
         title, lines = _batch_lines(payload)
     else:
         title, lines = _event_title(payload), _event_lines(payload)
-    if fmt == "markdown":
+    if fmt == "markdown":  # a link stays a link: an autolink, which escapes nothing inside
         title = escape_markdown(title)
-        lines = [escape_markdown(line) for line in lines]
+        lines = [_autolink(line) if _is_url(line) else escape_markdown(line) for line in lines]
     if title_max <= 0:
         lines = [title, "", *lines]
         title = ""
