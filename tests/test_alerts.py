@@ -336,7 +336,9 @@ def test_email_through_a_local_smtp_server(setup_factory: Any) -> None:
 
     parsed = message_from_bytes(message.content, policy=policy.default)
     assert parsed["Subject"] == "deepseek · new · The Daily Test"
-    text = parsed.get_body(preferencelist=("plain",)).get_content()
+    plain = parsed.get_body(preferencelist=("plain",))
+    assert plain is not None
+    text = plain.get_content()
     assert DEEPSEEK.title in " ".join(text.split())
 
 
