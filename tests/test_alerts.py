@@ -49,7 +49,9 @@ BOTH = NewsArticle(
 )
 
 
-def write_config(folder: Path, server: WebServer, database_url: str, alerts: str) -> Path:
+def write_config(
+    folder: Path, server: WebServer, database_url: str, alerts: str, seeds: Path = SEEDS
+) -> Path:
     config = folder / "monitor.toml"
     config.write_text(
         f"""
@@ -67,7 +69,7 @@ recheck = ["1s", "1h"]
 [processing]
 processes = 1
 [seeds]
-path = "{SEEDS}"
+path = "{seeds}"
 [delivery]
 timeout = "3s"
 [[topics]]
@@ -142,10 +144,10 @@ def setup_factory(
     monkeypatch.setenv("MONITOR_WEBHOOK_SECRET", SECRET)
     made: list[Setup] = []
 
-    def make(alerts: str, room: Newsroom | None = None) -> Setup:
+    def make(alerts: str, room: Newsroom | None = None, seeds: Path = SEEDS) -> Setup:
         room = room or Newsroom()
         room.serve(web_server)
-        config = write_config(tmp_path, web_server, db_url, alerts)
+        config = write_config(tmp_path, web_server, db_url, alerts, seeds)
         app = open_app(config, migrate=False)
         db.upgrade(app.engine)
         app.sync()
@@ -191,7 +193,7 @@ def test_a_new_story_reaches_the_webhook_once_after_500_and_429(
 
     (payload,) = receiver.accepted.values()
     assert payload["rule"] == "desk" and payload["event"] == "new"
-    assert payload["topics"] == ["deepseek"]
+    assert "deepseek" in payload["topics"]  # the story's topics (a rule for every topic)
     assert payload["story"]["title"] == DEEPSEEK.title
     assert payload["story"]["outlet"] == "The Daily Test"
     assert payload["story"]["snippet"].startswith("DeepSeek said on Tuesday")
@@ -451,3 +453,61 @@ def test_hostile_headlines_arrive_escaped_for_each_format_and_within_limits(
     assert "<script>alert(1)</script>" in got["/text"]["message"]  # text is text
     (hooked,) = receiver.accepted.values()
     assert hooked["story"]["title"] == stored  # the webhook carries the headline as stored
+
+
+def test_a_batched_rule_sends_one_message_per_window(
+    setup_factory: Any, web_server: WebServer
+) -> None:
+    room = Newsroom()
+    for article in (DEEPSEEK, CHIPS, BOTH):
+        room.publish(article, "tech")
+    receiver = Receiver(web_server, secret=SECRET)
+    setup = setup_factory(webhook_rule("desk", receiver.url, 'batch = "2s"'), room)
+    setup.poll()
+    assert [e.delivery_id for e in setup.events()] == [None] * 3  # waiting for the window
+    setup.deliver_until(lambda: len(receiver.accepted) == 1, timeout=10)
+    (batch,) = receiver.accepted.values()
+    assert batch["event"] == "batch" and batch["rule"] == "desk"
+    assert batch["id"].startswith("desk:batch:") and batch["id"].endswith("Z")
+    assert sorted(e["story"]["title"] for e in batch["events"]) == sorted(
+        [DEEPSEEK.title, CHIPS.title, BOTH.title]
+    )
+    assert batch["topics"] == ["chip-exports", "deepseek"]
+    (row,) = setup.rows()
+    assert row.state == "delivered"
+    assert {e.delivery_id for e in setup.events()} == {row.id}
+
+
+def test_a_cluster_alerts_once_when_it_reaches_min_outlets(
+    setup_factory: Any, web_server: WebServer, tmp_path: Path
+) -> None:
+    from monitor.demo.newsroom import THE_DAILY_TEST, Feed, Outlet
+    from tests.support.paths import unrelated_seeds
+    from tests.test_clusters import APP_STORE_A, APP_STORE_B
+
+    wire = Outlet("wire", "Pacific Wire", style="wire")
+    room = Newsroom(
+        outlets=(THE_DAILY_TEST, wire),
+        feeds=(
+            Feed("tech", "", "/feeds/tech.xml", "The Daily Test: tech"),
+            Feed("latest", "wire", "/feeds/latest.xml", "Pacific Wire"),
+        ),
+    )
+    room.publish(APP_STORE_A, "tech")
+    room.publish(APP_STORE_B, "latest")
+    room.publish(CHIPS, "latest")
+    receiver = Receiver(web_server, secret=SECRET)
+    alerts = webhook_rule("two", receiver.url, 'on = ["cluster"]\nmin_outlets = 2') + (
+        '[[alerts]]\nname = "three"\non = ["cluster"]\nmin_outlets = 3\n'
+        'webhook = "http://127.0.0.1:9/never"\n'
+    )
+    setup = setup_factory(alerts, room, unrelated_seeds(tmp_path))
+    setup.poll()
+    setup.poll()
+    assert [(e.rule, e.kind) for e in setup.events()] == [("two", "cluster")]
+    setup.deliver_until(lambda: len(receiver.accepted) == 1)
+    (payload,) = receiver.accepted.values()
+    assert sorted(payload["cluster"]["outlets"]) == ["Pacific Wire", "The Daily Test"]
+    assert payload["cluster"]["count"] == 2
+    assert payload["story"]["title"] in (APP_STORE_A.title, APP_STORE_B.title)
+    assert "deepseek" in payload["topics"]  # the story's topics (a rule for every topic)
