@@ -269,8 +269,23 @@ def poll(
 
 
 async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -> Any:
+    """The pass, then one round of alert deliveries (those due, this pass's included; a
+    failure stays pending for the service or the next poll)."""
     async with app.pipeline() as pipeline:
-        return await pipeline.run_pass(sources, progress=progress)
+        summary = await pipeline.run_pass(sources, progress=progress)
+        if app.config.alerts:
+            from monitor.deliver.job import DeliveryJob
+
+            job = DeliveryJob(
+                app.config.alerts,
+                app.config.delivery,
+                app.sessions,
+                owner=pipeline.owner,
+                clock=app.clock,
+                run=pipeline.writer.run,
+            )
+            await job.run_once()
+        return summary
 
 
 class _ProgressBar:

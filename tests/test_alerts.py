@@ -511,3 +511,16 @@ def test_a_cluster_alerts_once_when_it_reaches_min_outlets(
     assert payload["cluster"]["count"] == 2
     assert payload["story"]["title"] in (APP_STORE_A.title, APP_STORE_B.title)
     assert "deepseek" in payload["topics"]  # the story's topics (a rule for every topic)
+
+
+def test_monitor_poll_sends_the_alerts_of_its_pass(
+    setup_factory: Any, web_server: WebServer
+) -> None:
+    room = Newsroom()
+    room.publish(DEEPSEEK, "tech")
+    receiver = Receiver(web_server, secret=SECRET)
+    setup = setup_factory(webhook_rule("desk", receiver.url), room)
+    result = setup.cli("poll")
+    assert result.exit_code == 0, result.output
+    assert [p["story"]["title"] for p in receiver.accepted.values()] == [DEEPSEEK.title]
+    assert [r.state for r in setup.rows()] == ["delivered"]
