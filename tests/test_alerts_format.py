@@ -241,3 +241,19 @@ def test_a_valid_rule_has_its_defaults(tmp_path: Path) -> None:
         timedelta(minutes=15),
         timedelta(days=1),
     )
+
+
+def test_metrics_export_the_outbox_backlog_and_attempts() -> None:
+    from monitor.health import Metrics
+
+    metrics = Metrics()
+    assert "monitor_alerts_pending" not in metrics.render()  # no rules, no alert metrics
+    metrics.set_alert_counts({"pending": 2, "batching": 3, "failed": 1, "delivered": 9})
+    for outcome in ("delivered", "delivered", "pending", "failed"):
+        metrics.observe_delivery(outcome)
+    lines = metrics.render().splitlines()
+    assert "monitor_alerts_pending 5" in lines
+    assert "monitor_alerts_failed 1" in lines
+    assert 'monitor_alert_attempts_total{outcome="delivered"} 2' in lines
+    assert 'monitor_alert_attempts_total{outcome="pending"} 1' in lines
+    assert 'monitor_alert_attempts_total{outcome="failed"} 1' in lines

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -27,6 +28,7 @@ from monitor.store.models import AlertAttempt, AlertDelivery
 from tests.support.databases import fresh_postgres_url
 from tests.support.paths import unrelated_seeds
 from tests.support.receiver import Receiver
+from tests.test_alerts import free_port
 from tests.test_workers import article
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -51,7 +53,7 @@ def newsroom(server: WebServer, stories: int, first: int = 0) -> None:
 
 
 def write_config(
-    folder: Path, server: WebServer, database: str, hook: str, extra: str = ""
+    folder: Path, server: WebServer, database: str, hook: str, extra: str = "", port: int = 0
 ) -> Path:
     path = folder / "monitor.toml"
     path.write_text(
@@ -71,6 +73,7 @@ recheck = ["1h"]
 processes = 1
 [service]
 shutdown_timeout = "5s"
+{f"http_port = {port}" if port else ""}
 [delivery]
 timeout = "2s"
 [seeds]
@@ -179,7 +182,10 @@ def test_the_service_delivers_within_seconds_of_the_pass(
     page being fetched (in fact within a second or two), not at some later tick."""
     newsroom(web_server, 1)
     receiver = Receiver(web_server, secret=SECRET)
-    config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'm.db'}", receiver.url)
+    port = free_port()
+    config = write_config(
+        tmp_path, web_server, f"sqlite:///{tmp_path / 'm.db'}", receiver.url, port=port
+    )
     process = start(config)
     try:
         assert wait_until(lambda: len(receiver.accepted) == 1, 60), logs(tmp_path)
@@ -190,6 +196,12 @@ def test_the_service_delivers_within_seconds_of_the_pass(
         arrived = receiver.arrivals[-1]
         assert arrived - fetched < 10.0
         assert arrived - fetched < 3.0, "the alert should follow its pass at once"
+
+        def metrics() -> list[str]:
+            return httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines()
+
+        assert wait_until(lambda: "monitor_alerts_pending 0" in metrics(), 10), metrics()
+        assert 'monitor_alert_attempts_total{outcome="delivered"} 2' in metrics()
     finally:
         stop(process)
     assert process.returncode == 0, logs(tmp_path)

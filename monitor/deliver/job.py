@@ -72,6 +72,7 @@ class DeliveryJob:
         self.sent = Sent()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None  # set: claim nothing more
         self.observe: Callable[[str], None] | None = None  # metrics: one call per attempt
         self.on_counts: Callable[[dict[str, int]], None] | None = None  # metrics: the backlog
 
@@ -84,6 +85,7 @@ class DeliveryJob:
     async def serve(self, stopping: asyncio.Event) -> None:
         """Deliver until `stopping`: when woken, at the next due retry, and every TICK."""
         self._loop = asyncio.get_running_loop()
+        self._stopping = stopping
         async with self._client() as client:
             while not stopping.is_set():
                 self._wake.clear()
@@ -122,7 +124,7 @@ class DeliveryJob:
         sent = Sent()
         if any(rule.batch for rule in self.rules.values()):
             await self.run_db(self._gather)
-        while True:
+        while self._stopping is None or not self._stopping.is_set():
             claimed = await self.run_db(self._claim)
             if not claimed:
                 return sent
@@ -138,6 +140,7 @@ class DeliveryJob:
                         tally.retrying += 1
                 if self.observe is not None:
                     self.observe(state)
+        return sent
 
     async def _attempt(self, client: httpx.AsyncClient, claimed: outbox.Claimed) -> outbox.Outcome:
         rule = self.rules.get(claimed.rule)
