@@ -94,9 +94,14 @@ class Outbox:
         if not rules or story.cluster_id is None or story.duplicate_kind is not None:
             return 0
         topics = [t.topic for t in story.topics]
-        rules = [r for r in rules if r.wants("cluster", topics) is not None]
+        rules = [
+            r
+            for r in rules
+            if r.wants("cluster", topics) is not None
+            and not _exists(session, f"{r.name}:cluster:{story.cluster_id}")
+        ]
         if not rules:
-            return 0
+            return 0  # (the cluster's members are read only while a rule still waits)
         members = list(
             session.scalars(
                 select(Story)
@@ -109,7 +114,7 @@ class Outbox:
         written = 0
         for rule in rules:
             key = f"{rule.name}:cluster:{story.cluster_id}"
-            if len(outlets) < rule.min_outlets or _exists(session, key):
+            if len(outlets) < rule.min_outlets:
                 continue
             payload = {
                 "id": key,
