@@ -1207,7 +1207,8 @@ def alerts_test(
         )
         return
     err.print(
-        Text(f"monitor: {result.rule}: {result.channel} refused it ({took}): {outcome.error}")
+        Text(f"monitor: {result.rule}: {result.channel} refused it ({took}): {outcome.error}"),
+        soft_wrap=True,
     )
     raise typer.Exit(1)
 

@@ -524,3 +524,38 @@ def test_monitor_poll_sends_the_alerts_of_its_pass(
     assert result.exit_code == 0, result.output
     assert [p["story"]["title"] for p in receiver.accepted.values()] == [DEEPSEEK.title]
     assert [r.state for r in setup.rows()] == ["delivered"]
+
+
+def test_alerts_test_says_what_an_apprise_channel_answered(
+    setup_factory: Any, web_server: WebServer
+) -> None:
+    """No story stored yet: the sample is made up; a channel that refuses is exit 1 with
+    Apprise's reason."""
+    got: list[dict[str, Any]] = []
+
+    def refuse(request: Request) -> Response:
+        got.append(json.loads(request.body))
+        return Response(status=500, body=b"no")
+
+    def take(request: Request) -> Response:
+        got.append(json.loads(request.body))
+        return Response(status=200, body=b"{}")
+
+    web_server.route("/refuse", handler=refuse)
+    web_server.route("/take", handler=take)
+    host = web_server.base_url.split("://", 1)[1]
+    alerts = (
+        f'[[alerts]]\nname = "ok"\napprise = "json://{host}/take"\n'
+        f'[[alerts]]\nname = "bad"\napprise = "json://{host}/refuse"\n'
+    )
+    setup = setup_factory(alerts)
+    good = setup.cli("alerts", "test", "ok")
+    assert good.exit_code == 0, good.output
+    assert good.stdout.strip().startswith("ok: delivered to json://… (")
+    assert good.stdout.strip().endswith("sample: a made-up story (none stored yet)")
+    assert got[0]["title"] == "all topics · new · monitor"
+    bad = setup.cli("alerts", "test", "bad")
+    assert bad.exit_code == 1
+    assert bad.output.startswith("monitor: bad: json://… refused it (")
+    assert "500" in bad.output
+    assert setup.rows() == []  # a test is not recorded

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
+from collections import deque
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
@@ -111,14 +113,40 @@ def _apprise_for(url: str) -> apprise.Apprise | None:
 
 
 class _Captured(logging.Handler):
-    """Apprise says why a send failed only in its log: keep the last warning."""
+    """Apprise says why a send failed only in its log (from threads of its own): keep its
+    recent warnings, numbered, so a send can take those logged while it ran and say them
+    itself, once, with the delivery. (Two sends failing at once may see each other's.)"""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.last: str | None = None
+        self.lines: deque[tuple[int, str]] = deque(maxlen=50)
+        self.count = 0
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.last = record.getMessage()
+    def emit(self, record: logging.LogRecord) -> None:  # under the handler's lock (handle())
+        self.count += 1
+        self.lines.append((self.count, record.getMessage()))
+
+    def mark(self) -> int:
+        return self.count
+
+    def since(self, mark: int) -> str | None:
+        lines = [line for number, line in list(self.lines) if number > mark]
+        return lines[-1] if lines else None
+
+
+_captured: _Captured | None = None
+_captured_lock = threading.Lock()
+
+
+def _apprise_log() -> _Captured:
+    global _captured
+    with _captured_lock:
+        if _captured is None:
+            _captured = _Captured()
+            logger = logging.getLogger("apprise")
+            logger.addHandler(_captured)
+            logger.propagate = False
+        return _captured
 
 
 def send_apprise_sync(rule: AlertRule, payload: dict[str, Any]) -> Outcome:
@@ -148,19 +176,16 @@ def send_apprise_sync(rule: AlertRule, payload: dict[str, Any]) -> Outcome:
     # Markdown is escaped here and sent as Markdown; text goes as text, which Apprise
     # escapes for an HTML channel.
     body_format = apprise.NotifyFormat.MARKDOWN if kind == "markdown" else apprise.NotifyFormat.TEXT
-    captured = _Captured()
-    logger = logging.getLogger("apprise")
-    logger.addHandler(captured)
+    captured = _apprise_log()
+    mark = captured.mark()
     try:
         ok = target.notify(body=body, title=title, body_format=body_format)
     except Exception as exc:  # a plugin's bug is this delivery's failure
         return Outcome(False, error=error_line(exc), duration=time.monotonic() - started)
-    finally:
-        logger.removeHandler(captured)
     duration = time.monotonic() - started
     if ok:
         return Outcome(True, duration=duration)
-    reason = one_line(captured.last or "Apprise reported a failure")[:ERROR_CHARS]
+    reason = one_line(captured.since(mark) or "Apprise reported a failure")[:ERROR_CHARS]
     return Outcome(False, error=reason, duration=duration)
 
 
