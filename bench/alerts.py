@@ -212,7 +212,7 @@ def _wait(condition: Any, seconds: float, folder: Path) -> None:
 
 def _throughput(options: Options) -> tuple[list[Row], str]:
     from monitor.config import Config
-    from monitor.deliver.job import CLAIM_BATCH, DeliveryJob
+    from monitor.deliver.job import CLAIM_BATCH, CONCURRENCY, DeliveryJob
     from monitor.store import db
 
     events = QUICK_EVENTS if options.quick else EVENTS
@@ -252,7 +252,7 @@ def _throughput(options: Options) -> tuple[list[Row], str]:
         engine.dispose()
         bodies = list(accepted)
         accepted.clear()
-        baseline_seconds = asyncio.run(_bare_posts(server.url("/hook"), bodies, CLAIM_BATCH))
+        baseline_seconds = asyncio.run(_bare_posts(server.url("/hook"), bodies, CONCURRENCY))
     body_bytes = statistics.mean(len(b) for b in bodies)
     rows = [
         Row(
@@ -267,9 +267,10 @@ def _throughput(options: Options) -> tuple[list[Row], str]:
     ]
     note = (
         f"alerts throughput: {events:,} events written through the outbox (one transaction each) "
-        f"on a new SQLite file, then one delivery job sent them, {CLAIM_BATCH} at a time, to a "
+        f"on a new SQLite file, then one delivery job sent them ({CLAIM_BATCH} claimed, "
+        f"{CONCURRENCY} sent at a time) to a "
         f"threaded loopback webhook in {seconds:.2f} s (claims, POSTs, one attempt record each); "
-        f"baseline: the same {events:,} bodies POSTed by a bare httpx client, {CLAIM_BATCH} at a "
+        f"baseline: the same {events:,} bodies POSTed by a bare httpx client, {CONCURRENCY} at a "
         f"time, in {baseline_seconds:.2f} s. Bytes: the database file's growth per event against "
         f"the webhook body ({body_bytes:.0f} bytes on average)"
     )

@@ -34,7 +34,8 @@ Runner = Callable[..., Awaitable[Any]]
 
 TICK = timedelta(seconds=5)  # looks for due deliveries at least this often
 RETRY_BASE = timedelta(seconds=2)  # the first retry; each further one waits twice as long
-CLAIM_BATCH = 16  # deliveries claimed (and sent concurrently) at once
+CLAIM_BATCH = 64  # deliveries claimed at once …
+CONCURRENCY = 16  # … and sent at once
 
 
 @dataclass
@@ -122,13 +123,14 @@ class DeliveryJob:
             async with self._client() as own:
                 return await self.run_once(own)
         sent = Sent()
+        slots = asyncio.Semaphore(CONCURRENCY)
         if any(rule.batch for rule in self.rules.values()):
             await self.run_db(self._gather)
         while self._stopping is None or not self._stopping.is_set():
             claimed = await self.run_db(self._claim)
             if not claimed:
                 return sent
-            outcomes = await asyncio.gather(*(self._attempt(client, c) for c in claimed))
+            outcomes = await asyncio.gather(*(self._attempt(client, c, slots) for c in claimed))
             states = await self.run_db(self._record, list(zip(claimed, outcomes, strict=True)))
             for state in states:
                 for tally in (sent, self.sent):
@@ -142,7 +144,15 @@ class DeliveryJob:
                     self.observe(state)
         return sent
 
-    async def _attempt(self, client: httpx.AsyncClient, claimed: outbox.Claimed) -> outbox.Outcome:
+    async def _attempt(
+        self, client: httpx.AsyncClient, claimed: outbox.Claimed, slots: asyncio.Semaphore
+    ) -> outbox.Outcome:
+        async with slots:
+            return await self._attempt_one(client, claimed)
+
+    async def _attempt_one(
+        self, client: httpx.AsyncClient, claimed: outbox.Claimed
+    ) -> outbox.Outcome:
         rule = self.rules.get(claimed.rule)
         if rule is None:
             return outbox.Outcome(
