@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor.app import open_app
+from monitor.deliver import job as job_module
 from monitor.deliver.job import DeliveryJob
 from monitor.demo.webserver import WebServer
 from monitor.store import db
@@ -279,6 +280,7 @@ def test_two_workers_on_postgres_never_deliver_one_event_twice(
     one of them, once (the receiver sees no repeat at all), and both take a share."""
     url = fresh_postgres_url()
     monkeypatch.setenv("MONITOR_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setattr(job_module, "CLAIM_BATCH", 4)  # small claims: the workers interleave
     stories = 30
     newsroom(web_server, stories)
     receiver = Receiver(web_server, secret=SECRET, delay=0.1)
