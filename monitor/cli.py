@@ -143,6 +143,11 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(help="Database schema management.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+alerts_cli = typer.Typer(
+    help="Alert deliveries: list them (newest first), retry failed ones, test a rule.",
+    invoke_without_command=True,
+)
+cli.add_typer(alerts_cli, name="alerts")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 UtcOption = Annotated[
@@ -264,8 +269,23 @@ def poll(
 
 
 async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -> Any:
+    """The pass, then one round of alert deliveries (those due, this pass's included; a
+    failure stays pending for the service or the next poll)."""
     async with app.pipeline() as pipeline:
-        return await pipeline.run_pass(sources, progress=progress)
+        summary = await pipeline.run_pass(sources, progress=progress)
+        if app.config.alerts:
+            from monitor.deliver.job import DeliveryJob
+
+            job = DeliveryJob(
+                app.config.alerts,
+                app.config.delivery,
+                app.sessions,
+                owner=pipeline.owner,
+                clock=app.clock,
+                run=pipeline.writer.run,
+            )
+            await job.run_once()
+        return summary
 
 
 class _ProgressBar:
@@ -510,6 +530,7 @@ def status(as_json: JsonOption = False) -> None:
     """Is polling healthy (the verdict /healthz gives, from the database's facts), last
     success, failing and overdue sources, re-checks waiting."""
     from monitor import health
+    from monitor.deliver.outbox import counts as alert_counts
     from monitor.store import queries
     from monitor.store.db import database_size
 
@@ -519,6 +540,7 @@ def status(as_json: JsonOption = False) -> None:
         with app.sessions() as session:
             report = queries.status(session, now, grace)
             polls = queries.poll_health(session, now - health.POLL_WINDOW)
+            alerts = alert_counts(session)
         size = database_size(app.engine)
         judged = health.verdict(health.database_facts(app.config, polls, now))
     document = {
@@ -532,6 +554,8 @@ def status(as_json: JsonOption = False) -> None:
         "stories": report.stories,
         "awaiting_recheck": report.awaiting_recheck,
         "links_failing": report.links_failing,
+        "alerts_pending": alerts["pending"] + alerts["batching"],
+        "alerts_failed": alerts["failed"],
         "database_bytes": size,
     }
     if as_json:
@@ -561,6 +585,13 @@ def status(as_json: JsonOption = False) -> None:
         out.print(
             Text(f"story links failing, tried again later: {report.links_failing}", style="yellow")
         )
+    if any(alerts.values()) or app.config.alerts:
+        pending_alerts = document["alerts_pending"]
+        failed_alerts = document["alerts_failed"]
+        line = f"alerts: {pending_alerts} pending, {failed_alerts} failed"
+        out.print(Text(line, style="red" if failed_alerts else ""))
+        if failed_alerts:
+            out.print(Text("  see monitor alerts --failed; retry with monitor alerts retry"))
     if size is not None:
         out.print(Text(f"database: {size / 1_000_000:.1f} MB"))
 
@@ -1082,6 +1113,104 @@ def db_upgrade() -> None:
         out.print(f"database schema is up to date (revision {after})")
     else:
         out.print(f"database schema upgraded from {before or 'empty'} to {after}")
+
+
+# ---------------------------------------------------------------- alerts
+
+
+@alerts_cli.callback()
+def alerts(
+    ctx: typer.Context,
+    failed: Annotated[bool, typer.Option("--failed", help="Only deliveries given up.")] = False,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only deliveries not delivered yet.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Alert deliveries, newest first: state, attempts, the last error, what they carry."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if failed and pending:
+        raise UsageError("--failed and --pending exclude each other")
+    from rich.text import Text
+
+    from monitor.deliver.command import list_deliveries
+
+    state_wanted = "failed" if failed else "pending" if pending else None
+    with app_context(state.config) as app:
+        rows = list_deliveries(app.sessions, state_wanted)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print(f"no {state_wanted or 'alert'} deliveries")
+        return
+    styles = {"failed": "red", "pending": "yellow", "delivered": "green"}
+    table = _table("id", "rule", "state", "tries", _timed("when"), "alert", "last error")
+    for row in rows:
+        when = row["delivered"] or row["next_attempt"] or row["created"]
+        events = row["events"]
+        first = events[0] if events else {"event": "-", "title": ""}
+        alert = f"{first['event']}: {views.clean(first['title'] or '')}"
+        if len(events) > 1:
+            alert += f" (+{len(events) - 1} more)"
+        table.add_row(
+            str(row["id"]),
+            views.clean(row["rule"]),
+            Text(row["state"], style=styles.get(row["state"], "")),
+            str(row["attempts"]),
+            _short_iso(when),
+            Text(alert),
+            Text(views.clean(row["last_error"] or ""), style="red"),
+        )
+    out.print(table)
+
+
+@alerts_cli.command("retry")
+def alerts_retry(
+    delivery_id: Annotated[
+        int | None, typer.Argument(metavar="ID", help="A failed delivery's id.")
+    ] = None,
+    all_failed: Annotated[
+        bool, typer.Option("--all-failed", help="Every failed delivery.")
+    ] = False,
+) -> None:
+    """Send failed deliveries again (the service picks them up at once)."""
+    from monitor.deliver.command import retry
+
+    with app_context(state.config) as app:
+        done = retry(app.sessions, app.config, delivery_id, all_failed=all_failed, now=app.clock())
+    if not done:
+        out.print("no failed deliveries")
+        return
+    ids = ", ".join(str(i) for i in done)
+    out.print(f"{count(len(done), 'delivery', 'deliveries')} pending again: {ids}")
+
+
+@alerts_cli.command("test")
+def alerts_test(
+    rule: Annotated[str, typer.Argument(metavar="RULE", help="An [[alerts]] rule's name.")],
+) -> None:
+    """Send the rule's channel a sample message now, and say what came back."""
+    from rich.text import Text
+
+    from monitor.deliver.command import test_rule
+
+    with app_context(state.config) as app:
+        result = test_rule(app.sessions, app.config, rule, app.clock())
+    outcome = result.outcome
+    status = f"HTTP {outcome.status}, " if outcome.status is not None else ""
+    took = f"{status}{outcome.duration:.2f}s"
+    if outcome.ok:
+        out.print(
+            Text(f"{result.rule}: delivered to {result.channel} ({took}); sample: {result.sample}")
+        )
+        return
+    err.print(
+        Text(f"monitor: {result.rule}: {result.channel} refused it ({took}): {outcome.error}"),
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- entry point

@@ -25,6 +25,7 @@ from pydantic import (
 
 from monitor.core.schedule import tick_interval
 from monitor.core.selectors import check_selector
+from monitor.deliver.rules import AlertRule, DeliveryConfig
 from monitor.digest.settings import DigestConfig, SmtpConfig
 from monitor.errors import ConfigError
 
@@ -218,6 +219,8 @@ class Config(_Section):
     sources: list[SourceConfig] = Field(default_factory=list)
     digest: DigestConfig = DigestConfig()
     smtp: SmtpConfig = SmtpConfig()
+    alerts: list[AlertRule] = Field(default_factory=list)
+    delivery: DeliveryConfig = DeliveryConfig()
     # Where the file was read from; set by load_config, not by users.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -226,6 +229,7 @@ class Config(_Section):
         for section, names in (
             ("topics", [t.name for t in self.topics]),
             ("sources", [s.name for s in self.sources]),
+            ("alerts", [a.name for a in self.alerts]),
         ):
             seen: set[str] = set()
             for index, name in enumerate(names):
@@ -242,7 +246,18 @@ class Config(_Section):
                 if topic not in known:
                     key = f"digest.recipients[{index}].topics"
                     raise _CrossKeyError(key, f"no topic named {topic!r}")
+        for index, rule in enumerate(self.alerts):
+            for topic in rule.topics:
+                if topic not in known:
+                    raise _CrossKeyError(f"alerts[{index}].topics", f"no topic named {topic!r}")
         return self
+
+    def alert_rule(self, name: str) -> AlertRule:
+        for rule in self.alerts:
+            if rule.name == name:
+                return rule
+        known = ", ".join(r.name for r in self.alerts) or "none"
+        raise ConfigError(f"no alert rule named {name!r} in the configuration (rules: {known})")
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

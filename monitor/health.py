@@ -52,6 +52,9 @@ class Metrics:
     started: float = field(default_factory=time.time)
     last_pass_ok: float | None = None
     checks: dict[str, LivenessCheck] = field(default_factory=dict)  # see register_check
+    deliveries: Counter[str] = field(default_factory=Counter)  # alert attempts, by outcome
+    alerts_pending: int | None = None  # the outbox's backlog, as the delivery job last read it
+    alerts_failed: int | None = None
 
     def observe_poll(self, outcome: str, seconds: float) -> None:
         self.polls[outcome] += 1
@@ -64,6 +67,14 @@ class Metrics:
         self.stories.update({"new": new, "changed": changed, "duplicate": duplicates})
         if ok:
             self.last_pass_ok = time.time()
+
+    def observe_delivery(self, outcome: str) -> None:
+        """One alert attempt: 'delivered', 'pending' (retried later) or 'failed' (given up)."""
+        self.deliveries[outcome] += 1
+
+    def set_alert_counts(self, counts: Mapping[str, int]) -> None:
+        self.alerts_pending = counts.get("pending", 0) + counts.get("batching", 0)
+        self.alerts_failed = counts.get("failed", 0)
 
     def register_check(self, name: str, check: LivenessCheck) -> None:
         """Make /healthz answer 503 "name: reason" while `check()` returns a reason (it is
@@ -113,6 +124,21 @@ class Metrics:
             f"monitor_fetch_seconds_sum {self.latency_sum:.6f}",
             f"monitor_fetch_seconds_count {total}",
         ]
+        if self.alerts_pending is not None:
+            lines += [
+                "# HELP monitor_alert_attempts_total Alert delivery attempts, by outcome.",
+                "# TYPE monitor_alert_attempts_total counter",
+                *(
+                    f'monitor_alert_attempts_total{{outcome="{k}"}} {self.deliveries[k]}'
+                    for k in ("delivered", "pending", "failed")
+                ),
+                "# HELP monitor_alerts_pending Alert deliveries not yet delivered (or batching).",
+                "# TYPE monitor_alerts_pending gauge",
+                f"monitor_alerts_pending {self.alerts_pending}",
+                "# HELP monitor_alerts_failed Alert deliveries given up (monitor alerts --failed).",
+                "# TYPE monitor_alerts_failed gauge",
+                f"monitor_alerts_failed {self.alerts_failed or 0}",
+            ]
         if self.last_pass_ok is not None:
             lines += [
                 "# HELP monitor_last_pass_timestamp_seconds When the last pass succeeded.",

@@ -225,6 +225,10 @@ class Pipeline:
         self.known_keys = known_keys if known_keys is not None else KnownKeys()
         self._working: set[int] = set()  # sources being polled now: their leases are renewed
         self.stop_claiming = False  # set when the service stops: the pass takes no more work
+        # Called (on the writer's thread) once a transaction that wrote alert events has
+        # committed: the service wakes its delivery job (monitor.deliver.job).
+        self.on_alerts: Callable[[], None] | None = None
+        self._alerts_announced = 0
         # Articles between fetch and write at once, across the pass: bounds the bodies held.
         self._article_slots = asyncio.Semaphore(max(2, config.fetch.concurrency))
 
@@ -497,7 +501,9 @@ class Pipeline:
                 consecutive_failures=0,
                 last_error=None,
                 last_success_at=now,
-                next_poll_at=schedule.next_poll_after_success(now, interval),
+                # From the poll's start: a source is polled every interval, not every
+                # interval plus however long its poll took.
+                next_poll_at=schedule.next_poll_after_success(poll.started_at, interval),
             )
             if isinstance(result, Fetched):
                 values.update(etag=result.etag, last_modified=result.last_modified, warning=warning)
@@ -534,6 +540,13 @@ class Pipeline:
     def _write_watched(self, job: SourceJob, observed: Extracted | Failed) -> tuple[int, int, bool]:
         """(new stories, changed stories, whether the page was known) for one check of a
         watched page. A story a feed stored first is adopted: see StoryWriter.adopt_watched."""
+        written = self._write_watched_in_transaction(job, observed)
+        self._announce_alerts()
+        return written
+
+    def _write_watched_in_transaction(
+        self, job: SourceJob, observed: Extracted | Failed
+    ) -> tuple[int, int, bool]:
         url = canonicalize_url(job.source.url)
         now = self.clock()
         with self.sessions.begin() as session:
@@ -695,6 +708,7 @@ class Pipeline:
         except IntegrityError:
             log.info("story %s was stored by another worker meanwhile", entry.url)
             return False
+        self._announce_alerts()
         if story.status == "offtopic":
             summary.offtopic += 1
         elif story.duplicate_kind is not None:
@@ -745,8 +759,21 @@ class Pipeline:
         except Exception:
             log.exception("re-check of story %d (%s) failed", job.story_id, job.url)
 
+    def _announce_alerts(self) -> None:
+        """After a commit: wake the delivery job if the transaction wrote alert events."""
+        written = self.stories.outbox.written
+        if written != self._alerts_announced:
+            self._alerts_announced = written
+            if self.on_alerts is not None:
+                self.on_alerts()
+
     def _write_recheck(self, job: RecheckJob, result: ArticleResult) -> bool:
         """Record a re-check; True when it wrote a version."""
+        changed = self._write_recheck_in_transaction(job, result)
+        self._announce_alerts()
+        return changed
+
+    def _write_recheck_in_transaction(self, job: RecheckJob, result: ArticleResult) -> bool:
         now = self.clock()
         steps = self._recheck_schedule(job.settings)
         with self.sessions.begin() as session:

@@ -16,6 +16,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor import views
 from monitor.app import App
 from monitor.core.text import count
+from monitor.deliver.job import DeliveryJob
+from monitor.deliver.send import check_rule
 from monitor.digest.jobs import DigestJobs
 from monitor.health import Metrics, ServiceHealth, serve_health
 from monitor.pipeline.passes import Pipeline
@@ -25,6 +27,8 @@ from monitor.store.dedupe import reindex_outdated
 log = logging.getLogger(__name__)
 
 REINDEX_BATCH = 2000  # stories indexed again per housekeeping run (~2 ms each)
+WAKE_MARGIN = 0.05  # seconds after a source's due time the service wakes for it
+MIN_WAKE = 0.2  # seconds between two passes started by wake-ups (no spinning on a due source)
 
 
 class Service:
@@ -40,6 +44,21 @@ class Service:
         pipeline.metrics = self.metrics
         self.metrics.register_check("process pool", pipeline.pool.problem)
         self.metrics.register_check("writer", pipeline.writer.problem)
+        self._wake: asyncio.TimerHandle | None = None
+        self._wake_tasks: set[asyncio.Future[None]] = set()
+        self.deliveries: DeliveryJob | None = None
+        if app.config.alerts:
+            self.deliveries = DeliveryJob(
+                app.config.alerts,
+                app.config.delivery,
+                app.sessions,
+                owner=pipeline.owner,
+                clock=app.clock,
+                run=pipeline.writer.run,
+            )
+            self.deliveries.observe = self.metrics.observe_delivery
+            self.deliveries.on_counts = self.metrics.set_alert_counts
+            pipeline.on_alerts = self.deliveries.wake
 
     async def housekeeping(self) -> None:
         """Forget poll records, and failed links not tried since, older than [service]
@@ -91,6 +110,7 @@ class Service:
         finally:
             self.current = None
             self.busy.release()
+        await self._wake_when_due()
         self.metrics.observe_pass(
             ok=True, new=summary.new, changed=summary.changed, duplicates=summary.duplicates
         )
@@ -100,6 +120,38 @@ class Service:
             log.info("pass: %s", summary.line())
         else:
             await self._tell_if_backed_off()
+
+    async def _wake_when_due(self) -> None:
+        """Start the next pass when the next source falls due, not at the next tick: a
+        source is polled within its interval and a few milliseconds (the tick stays, for
+        re-checks and for sources other workers changed)."""
+        if self.stopping.is_set():
+            return
+
+        def read() -> datetime | None:
+            with self.app.sessions() as session:
+                return queries.next_source_due(session, self.app.clock())
+
+        try:
+            due = await self.pipeline.writer.run(read)
+        except Exception:
+            log.exception("reading the sources' schedule failed")
+            return
+        if due is None:
+            return
+        delay = (due - self.app.clock()).total_seconds() + WAKE_MARGIN
+        if delay >= self.app.config.tick_interval().total_seconds():
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        loop = asyncio.get_running_loop()
+        self._wake = loop.call_later(max(MIN_WAKE, delay), self._wake_up)
+
+    def _wake_up(self) -> None:
+        self._wake = None
+        task = asyncio.ensure_future(self.tick())
+        self._wake_tasks.add(task)
+        task.add_done_callback(self._wake_tasks.discard)
 
     async def _tell_if_backed_off(self) -> None:
         """A service with every source backed off would otherwise say nothing for hours:
@@ -126,6 +178,8 @@ class Service:
             log.info("stopping: finishing the pass in flight")
             self.stopping.set()
             self.pipeline.stop_claiming = True
+            if self._wake is not None:
+                self._wake.cancel()
 
     async def finish(self, deadline: float) -> None:
         """Let the pass in flight finish; past the deadline, cancel it (what it finished is
@@ -142,6 +196,8 @@ class Service:
 
 async def serve(app: App, *, install_signals: bool = True) -> Service:
     loop = asyncio.get_running_loop()
+    for index, rule in enumerate(app.config.alerts):  # the secret is set, Apprise knows the URL
+        check_rule(rule, index)
     async with app.pipeline() as pipeline:
         service = Service(app, pipeline)
         if install_signals:
@@ -180,6 +236,12 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
         digests = DigestJobs(app.sessions, app.config.digest, app.config.smtp)
         digests.schedule(scheduler)
         scheduler.start()
+        delivering: asyncio.Task[None] | None = None
+        if service.deliveries is not None:
+            delivering = asyncio.create_task(
+                service.deliveries.serve(service.stopping), name="monitor-deliveries"
+            )
+            log.info("alerts: %s", count(len(app.config.alerts), "rule"))
         log.info(
             "monitor running: %s, tick every %s", count(len(app.config.sources), "source"), every
         )
@@ -188,6 +250,9 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
         finally:
             scheduler.shutdown(wait=False)
             await service.finish(app.config.service.shutdown_timeout.total_seconds())
+            if delivering is not None:  # its sends in flight end within [delivery] timeout
+                service.stopping.set()
+                await delivering
             await digests.wait_idle()
             if health is not None:
                 health.close()

@@ -1,4 +1,5 @@
-"""Leases: how workers share sources, stories and digest periods without doing one twice.
+"""Leases: how workers share sources, stories, digest periods and alert deliveries without
+doing one twice.
 
 A row is leased when `lease_owner` names a worker and `lease_expires_at` is in the future.
 Claiming is one conditional UPDATE … RETURNING: it sets the lease only where the lease is free
@@ -23,9 +24,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, ColumnExpressionArgument, Row, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.models import DigestRecord, Source, Story
+from monitor.store.models import AlertDelivery, DigestRecord, Source, Story
 
-Leased = type[Source] | type[Story] | type[DigestRecord]
+Leased = type[Source] | type[Story] | type[DigestRecord] | type[AlertDelivery]
 """The tables whose rows are leased: each has `id`, `lease_owner`, `lease_expires_at`."""
 
 ATTEMPTS = 5  # candidate picks a claim tries when others keep winning what it picked

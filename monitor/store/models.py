@@ -282,3 +282,69 @@ class DigestRecord(Base):
     lease_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class AlertDelivery(Base):
+    """One message to one rule's channel: one event, or a rule's batch of a window.
+
+    state: 'pending' (due at next_attempt_at; a worker holding the lease is sending it) →
+    'delivered', or 'failed' once retrying for [delivery] give_up_after did not deliver it.
+    `key` is the Idempotency-Key and the payload's `id`: the same for every attempt.
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        Index("ix_alert_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    rule: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    give_up_at: Mapped[datetime]  # created_at (or the last `monitor alerts retry`) + give_up_after
+    delivered_at: Mapped[datetime | None]
+
+
+class AlertEvent(Base):
+    """What a rule alerts on: a new story, a version with its change class, a cluster reaching
+    a rule's min_outlets. Written in the transaction of the story or version that causes it;
+    `key` (rule, kind, story and version, or cluster) makes it once per rule and event.
+    `payload` is the webhook JSON of the event, fixed when it happened."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    rule: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    # None for a batched rule's event until its window closes and a delivery gathers it.
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert_deliveries.id", ondelete="CASCADE"), index=True
+    )
+
+
+class AlertAttempt(Base):
+    """One try of a delivery: when, how long, what came back."""
+
+    __tablename__ = "alert_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    duration: Mapped[float] = mapped_column(Float)
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -661,6 +661,16 @@ def waiting(session: Session) -> Waiting:
     return Waiting(int(total or 0), int(failing or 0), next_poll)
 
 
+def next_source_due(session: Session, now: datetime) -> datetime | None:
+    """When the next enabled source that no worker holds falls due (the service wakes then,
+    so a source is polled on time rather than at the next tick)."""
+    return session.scalar(
+        select(func.min(Source.next_poll_at)).where(
+            Source.enabled.is_(True), claims.lease_free(Source, now)
+        )
+    )
+
+
 def seed_copies(session: Session) -> list[tuple[Seed, int]]:
     """Every loaded seed, with how many stored stories were found to be copies of it."""
     counts = (

@@ -26,6 +26,7 @@ from monitor.core.normalize import content_hash
 from monitor.core.sources.feed import FeedEntry
 from monitor.core.topics import TopicMatch, TopicRule, match_topics
 from monitor.core.urls import canonicalize_url, identity_key
+from monitor.deliver.outbox import Outbox
 from monitor.fetch import Failed, Fetched, NotModified
 from monitor.store import queries
 from monitor.store.dedupe import DuplicateMatch, find_duplicate, index_story
@@ -56,6 +57,8 @@ class StoryWriter:
             TopicRule(t.name, tuple(t.keywords), tuple(t.exclude)) for t in config.topics
         )
         self._cluster_terms = queries.ClusterTermsCache()
+        # Alert events, written in the transaction of what causes them (monitor.deliver).
+        self.outbox = Outbox(config.alerts, config.delivery)
 
     def new_story(
         self,
@@ -110,17 +113,19 @@ class StoryWriter:
         if not plan.listed:
             return story
         self._set_topics(story, plan.topics)
-        self._add_version(session, story, extracted, title, now)
+        first = self._add_version(session, story, extracted, title, now)
         story.next_check_at = None
         if plan.rechecked:
             story.next_check_at, story.recheck_step = schedule.first_recheck(now, recheck)
         if plan.duplicate is not None:
             self._mark_duplicate(story, extracted, plan.duplicate)
-            return story
+            return story  # a copy never alerts
         index_story(session, story, extracted.normalized, extracted.fingerprint)
         if not watched:
             story.cluster_terms = sorted(terms)
             story.cluster_id = plan.cluster_id or story.id
+        self.outbox.story_event(session, story, "new", now, version=first)
+        self.outbox.cluster_event(session, story, now)
         return story
 
     def adopt_watched(
@@ -261,26 +266,26 @@ class StoryWriter:
     ) -> None:
         """A page taken down is a version of its own: empty text, the last headline kept."""
         story.version_count += 1
-        session.add(
-            Version(
-                story_id=story.id,
-                number=story.version_count,
-                fetched_at=now,
-                title=latest.title,
-                byline=None,
-                published_at=None,
-                canonical_url=None,
-                text="",
-                content_hash=content_hash(latest.title, ""),
-                raw_html=None,
-                change_class="removed",
-                words_added=0,
-                words_removed=len(latest.text.split()),
-            )
+        removal = Version(
+            story_id=story.id,
+            number=story.version_count,
+            fetched_at=now,
+            title=latest.title,
+            byline=None,
+            published_at=None,
+            canonical_url=None,
+            text="",
+            content_hash=content_hash(latest.title, ""),
+            raw_html=None,
+            change_class="removed",
+            words_added=0,
+            words_removed=len(latest.text.split()),
         )
+        session.add(removal)
         story.change_class = "removed"
         story.last_changed_at = now
         story.etag = story.last_modified = None
+        self.outbox.story_event(session, story, "removed", now, version=removal, before=latest)
 
     def _record_version(
         self,
@@ -294,9 +299,11 @@ class StoryWriter:
         """Write version N+1 with its change class against the last version with text."""
         was_removed = latest is not None and latest.change_class == "removed"
         version = self._add_version(session, story, extracted, title, now)
+        compared: Version | None = None
         if latest is not None:
             before = queries.latest_content_version(session, story.id, below=version.number)
-            classify_version(version, before or latest, restored=was_removed)
+            compared = before or latest
+            classify_version(version, compared, restored=was_removed)
         story.change_class = version.change_class
         matches = self._topics(extracted, title)
         if matches:
@@ -304,6 +311,10 @@ class StoryWriter:
         story.last_changed_at = now
         if story.duplicate_kind is None:
             index_story(session, story, extracted.normalized, extracted.fingerprint)
+        if version.change_class is not None:
+            self.outbox.story_event(
+                session, story, version.change_class, now, version=version, before=compared
+            )
 
 
 def story_urls(entry_url: str, extracted: Extracted) -> dict[str, str]:
