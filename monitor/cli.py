@@ -271,11 +271,11 @@ async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -
 class _ProgressBar:
     """A Rich progress bar over the sources of a pass (only on a terminal)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, label: str = "polling") -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.bar = Progress(
-            TextColumn("polling"),
+            TextColumn(label),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
@@ -972,6 +972,10 @@ def reextract(
         list[int] | None,
         typer.Argument(metavar="[ID]...", help="Story ids (default: every story)."),
     ] = None,
+    batch: Annotated[
+        int,
+        typer.Option("--batch", min=1, metavar="N", help="Stories per committed transaction."),
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """Re-run extraction on stored versions (after the extractor improved)."""
@@ -980,15 +984,36 @@ def reextract(
     from monitor.pipeline.reextract import reextract_stories
     from monitor.store import queries
 
-    with app_context(state.config) as app, app.sessions.begin() as session:
-        missing = queries.missing_story_ids(session, story_ids or ())
+    with app_context(state.config) as app:
+        with app.sessions() as session:
+            missing = queries.missing_story_ids(session, story_ids or ())
         if missing:
             raise NotFoundError(
                 f"no story with id {missing[0]}"
                 if len(missing) == 1
                 else f"no stories with ids {', '.join(map(str, missing))}"
             )
-        report = reextract_stories(session, app.config, story_ids or None)
+        console = _stdout_console()
+        bar = (
+            _ProgressBar(console, "re-extracting") if console.is_terminal and not as_json else None
+        )
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                if not done:
+                    bar.start(total)
+                else:
+                    bar.bar.update(bar.task, completed=done)
+            elif done and total > batch:  # piped: a line per committed batch, on stderr
+                err.print(Text(f"re-extracted {done} of {count(total, 'story', 'stories')}"))
+
+        try:
+            report = reextract_stories(
+                app.sessions, app.config, story_ids or None, batch=batch, progress=progress
+            )
+        finally:
+            if bar is not None:
+                bar.stop()
     if as_json:
         _print_json(report.as_dict())
     else:

@@ -107,6 +107,8 @@ def version_summary(version: Version) -> dict[str, Any]:
         "byline": version.byline,
         "published": iso(version.published_at),
         "canonical_url": version.canonical_url,
+        "final_url": version.final_url,
+        "charset": version.charset,
         "content_hash": version.content_hash,
         "change_class": version.change_class,
         "words_added": version.words_added,

@@ -204,6 +204,8 @@ class StoryWriter:
             text=article.text,
             content_hash=content_hash(title, article.text),
             raw_html=extracted.compressed_html,
+            charset=extracted.fetched.charset,
+            final_url=extracted.fetched.url,
         )
         session.add(row)
         story.title = title
