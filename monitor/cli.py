@@ -798,6 +798,9 @@ def show(
     out.print(Text(views.clean(" · ".join(meta)), style="dim"))
     for alias in detail["aliases"]:
         out.print(Text(f"also at {views.clean(alias)}", style="dim"))
+    if detail["canonical_hint"]:
+        hint = views.clean(detail["canonical_hint"])
+        out.print(Text(f"canonical on another site (not followed): {hint}", style="dim"))
     text = detail["text"]
     if story.change_class == "removed":
         since = views.when(story.last_changed_at, utc=utc)

@@ -132,6 +132,7 @@ def story_detail(
             "topic_terms": {t.topic: list(t.terms) for t in story.topics},
             "next_check": iso(story.next_check_at),
             "aliases": [url for url in aliases or [] if url != story.url],
+            "canonical_hint": story.canonical_hint,
             "versions": [version_summary(v) for v in versions],
         }
     )

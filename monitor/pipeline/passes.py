@@ -676,9 +676,11 @@ class Pipeline:
         self, summary: PassSummary, source_id: int, entry: FeedEntry, extracted: Extracted
     ) -> bool:
         """Store a story, unless the page turns out to be one already known at another URL
-        (its rel=canonical or the end of its redirects): then the URL becomes an alias."""
+        (its same-site rel=canonical or the end of its redirects): then the URL becomes an
+        alias. A canonical on another site is kept as the story's `canonical_hint`."""
         now = self.clock()
-        urls = story_urls(entry.url, extracted)
+        found = story_urls(entry.url, extracted)
+        urls = found.urls
         try:
             with self.sessions.begin() as session:
                 known = queries.story_by_keys(session, urls)
@@ -689,7 +691,14 @@ class Pipeline:
                 url = next(reversed(urls.values()))  # the canonical, else the final URL
                 recheck = self._recheck_schedule(self._settings_by_id(source_id))
                 story = self.stories.new_story(
-                    session, source_id, url, extracted, entry, now, recheck=recheck
+                    session,
+                    source_id,
+                    url,
+                    extracted,
+                    entry,
+                    now,
+                    recheck=recheck,
+                    canonical_hint=found.canonical_hint,
                 )
                 queries.add_aliases(session, story.id, urls)
         except IntegrityError:

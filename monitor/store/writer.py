@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -25,7 +24,6 @@ from monitor.core.fingerprint import Fingerprint
 from monitor.core.normalize import content_hash
 from monitor.core.sources.feed import FeedEntry
 from monitor.core.topics import TopicMatch, TopicRule, match_topics
-from monitor.core.urls import canonicalize_url, identity_key
 from monitor.fetch import Failed, Fetched, NotModified
 from monitor.store import queries
 from monitor.store.dedupe import DuplicateMatch, find_duplicate, index_story
@@ -66,6 +64,7 @@ class StoryWriter:
         entry: FeedEntry | None,
         now: datetime,
         recheck: Sequence[timedelta],
+        canonical_hint: str | None = None,
     ) -> Story:
         """Story and version 1, as monitor.core.decide.new_story says (entry None: a watched page).
 
@@ -104,6 +103,7 @@ class StoryWriter:
             status="active" if plan.listed else "offtopic",
             version_count=0,
             recheck_step=0,
+            canonical_hint=canonical_hint,
         )
         session.add(story)
         session.flush()
@@ -308,19 +308,9 @@ class StoryWriter:
             index_story(session, story, extracted.normalized, extracted.fingerprint)
 
 
-def story_urls(entry_url: str, extracted: Extracted) -> dict[str, str]:
-    """{identity key: URL} for every URL a fetched article answers to: the link it was found
-    by, where its redirects ended, and its declared canonical URL (last, so it names the
-    story). A canonical that points at a site's front page is a site bug and ignored."""
-    urls = [entry_url, canonicalize_url(extracted.fetched.url)]
-    canonical = extracted.article.canonical_url
-    if canonical and urlsplit(canonical).path not in ("", "/"):
-        urls.append(canonicalize_url(canonical))
-    found: dict[str, str] = {}
-    for url in urls:
-        found.pop(identity_key(url), None)
-        found[identity_key(url)] = url
-    return found
+def story_urls(entry_url: str, extracted: Extracted) -> decide.StoryUrls:
+    """The URLs of a fetched article (monitor.core.decide.story_urls)."""
+    return decide.story_urls(entry_url, extracted.fetched.url, extracted.article.canonical_url)
 
 
 def classify_version(version: Version, before: Version, *, restored: bool) -> None:
