@@ -302,13 +302,16 @@ def sources(as_json: JsonOption = False) -> None:
     """The sources and how their polling goes (reads only: the config is not synced)."""
     from rich.text import Text
 
-    from monitor.store import queries
+    from monitor.store import extraction, queries
 
     with app_context(state.config) as app:
         configured = {s.name for s in app.config.sources}
         with app.sessions() as session:
+            health = extraction.by_source(session)
             rows = [
-                views.source_summary(s, n, configured=s.name in configured)
+                views.source_summary(
+                    s, n, configured=s.name in configured, extraction=health.get(s.id)
+                )
                 for s, n in queries.sources_with_story_counts(session)
             ]
         stored = {row["name"] for row in rows}
@@ -327,10 +330,12 @@ def sources(as_json: JsonOption = False) -> None:
         "fails",
         _timed("next poll"),
         "stories",
+        "extraction",
         "error",
     )
     for row in rows:
         failing = row["consecutive_failures"] > 0
+        judged = row["extraction"]["state"]
         table.add_row(
             Text(views.clean(row["name"]), style="dim" if not row["enabled"] else ""),
             row["kind"],
@@ -339,9 +344,16 @@ def sources(as_json: JsonOption = False) -> None:
             Text(str(row["consecutive_failures"]), style="red" if failing else ""),
             _short_iso(row["next_poll"]) if row["enabled"] else "disabled",
             str(row["stories"]),
+            Text(
+                judged if judged != "unknown" else "-",
+                style="red" if judged == "degraded" else "",
+            ),
             _error_or_warning(row),
         )
     out.print(table)
+    for row in rows:
+        if row["extraction"]["state"] == "degraded":
+            out.print(_degraded_line(row["name"], row["extraction"]), soft_wrap=True)
     new = sum(not row["in_database"] for row in rows)
     other = sum(not row["configured"] for row in rows)
     if new:
@@ -360,6 +372,22 @@ def sources(as_json: JsonOption = False) -> None:
                 f"`monitor poll` or `monitor run` with it would disable {them}."
             )
         )
+
+
+def _degraded_line(name: str, health: dict[str, Any]) -> Text:
+    """One line for a source whose extraction is degraded: why, since when, what is held."""
+    from rich.text import Text
+
+    from monitor.core.dates import parse_iso
+
+    since = views.when(parse_iso(health["since"])) if health["since"] else "-"
+    held = count(health["held"], "re-check")
+    return Text(
+        views.clean(
+            f"extraction degraded: {name}: {health['reason']} (since {since}; {held} held back)"
+        ),
+        style="red",
+    )
 
 
 def _error_or_warning(row: dict[str, Any]) -> Text:
@@ -510,7 +538,7 @@ def status(as_json: JsonOption = False) -> None:
     """Is polling healthy (the verdict /healthz gives, from the database's facts), last
     success, failing and overdue sources, re-checks waiting."""
     from monitor import health
-    from monitor.store import queries
+    from monitor.store import extraction, queries
     from monitor.store.db import database_size
 
     with app_context(state.config) as app:
@@ -519,6 +547,10 @@ def status(as_json: JsonOption = False) -> None:
         with app.sessions() as session:
             report = queries.status(session, now, grace)
             polls = queries.poll_health(session, now - health.POLL_WINDOW)
+            degraded = [
+                {"source": name, **views.extraction_summary(state)}
+                for name, state in extraction.degraded_details(session)
+            ]
         size = database_size(app.engine)
         judged = health.verdict(health.database_facts(app.config, polls, now))
     document = {
@@ -533,6 +565,10 @@ def status(as_json: JsonOption = False) -> None:
         "awaiting_recheck": report.awaiting_recheck,
         "links_failing": report.links_failing,
         "database_bytes": size,
+        "extraction": {
+            "degraded": degraded,
+            "held": sum(row["held"] for row in degraded),
+        },
     }
     if as_json:
         _print_json(document)
@@ -556,6 +592,8 @@ def status(as_json: JsonOption = False) -> None:
         out.print(Text(f"  overdue: {views.clean(name)}", style="yellow"))
     if report.warning:
         out.print(Text(f"sources read despite a fault: {report.warning} (see monitor sources)"))
+    for row in degraded:
+        out.print(_degraded_line(row["source"], row), soft_wrap=True)
     out.print(Text(f"stories: {report.stories}, waiting for a re-check: {report.awaiting_recheck}"))
     if report.links_failing:
         out.print(

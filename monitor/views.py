@@ -14,6 +14,7 @@ from monitor.core.text import sanitize
 
 if TYPE_CHECKING:  # annotations only: the views load neither the config nor the models
     from monitor.config import SourceConfig
+    from monitor.store.extraction import SourceHealth
     from monitor.store.models import LinkFailure, Seed, Source, Story, Version
     from monitor.store.queries import Waiting
 
@@ -144,7 +145,23 @@ def short_time(value: datetime | None, *, utc: bool = False) -> str:
     return local(value, utc=utc).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def source_summary(source: Source, stories: int, *, configured: bool) -> dict[str, Any]:
+def extraction_summary(health: SourceHealth | None) -> dict[str, Any]:
+    """A source's `extraction` in `monitor sources --json`: `state` ok, degraded or unknown
+    (nothing extracted yet), why, since when, the re-checks held back, the pages judged."""
+    if health is None:
+        return {"state": "unknown", "reason": None, "since": None, "held": 0, "pages": 0}
+    return {
+        "state": health.state,
+        "reason": health.reason,
+        "since": iso(health.since),
+        "held": health.held,
+        "pages": health.pages,
+    }
+
+
+def source_summary(
+    source: Source, stories: int, *, configured: bool, extraction: SourceHealth | None = None
+) -> dict[str, Any]:
     """The `monitor sources --json` contract, for a source in the database; `configured`:
     the config file read names it (another config's sources are listed too)."""
     return {
@@ -161,6 +178,7 @@ def source_summary(source: Source, stories: int, *, configured: bool) -> dict[st
         "stories": stories,
         "configured": configured,
         "in_database": True,
+        "extraction": extraction_summary(extraction),
     }
 
 
@@ -181,6 +199,7 @@ def unsynced_source_summary(source: SourceConfig) -> dict[str, Any]:
         "stories": 0,
         "configured": True,
         "in_database": False,
+        "extraction": extraction_summary(None),
     }
 
 

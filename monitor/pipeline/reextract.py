@@ -22,16 +22,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.clock import utcnow
 from monitor.config import Config, SourceConfig
 from monitor.core.encoding import decode_html
 from monitor.core.extract import extract_article
 from monitor.core.normalize import content_hash
 from monitor.core.text import count
-from monitor.store import queries
+from monitor.pipeline import held
+from monitor.store import extraction, queries
 from monitor.store.blobs import decompress_html
 from monitor.store.dedupe import reindex_story
-from monitor.store.models import Story, Version
-from monitor.store.writer import classify_version
+from monitor.store.models import HeldCheck, Source, SourceExtraction, Story, Version
+from monitor.store.writer import StoryWriter, classify_version
 
 
 @dataclass
@@ -41,8 +43,19 @@ class ReextractReport:
     updated: int = 0
     without_html: int = 0
     now_identical: int = 0
+    held_written: int = 0  # re-checks held back during a breakage, now written as versions
+    held_discarded: int = 0  # … and those that only reflected the breakage
 
     def line(self) -> str:
+        line = self._versions_line()
+        if self.held_written or self.held_discarded:
+            line += (
+                f"; held re-checks: {self.held_written} written as versions, "
+                f"{self.held_discarded} discarded"
+            )
+        return line
+
+    def _versions_line(self) -> str:
         return (
             f"{count(self.stories, 'story', 'stories')}, {count(self.versions, 'version')} "
             f"re-extracted, {self.updated} updated, {self.now_identical} now identical to the "
@@ -87,7 +100,30 @@ def reextract_stories(
                 report.stories += 1
         if progress is not None:
             progress(start + len(chunk), len(ids))
+    if not story_ids:
+        _settle_held(sessions, config, report)
     return report
+
+
+def _settle_held(sessions: sessionmaker[Session], config: Config, report: ReextractReport) -> None:
+    """Judge every degraded source afresh and settle the re-checks held back while its
+    extraction looked broken, with today's extractor (monitor.pipeline.held)."""
+    now = utcnow()
+    settings = {source.name: source for source in config.sources}
+    writer = StoryWriter(config)
+    with sessions.begin() as session:
+        held_by = select(HeldCheck.source_id).where(HeldCheck.source_id.is_not(None))
+        degraded = select(SourceExtraction.source_id).where(
+            SourceExtraction.degraded_reason.is_not(None)
+        )
+        source_ids = set(session.scalars(held_by)) | set(session.scalars(degraded))
+        for source_id in sorted(i for i in source_ids if i is not None):
+            extraction.restart(session, source_id, now)
+            source = session.get(Source, source_id)
+            found = settings.get(source.name) if source is not None else None
+            settled = held.settle(session, writer, source_id, found, now)
+            report.held_written += settled.written
+            report.held_discarded += settled.discarded
 
 
 def _reextract_story(

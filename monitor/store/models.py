@@ -301,9 +301,10 @@ class SourceExtraction(Base):
     source_id: Mapped[int] = mapped_column(
         ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
     )
-    stats: Mapped[dict[str, Any]] = mapped_column(JSON)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON)  # monitor.core.breakage.Stats
     degraded_reason: Mapped[str | None] = mapped_column(Text)
     degraded_since: Mapped[datetime | None]
+    held: Mapped[int] = mapped_column(Integer, default=0)  # its held checks waiting
     updated_at: Mapped[datetime]
 
 
@@ -324,4 +325,9 @@ class HeldCheck(Base):
     final_url: Mapped[str] = mapped_column(Text)
     charset: Mapped[str | None] = mapped_column(String(40))
     raw_html: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed
-    reason: Mapped[str] = mapped_column(Text)  # the source's degradation when it was held
+    # 'suspect': this page alone looked broken (written once the source's window has moved
+    # past it without an alarm); 'degraded': held while its source was degraded (written
+    # only if extraction now reads it soundly).
+    kind: Mapped[str] = mapped_column(String(10))
+    seq: Mapped[int] = mapped_column(Integer)  # the source's pages seen when it was held
+    reason: Mapped[str] = mapped_column(Text)  # why it was held, one line

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
-from monitor.core import decide, schedule
+from monitor.core import breakage, decide, schedule
 from monitor.core.changes import classify
 from monitor.core.clusters import best_cluster, cluster_terms
 from monitor.core.diff import compute_diff, version_text
@@ -25,7 +25,7 @@ from monitor.core.normalize import content_hash
 from monitor.core.sources.feed import FeedEntry
 from monitor.core.topics import TopicMatch, TopicRule, match_topics
 from monitor.fetch import Failed, Fetched, NotModified
-from monitor.store import queries
+from monitor.store import extraction, queries
 from monitor.store.dedupe import DuplicateMatch, find_duplicate, index_story
 from monitor.store.models import Story, StoryTopic, Version
 
@@ -54,6 +54,9 @@ class StoryWriter:
             TopicRule(t.name, tuple(t.keywords), tuple(t.exclude)) for t in config.topics
         )
         self._cluster_terms = queries.ClusterTermsCache()
+        # Sources found healthy with re-checks held back: monitor.pipeline.held settles
+        # them (it needs the extractor, which the store does not import).
+        self.to_settle: set[int] = set()
 
     def new_story(
         self,
@@ -107,6 +110,8 @@ class StoryWriter:
         )
         session.add(story)
         session.flush()
+        page = breakage_page(extracted, None, story=story.id)
+        self._judge_extraction(session, source_id, page, now)
         if not plan.listed:
             return story
         self._set_topics(story, plan.topics)
@@ -244,6 +249,26 @@ class StoryWriter:
             else None
         )
         outcome = decide.check(story.url, known, observed)
+        known_removed = known is not None and known.removed
+        if isinstance(result, Extracted) and story.source_id is not None:
+            before = len(latest.text) if latest is not None and not known_removed else None
+            page = breakage_page(
+                result, outcome in ("version", "restored"), story=story.id, before=before
+            )
+            suspect = None
+            if outcome == "version" and latest is not None:
+                suspect = breakage.looks_broken(
+                    page, before_length=len(latest.text), before_title=bool(latest.title)
+                )
+                page = replace(page, suspect=suspect is not None)
+            judged = self._judge_extraction(session, story.source_id, page, now)
+            if outcome == "version" and (
+                judged.reason is not None or (suspect is not None and judged.suspect_stories > 1)
+            ):
+                self._hold(session, story, result, now, judged, suspect)
+                return False
+            if judged.held:  # a newer reading of the story supersedes what was held of it
+                extraction.supersede(session, story.id, story.source_id)
         if outcome == "failed":
             assert isinstance(result, Failed)
             log.warning("re-check %s: %s", story.url, result.message)
@@ -257,6 +282,54 @@ class StoryWriter:
         assert isinstance(result, Extracted)
         self._record_version(session, story, latest, result, title, now)
         return True
+
+    def _judge_extraction(
+        self, session: Session, source_id: int, page: breakage.Page, now: datetime
+    ) -> extraction.Judged:
+        judged = extraction.record(session, source_id, page, now)
+        if judged.reason is None and judged.held:
+            self.to_settle.add(source_id)
+        return judged
+
+    @staticmethod
+    def _hold(
+        session: Session,
+        story: Story,
+        result: Extracted,
+        now: datetime,
+        judged: extraction.Judged,
+        suspect: str | None,
+    ) -> None:
+        """Keep a re-check that only reflects a breakage instead of writing a version."""
+        assert story.source_id is not None
+        kind = "suspect" if judged.reason is None else "degraded"
+        reason = judged.reason or suspect or ""
+        log.info("re-check %s held back: %s", story.url, reason)
+        extraction.hold(
+            session,
+            story_id=story.id,
+            source_id=story.source_id,
+            fetched_at=now,
+            status=result.fetched.status,
+            final_url=result.fetched.url,
+            charset=result.fetched.charset,
+            compressed_html=result.compressed_html,
+            kind=kind,
+            seq=judged.seen,
+            reason=reason,
+        )
+
+    def write_held(
+        self,
+        session: Session,
+        story: Story,
+        latest: Version | None,
+        extracted: Extracted,
+        fetched_at: datetime,
+    ) -> None:
+        """Write a held re-check as the story's next version (monitor.pipeline.held)."""
+        title = extracted.article.title or (latest.title if latest else story.title)
+        self._record_version(session, story, latest, extracted, title, fetched_at)
 
     def _record_removal(
         self, session: Session, story: Story, latest: Version, now: datetime
@@ -306,6 +379,12 @@ class StoryWriter:
         story.last_changed_at = now
         if story.duplicate_kind is None:
             index_story(session, story, extracted.normalized, extracted.fingerprint)
+
+
+def breakage_page(
+    extracted: Extracted, changed: bool | None, *, story: int, before: int | None = None
+) -> breakage.Page:
+    return extraction.page_of(extracted.article, changed, story=story, before=before)
 
 
 def story_urls(entry_url: str, extracted: Extracted) -> decide.StoryUrls:

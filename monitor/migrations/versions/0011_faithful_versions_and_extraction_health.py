@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('stats', sa.JSON(), nullable=False),
     sa.Column('degraded_reason', sa.Text(), nullable=True),
     sa.Column('degraded_since', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('held', sa.Integer(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['source_id'], ['sources.id'], name=op.f('fk_source_extraction_source_id_sources'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('source_id', name=op.f('pk_source_extraction'))
@@ -38,6 +39,8 @@ def upgrade() -> None:
     sa.Column('final_url', sa.Text(), nullable=False),
     sa.Column('charset', sa.String(length=40), nullable=True),
     sa.Column('raw_html', sa.LargeBinary(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['source_id'], ['sources.id'], name=op.f('fk_held_checks_source_id_sources'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['story_id'], ['stories.id'], name=op.f('fk_held_checks_story_id_stories'), ondelete='CASCADE'),
