@@ -33,9 +33,11 @@ the window holds pages that extract as before.
 
 `looks_broken` is the same idea for one re-checked page against its story's last version:
 a page that suddenly extracts much shorter, loses its title, or is not the article any more.
-One such page alone is an edit (a story cut to a line) and is written; once pages of two
-different stories of the window look broken, the next ones are held back (monitor.pipeline.held)
-even before the window's verdict, so a breakage writes at most one version before it is seen.
+Such a page is held back as a suspect (monitor.pipeline.held) even before the window's verdict,
+so a breakage writes no version before it is seen; if the window then moves past it without
+an alarm, the change was the story's own (a story cut to a line) and it is written. A source
+whose window holds a single story (a watched page) holds no suspects: nothing could tell its
+own edit from a breakage.
 """
 
 from __future__ import annotations
@@ -74,7 +76,6 @@ class Page:
     changed: bool | None = None  # a re-check: whether its text changed; None: a first fetch
     story: int = 0  # which story: a window of one story's re-checks is not judged
     before: int | None = None  # a re-check: its story's last version's length
-    suspect: bool = False  # it looked broken against its story's last version (looks_broken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,7 @@ def judge(stats: Stats) -> str | None:
     usual, recent = stats.usual, stats.recent
     if usual.pages < MIN_BASELINE or len(recent) < MIN_RECENT:
         return None
-    if len({page.story for page in recent}) < MIN_STORIES:
+    if stories(stats) < MIN_STORIES:
         return None
     rejected = sum(page.not_article for page in recent)
     if rejected / len(recent) >= NOT_ARTICLE_NOW and usual.not_article <= NOT_ARTICLE_USUAL:
@@ -213,9 +214,9 @@ def _judge_articles(usual: Usual, articles: list[Page]) -> str | None:
     return None
 
 
-def suspect_stories(stats: Stats) -> int:
-    """How many different stories of the window looked broken on their own."""
-    return len({page.story for page in stats.recent if page.suspect})
+def stories(stats: Stats) -> int:
+    """How many different stories the window holds."""
+    return len({page.story for page in stats.recent})
 
 
 def looks_broken(page: Page, *, before_length: int, before_title: bool) -> str | None:

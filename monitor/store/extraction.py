@@ -30,7 +30,6 @@ def page_of(
     *,
     story: int = 0,
     before: int | None = None,
-    suspect: bool = False,
 ) -> breakage.Page:
     """What the statistics keep of one extracted page."""
     return breakage.Page(
@@ -41,7 +40,6 @@ def page_of(
         changed=changed,
         story=story,
         before=before,
-        suspect=suspect,
     )
 
 
@@ -52,7 +50,7 @@ class Judged:
     reason: str | None  # why its extraction is degraded; None: it is not
     seen: int  # its pages observed in all
     held: int  # its held checks waiting
-    suspect_stories: int  # stories of the window that looked broken on their own
+    stories: int  # different stories in the window
 
 
 def record(session: Session, source_id: int, page: breakage.Page, now: datetime) -> Judged:
@@ -82,7 +80,7 @@ def record(session: Session, source_id: int, page: breakage.Page, now: datetime)
     row.degraded_reason = reason
     row.stats = stats.as_json()
     row.updated_at = now
-    return Judged(reason, stats.seen, row.held or 0, breakage.suspect_stories(stats))
+    return Judged(reason, stats.seen, row.held or 0, breakage.stories(stats))
 
 
 def hold(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -260,10 +260,9 @@ class StoryWriter:
                 suspect = breakage.looks_broken(
                     page, before_length=len(latest.text), before_title=bool(latest.title)
                 )
-                page = replace(page, suspect=suspect is not None)
             judged = self._judge_extraction(session, story.source_id, page, now)
             if outcome == "version" and (
-                judged.reason is not None or (suspect is not None and judged.suspect_stories > 1)
+                judged.reason is not None or (suspect is not None and judged.stories > 1)
             ):
                 self._hold(session, story, result, now, judged, suspect)
                 return False

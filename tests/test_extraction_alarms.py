@@ -1,0 +1,157 @@
+"""Extractor-breakage alarms against a real site whose template changes mid-run: the source is
+marked `extraction degraded` with the reason, what only reflects the breakage is held back, and
+all is well again when the site is fixed."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.demo.generated import sentence
+from monitor.demo.newsroom import NewsArticle, Newsroom
+from monitor.demo.webserver import Response, WebServer
+from tests.support.paths import unrelated_seeds
+from tests.test_end_to_end import Monitor
+
+pytestmark = pytest.mark.integration
+
+TICK = 0.15  # a little longer than the re-check interval below
+STORIES = 8
+
+
+def articles() -> list[NewsArticle]:
+    """Eight different stories on one topic, long enough for extraction to be judged."""
+    rng = random.Random(17)
+    return [
+        NewsArticle(
+            slug=f"story-{n}",
+            title=f"Regulators weigh export controls, report {n}",
+            byline="Desk",
+            paragraphs=tuple(
+                " ".join(sentence(rng, topic=p == 0) for _ in range(4)) for p in range(5)
+            ),
+        )
+        for n in range(STORIES)
+    ]
+
+
+def shell(article: NewsArticle, base_url: str) -> Response:
+    """The site's new template: rendered in the browser, the text only in a JSON blob."""
+    data = json.dumps({"title": article.title, "body": article.paragraphs})
+    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>The Daily Test</title><link rel="canonical" href="{base_url}/news/{article.slug}">
+</head><body><header><nav><a href="/">Home</a> <a href="/world">World</a></nav></header>
+<div id="app">Loading…</div>
+<script id="__DATA__" type="application/json">{data}</script>
+<footer><p>© 2026 The Daily Test. All rights reserved.</p></footer></body></html>"""
+    return Response(body=page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def write_config(folder: Path, server: WebServer) -> Path:
+    path = folder / "monitor.toml"
+    path.write_text(
+        f"""
+[database]
+url = "sqlite:///{folder / "m.db"}"
+[fetch]
+per_host_delay = "0s"
+allow_private_addresses = true
+[polling]
+interval = "1h"
+recheck = [{", ".join(['"100ms"'] * 60)}]
+[seeds]
+path = "{unrelated_seeds(folder)}"
+[[topics]]
+name = "chips"
+keywords = ["export controls"]
+[[sources]]
+name = "tech"
+url = "{server.url("/feeds/tech.xml")}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def recheck(monitor: Monitor) -> str:
+    time.sleep(TICK)
+    return monitor("poll")
+
+
+def versions(monitor: Monitor) -> dict[str, int]:
+    return {s["title"]: s["version_count"] for s in monitor.json("list")}
+
+
+def extraction(monitor: Monitor) -> dict[str, object]:
+    [source] = monitor.json("sources")
+    assert isinstance(source["extraction"], dict)
+    return source["extraction"]
+
+
+def test_a_template_change_mid_run_is_an_alarm_not_a_wave_of_versions(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    monitor = Monitor(write_config(tmp_path, web_server), CliRunner())
+    monitor("db", "upgrade")
+    assert f"{STORIES} new" in monitor("poll")
+    for _ in range(2):
+        assert "0 changed" in recheck(monitor)
+    assert extraction(monitor)["state"] == "ok"
+
+    # An edit is an edit.
+    edited = list(stories[0].paragraphs)
+    edited[1] = "Officials said the rules would be reviewed next spring. " + edited[1]
+    room.edit(stories[0].slug, paragraphs=tuple(edited))
+    assert "1 changed" in recheck(monitor)
+    before = versions(monitor)
+
+    # The site moves to a template the extractor cannot read.
+    for article in stories:
+        web_server.route(
+            f"/news/{article.slug}",
+            handler=lambda _request, a=article: shell(a, web_server.base_url),  # type: ignore[misc]
+        )
+    summary = recheck(monitor)
+    health = extraction(monitor)
+    assert health["state"] == "degraded"
+    assert str(health["reason"]).startswith("pages extract ")
+    written = sum(versions(monitor)[t] - before[t] for t in before)
+    assert written <= 1, summary  # at most the first page, before a pattern can be seen
+    assert health["held"] == STORIES - written
+    assert "extraction degraded: tech: pages extract " in monitor("sources")
+    status = monitor.json("status")
+    [degraded] = status["extraction"]["degraded"]
+    assert (degraded["source"], degraded["state"]) == ("tech", "degraded")
+    assert status["healthy"] and "extraction degraded for tech: pages extract" in status["health"]
+    assert "0 changed" in recheck(monitor)  # held again, not written
+    assert sum(versions(monitor).values()) == sum(before.values()) + written
+
+    # The site is fixed; meanwhile one story was really edited.
+    room.serve(web_server)
+    edited = list(stories[3].paragraphs)
+    edited[0] = edited[0] + " The ministry declined to comment."
+    room.edit(stories[3].slug, paragraphs=tuple(edited))
+    recheck(monitor)
+    recheck(monitor)
+    health = extraction(monitor)
+    assert (health["state"], health["reason"], health["held"]) == ("ok", None, 0)
+    after = versions(monitor)
+    assert after[stories[3].title] == before[stories[3].title] + 1
+    assert monitor.json("status")["extraction"] == {"degraded": [], "held": 0}
+    for article in stories:  # every story reads as the site has it: nothing of the shell
+        shown = monitor.json("show", str(_id(monitor, article.title)))
+        assert "Loading" not in shown["text"] and article.paragraphs[2] in shown["text"]
+
+
+def _id(monitor: Monitor, title: str) -> int:
+    return next(int(s["id"]) for s in monitor.json("list") if s["title"] == title)
