@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -17,6 +20,8 @@ from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import Response, WebServer
 from tests.support.paths import unrelated_seeds
 from tests.test_end_to_end import Monitor
+from tests.test_health import free_port
+from tests.test_service import monitor_process, reap
 
 pytestmark = pytest.mark.integration
 
@@ -116,11 +121,7 @@ def test_a_template_change_mid_run_is_an_alarm_not_a_wave_of_versions(
     before = versions(monitor)
 
     # The site moves to a template the extractor cannot read.
-    for article in stories:
-        web_server.route(
-            f"/news/{article.slug}",
-            handler=lambda _request, a=article: shell(a, web_server.base_url),  # type: ignore[misc]
-        )
+    break_the_site(web_server, stories)
     summary = recheck(monitor)
     health = extraction(monitor)
     assert health["state"] == "degraded"
@@ -151,6 +152,63 @@ def test_a_template_change_mid_run_is_an_alarm_not_a_wave_of_versions(
     for article in stories:  # every story reads as the site has it: nothing of the shell
         shown = monitor.json("show", str(_id(monitor, article.title)))
         assert "Loading" not in shown["text"] and article.paragraphs[2] in shown["text"]
+
+
+def break_the_site(web_server: WebServer, stories: list[NewsArticle]) -> None:
+    for article in stories:
+        web_server.route(
+            f"/news/{article.slug}",
+            handler=lambda _request, a=article: shell(a, web_server.base_url),  # type: ignore[misc]
+        )
+
+
+def test_the_running_service_names_the_degraded_source_in_healthz_and_metrics(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    config = write_config(tmp_path, web_server)
+    monitor = Monitor(config, CliRunner())
+    monitor("db", "upgrade")
+    monitor("poll")
+    for _ in range(2):
+        recheck(monitor)
+    break_the_site(web_server, stories)
+    recheck(monitor)
+    assert extraction(monitor)["state"] == "degraded"
+
+    port = free_port()
+    config.write_text(config.read_text() + f"\n[service]\nhttp_port = {port}\n")
+    process = subprocess.Popen(
+        monitor_process("--config", str(config), "run"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        metrics = health = ""
+        while time.monotonic() < deadline:
+            try:
+                metrics = httpx.get(f"{base}/metrics", timeout=5).text
+                health = httpx.get(f"{base}/healthz", timeout=5).text
+            except httpx.TransportError:
+                pass
+            if "monitor_sources_extraction_degraded 1" in metrics:
+                break
+            time.sleep(0.2)
+        assert "monitor_sources_extraction_degraded 1" in metrics
+        assert 'monitor_source_extraction_degraded{source="tech",reason="pages extract' in metrics
+        assert health.startswith("ok; extraction degraded for tech: pages extract"), health
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        reap(process)
+    assert process.returncode == 0
 
 
 def _id(monitor: Monitor, title: str) -> int:
