@@ -4,11 +4,12 @@ all is well again when the site is fixed."""
 
 from __future__ import annotations
 
-import json
+import html
 import random
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -46,18 +47,21 @@ def articles() -> list[NewsArticle]:
 
 
 def shell(article: NewsArticle, base_url: str) -> Response:
-    """The site's new template: rendered in the browser, the text only in a JSON blob."""
-    data = json.dumps({"title": article.title, "body": article.paragraphs})
+    """The site's new template: the story moved into an `<aside>`, which the generic
+    extractor takes for furniture (a `text = "aside.story p"` selector reads it)."""
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in article.paragraphs)
+    title = html.escape(article.title)
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
-<title>The Daily Test</title><link rel="canonical" href="{base_url}/news/{article.slug}">
-</head><body><header><nav><a href="/">Home</a> <a href="/world">World</a></nav></header>
-<div id="app">Loading…</div>
-<script id="__DATA__" type="application/json">{data}</script>
+<title>{title} | The Daily Test</title>
+<link rel="canonical" href="{base_url}/news/{article.slug}">
+</head><body><header><nav><a href="/">Home</a></nav></header>
+<main><div id="app">Loading…</div></main>
+<aside class="story"><h1>{title}</h1>{body}</aside>
 <footer><p>© 2026 The Daily Test. All rights reserved.</p></footer></body></html>"""
     return Response(body=page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
 
 
-def write_config(folder: Path, server: WebServer) -> Path:
+def write_config(folder: Path, server: WebServer, source_extra: str = "") -> Path:
     path = folder / "monitor.toml"
     path.write_text(
         f"""
@@ -77,6 +81,7 @@ keywords = ["export controls"]
 [[sources]]
 name = "tech"
 url = "{server.url("/feeds/tech.xml")}"
+{source_extra}
 """,
         encoding="utf-8",
     )
@@ -152,6 +157,50 @@ def test_a_template_change_mid_run_is_an_alarm_not_a_wave_of_versions(
     for article in stories:  # every story reads as the site has it: nothing of the shell
         shown = monitor.json("show", str(_id(monitor, article.title)))
         assert "Loading" not in shown["text"] and article.paragraphs[2] in shown["text"]
+
+
+def test_reextract_after_a_selector_fix_writes_what_was_really_edited_and_drops_the_rest(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    monitor = Monitor(write_config(tmp_path, web_server), CliRunner())
+    monitor("db", "upgrade")
+    monitor("poll")
+    for _ in range(2):
+        recheck(monitor)
+    before = versions(monitor)
+    edited = list(stories[5].paragraphs)
+    edited[1] = "The regulator later said it had received forty letters. " + edited[1]
+    edits = {
+        **{a.slug: a for a in stories},
+        stories[5].slug: replace(stories[5], paragraphs=tuple(edited)),
+    }
+    break_the_site(web_server, list(edits.values()))  # a story is edited meanwhile
+    recheck(monitor)
+    recheck(monitor)
+    held = int(extraction(monitor)["held"])  # type: ignore[call-overload]
+    assert extraction(monitor)["state"] == "degraded" and held >= STORIES - 1
+
+    # The user gives the source a selector for its new template and re-extracts.
+    fixed = Monitor(write_config(tmp_path, web_server, 'text = "aside.story p"'), CliRunner())
+    report = fixed.json("reextract")
+    assert report["held_written"] == 1  # the real edit
+    assert report["held_discarded"] == held - 1  # the same text as before: only the breakage
+    assert extraction(fixed) | {"pages": 0} == {
+        "state": "ok",
+        "reason": None,
+        "since": None,
+        "held": 0,
+        "pages": 0,
+    }
+    after = versions(fixed)
+    assert after[stories[5].title] == before[stories[5].title] + 1
+    assert "forty letters" in fixed.json("show", str(_id(fixed, stories[5].title)))["text"]
+    assert "0 changed" in recheck(fixed)  # read with the selector, the pages are as stored
 
 
 def break_the_site(web_server: WebServer, stories: list[NewsArticle]) -> None:
