@@ -119,6 +119,13 @@ def test_one_page_against_its_last_version() -> None:
     assert looks_broken(replace(SOUND, length=10), before_length=100, before_title=False) is None
 
 
+def test_what_is_held_back() -> None:
+    assert breakage.hold_as(verdict="pages extract empty", suspect=None, stories=5) == "degraded"
+    assert breakage.hold_as(verdict=None, suspect="shrank", stories=5) == "suspect"
+    assert breakage.hold_as(verdict=None, suspect="shrank", stories=1) is None  # a watched page
+    assert breakage.hold_as(verdict=None, suspect=None, stories=5) is None
+
+
 def test_the_window_counts_its_stories() -> None:
     stats = feed([replace(SOUND, story=1)] * 3)
     assert breakage.stories(stats) == 1

@@ -219,6 +219,17 @@ def stories(stats: Stats) -> int:
     return len({page.story for page in stats.recent})
 
 
+def hold_as(*, verdict: str | None, suspect: str | None, stories: int) -> str | None:
+    """How a re-check that would write a version is held back, or None to write it:
+    'degraded' while its source is, 'suspect' when the page alone `looks_broken` in a
+    source whose window holds other stories (with one story nothing tells an edit apart)."""
+    if verdict is not None:
+        return "degraded"
+    if suspect is not None and stories > 1:
+        return "suspect"
+    return None
+
+
 def looks_broken(page: Page, *, before_length: int, before_title: bool) -> str | None:
     """Why one re-checked page's text looks like a breakage rather than an edit, against its
     story's last version; None when it does not."""

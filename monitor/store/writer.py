@@ -261,10 +261,9 @@ class StoryWriter:
                     page, before_length=len(latest.text), before_title=bool(latest.title)
                 )
             judged = self._judge_extraction(session, story.source_id, page, now)
-            if outcome == "version" and (
-                judged.reason is not None or (suspect is not None and judged.stories > 1)
-            ):
-                self._hold(session, story, result, now, judged, suspect)
+            kind = breakage.hold_as(verdict=judged.reason, suspect=suspect, stories=judged.stories)
+            if outcome == "version" and kind is not None:
+                self._hold(session, story, result, now, judged, kind, judged.reason or suspect)
                 return False
             if judged.held:  # a newer reading of the story supersedes what was held of it
                 extraction.supersede(session, story.id, story.source_id)
@@ -297,12 +296,12 @@ class StoryWriter:
         result: Extracted,
         now: datetime,
         judged: extraction.Judged,
-        suspect: str | None,
+        kind: str,
+        reason: str | None,
     ) -> None:
         """Keep a re-check that only reflects a breakage instead of writing a version."""
         assert story.source_id is not None
-        kind = "suspect" if judged.reason is None else "degraded"
-        reason = judged.reason or suspect or ""
+        reason = reason or ""
         log.info("re-check %s held back: %s", story.url, reason)
         extraction.hold(
             session,
