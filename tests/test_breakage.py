@@ -74,20 +74,49 @@ def test_pages_rejected_as_not_the_article(usual: Stats) -> None:
     assert reason == "most pages are rejected as not the article (3 of 6; usually 0%)"
 
 
-def test_every_recheck_changing_at_once_is_a_template_change(usual: Stats) -> None:
-    # A footer leaks in: every page a little longer, every re-check "changed".
-    leaked = stories(SOUND, 5, length=3100, changed=True, before=3000)
+def test_every_recheck_changing_alike_at_once_is_a_template_change(usual: Stats) -> None:
+    # A footer leaks in: every page a little longer, every re-check "changed", the same way.
+    footer = breakage.paragraph_changes("A.\n\nB.", "A.\n\nB.\n\nOur Standards: Trust.")
+    leaked = stories(SOUND, 5, length=3100, changed=True, before=3000, changes=footer)
     reason = judge(feed(leaked, usual))
     assert reason is not None
-    assert reason.startswith("every re-check changed at once (5 of 6; usually 0%)")
+    assert reason.startswith(
+        "every re-check changed at once, alike (5 of 6 added or lost the same paragraph; "
+        "usually 0% changed)"
+    )
     assert reason.endswith("a template change, not an edit wave")
 
 
 def test_an_edit_wave_is_not_a_template_change(usual: Stats) -> None:
-    wave = stories(SOUND, 6, changed=False, before=3000)
+    some = stories(SOUND, 6, changed=False, before=3000)
     for i in (0, 2, 4):
-        wave[i] = replace(wave[i], changed=True, length=3200)
-    assert judge(feed(wave, usual)) is None
+        some[i] = replace(some[i], changed=True, length=3200, changes=(f"+{i}",))
+    assert judge(feed(some, usual)) is None
+    # Every story edited at once, each in its own way: still an edit wave.
+    every = [
+        replace(page, changed=True, changes=(f"+new{i}", f"-old{i}"))
+        for i, page in enumerate(stories(SOUND, 6, before=3000))
+    ]
+    assert judge(feed(every, usual)) is None
+
+
+def test_a_page_changed_like_another_storys_is_alike() -> None:
+    stats = feed([replace(SOUND, story=1, changed=True, changes=("+f",))])
+    assert breakage.alike(stats, replace(SOUND, story=2, changes=("+f", "-x")))
+    assert not breakage.alike(stats, replace(SOUND, story=1, changes=("+f",)))  # its own
+    assert not breakage.alike(stats, replace(SOUND, story=2, changes=("+g",)))
+    assert not breakage.alike(stats, replace(SOUND, story=2))
+
+
+def test_paragraph_changes_name_what_was_added_and_lost() -> None:
+    old = "One.\n\nTwo.\n\nThree."
+    assert breakage.paragraph_changes(old, old) == ()
+    changes = breakage.paragraph_changes(old, "One.\n\nTwo,  edited.\n\nThree.")
+    assert sorted(c[0] for c in changes) == ["+", "-"]
+    # The same paragraph added to two different texts gives the same hash.
+    first = breakage.paragraph_changes("X.", "X.\n\nFooter line.")
+    second = breakage.paragraph_changes("Y.", "Y.\n\nFooter   line.")
+    assert first == second
 
 
 def test_a_young_source_or_one_watched_page_is_not_judged() -> None:

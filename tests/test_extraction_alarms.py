@@ -220,6 +220,49 @@ def test_reextract_after_a_selector_fix_writes_what_was_really_edited_and_drops_
     assert "0 changed" in recheck(fixed)  # read with the selector, the pages are as stored
 
 
+def test_a_footer_leaking_into_every_page_is_told_from_an_edit_wave(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    monitor = Monitor(write_config(tmp_path, web_server), CliRunner())
+    monitor("db", "upgrade")
+    monitor("poll")
+    for _ in range(2):
+        recheck(monitor)
+
+    # An edit wave: every story edited at once, each in its own way.
+    for article in stories:
+        room.edit(article.slug, paragraphs=(*article.paragraphs, f"Update: {article.title}."))
+    assert f"{STORIES} changed" in recheck(monitor)
+    assert extraction(monitor)["state"] == "ok"
+    wave = versions(monitor)
+
+    # A redesign puts the site's standards line inside every article body.
+    trust = "<p>Our Standards: The Daily Test Trust Principles.</p>"
+    for article in stories:
+        path = f"/news/{article.slug}"
+        web_server.route(
+            path,
+            handler=lambda _request, slug=article.slug: Response(  # type: ignore[misc]
+                body=(room.article_html(slug) or b"").replace(
+                    b"</div>\n</article>", trust.encode() + b"</div>\n</article>"
+                ),
+                headers={"Content-Type": "text/html; charset=utf-8"},
+            ),
+        )
+    recheck(monitor)
+    health = extraction(monitor)
+    assert health["state"] == "degraded"
+    assert str(health["reason"]).startswith("every re-check changed at once, alike")
+    written = sum(versions(monitor)[t] - wave[t] for t in wave)
+    assert written <= 1  # the first page, before another changed alike
+    assert health["held"] == STORIES - written
+
+
 def break_the_site(web_server: WebServer, stories: list[NewsArticle]) -> None:
     for article in stories:
         web_server.route(

@@ -24,25 +24,29 @@ would look like a breakage):
   last version; a new page's: the usual mean length);
 - at most LOST_NOW of them have a title (or a date), where usually at least USUAL_SHARE did;
 - at least CHANGED_NOW of at least MIN_RECHECKS recent re-checks found the text changed,
-  where usually at most CHANGED_USUAL did: every page "changing" at once is a template
-  change, not an edit wave.
+  alike (the same paragraph added or lost by that share of them), where usually at most
+  CHANGED_USUAL changed: every page "changing" at once in the same way is a template change
+  (a footer leaking in), not an edit wave (every story edited in its own way).
 
 While a source is degraded its pages still enter `recent` but not `usual` (the baseline is
 frozen, so the alarm cannot teach itself that broken is normal); it clears by itself once
 the window holds pages that extract as before.
 
 `looks_broken` is the same idea for one re-checked page against its story's last version:
-a page that suddenly extracts much shorter, loses its title, or is not the article any more.
-Such a page is held back as a suspect (monitor.pipeline.held) even before the window's verdict,
-so a breakage writes no version before it is seen; if the window then moves past it without
-an alarm, the change was the story's own (a story cut to a line) and it is written. A source
-whose window holds a single story (a watched page) holds no suspects: nothing could tell its
-own edit from a breakage.
+a page that suddenly extracts much shorter, loses its title, or is not the article any more;
+so is a changed page that added or lost the same paragraph as a page of another story in the
+window (`alike`). Such a page is held back as a suspect (monitor.pipeline.held) even before
+the window's verdict, so a breakage writes at most one version before it is seen; if the
+window then moves past it without an alarm, the change was the story's own (a story cut to a
+line) and it is written. A source whose window holds a single story (a watched page) holds no
+suspects: nothing could tell its own edit from a breakage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -76,6 +80,9 @@ class Page:
     changed: bool | None = None  # a re-check: whether its text changed; None: a first fetch
     story: int = 0  # which story: a window of one story's re-checks is not judged
     before: int | None = None  # a re-check: its story's last version's length
+    # A changed re-check: short hashes of the paragraphs it added ("+…") and lost ("-…")
+    # (`paragraph_changes`): a template change adds or loses the same ones on every page.
+    changes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +119,15 @@ class Stats:
         try:
             return cls(
                 Usual(**data.get("usual", {})),
-                tuple(Page(**page) for page in data.get("recent", [])),
+                tuple(_page(page) for page in data.get("recent", [])),
                 int(data.get("seen", 0)),
             )
         except (TypeError, ValueError):
             return cls()
+
+
+def _page(data: dict[str, Any]) -> Page:
+    return Page(**{**data, "changes": tuple(data.get("changes", ()))})
 
 
 def observe(stats: Stats, page: Page, *, frozen: bool = False) -> Stats:
@@ -177,17 +188,23 @@ def judge(stats: Stats) -> str | None:
         reason = _judge_articles(usual, articles)
         if reason is not None:
             return reason
-    rechecks = [page.changed for page in recent if page.changed is not None]
-    changed = sum(rechecks)
+    rechecks = [page for page in recent if page.changed is not None]
+    changed = [page for page in rechecks if page.changed]
     if (
         len(rechecks) >= MIN_RECHECKS
-        and changed / len(rechecks) >= CHANGED_NOW
+        and len(changed) / len(rechecks) >= CHANGED_NOW
         and usual.changed <= CHANGED_USUAL
     ):
-        return (
-            f"every re-check changed at once ({changed} of {len(rechecks)}; usually "
-            f"{_percent(usual.changed)}): a template change, not an edit wave"
-        )
+        # Alike: one paragraph added or lost by most of them (leaked furniture, a new
+        # boilerplate line); an edit wave changes every story in its own way.
+        shared = Counter(change for page in changed for change in set(page.changes))
+        alike = max(shared.values(), default=0)
+        if alike / len(rechecks) >= CHANGED_NOW:
+            return (
+                f"every re-check changed at once, alike ({alike} of {len(rechecks)} added or "
+                f"lost the same paragraph; usually {_percent(usual.changed)} changed): "
+                "a template change, not an edit wave"
+            )
     return None
 
 
@@ -219,6 +236,15 @@ def stories(stats: Stats) -> int:
     return len({page.story for page in stats.recent})
 
 
+def alike(stats: Stats, page: Page) -> bool:
+    """Whether `page` added or lost a paragraph that a page of another story in the window
+    added or lost too: the mark of a template change (an edit is a story's own)."""
+    mine = set(page.changes)
+    return bool(mine) and any(
+        mine & set(other.changes) for other in stats.recent if other.story != page.story
+    )
+
+
 def hold_as(*, verdict: str | None, suspect: str | None, stories: int) -> str | None:
     """How a re-check that would write a version is held back, or None to write it:
     'degraded' while its source is, 'suspect' when the page alone `looks_broken` in a
@@ -240,6 +266,25 @@ def looks_broken(page: Page, *, before_length: int, before_title: bool) -> str |
     if before_length >= MIN_USUAL_LENGTH and page.length < PAGE_SHORTER * before_length:
         return f"the text shrank from {before_length:,} to {page.length:,} characters"
     return None
+
+
+MAX_CHANGES = 12  # paragraph hashes kept per changed re-check
+
+
+def paragraph_changes(old: str, new: str) -> tuple[str, ...]:
+    """Short hashes of the paragraphs `new` added ("+…") and lost ("-…") against `old`
+    (texts with paragraphs separated by blank lines), at most MAX_CHANGES."""
+    before = {part.strip() for part in old.split("\n\n") if part.strip()}
+    after = {part.strip() for part in new.split("\n\n") if part.strip()}
+    changes = sorted(
+        [f"+{_short_hash(part)}" for part in after - before]
+        + [f"-{_short_hash(part)}" for part in before - after]
+    )
+    return tuple(changes[:MAX_CHANGES])
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=6).hexdigest()
 
 
 def _percent(share: float) -> str:

@@ -30,6 +30,7 @@ def page_of(
     *,
     story: int = 0,
     before: int | None = None,
+    changes: tuple[str, ...] = (),
 ) -> breakage.Page:
     """What the statistics keep of one extracted page."""
     return breakage.Page(
@@ -40,6 +41,7 @@ def page_of(
         changed=changed,
         story=story,
         before=before,
+        changes=changes,
     )
 
 
@@ -51,6 +53,7 @@ class Judged:
     seen: int  # its pages observed in all
     held: int  # its held checks waiting
     stories: int  # different stories in the window
+    alike: bool  # the page changed like a page of another story of the window (breakage.alike)
 
 
 def record(session: Session, source_id: int, page: breakage.Page, now: datetime) -> Judged:
@@ -63,7 +66,9 @@ def record(session: Session, source_id: int, page: breakage.Page, now: datetime)
         row = SourceExtraction(source_id=source_id, stats={}, held=0, updated_at=now)
         session.add(row)
     degraded = row.degraded_reason is not None
-    stats = breakage.observe(breakage.Stats.from_json(row.stats), page, frozen=degraded)
+    before = breakage.Stats.from_json(row.stats)
+    alike = breakage.alike(before, page)
+    stats = breakage.observe(before, page, frozen=degraded)
     reason = breakage.judge(stats)
     if reason is not None and not degraded:
         row.degraded_since = now
@@ -80,7 +85,7 @@ def record(session: Session, source_id: int, page: breakage.Page, now: datetime)
     row.degraded_reason = reason
     row.stats = stats.as_json()
     row.updated_at = now
-    return Judged(reason, stats.seen, row.held or 0, breakage.stories(stats))
+    return Judged(reason, stats.seen, row.held or 0, breakage.stories(stats), alike)
 
 
 def hold(
@@ -97,7 +102,16 @@ def hold(
     seq: int,
     reason: str,
 ) -> None:
-    """Keep a re-check's response instead of writing it as a version."""
+    """Keep a re-check's response instead of writing it as a version. A story has at most
+    one: a newer reading replaces what was held of it, keeping when its wait began and
+    'degraded' if either was."""
+    earlier = list(session.scalars(select(HeldCheck).where(HeldCheck.story_id == story_id)))
+    if earlier:
+        seq = min(seq, *(check.seq for check in earlier))
+        if any(check.kind == "degraded" for check in earlier):
+            kind = "degraded"
+        for check in earlier:
+            session.delete(check)
     session.add(
         HeldCheck(
             story_id=story_id,
@@ -115,7 +129,7 @@ def hold(
     session.execute(
         update(SourceExtraction)
         .where(SourceExtraction.source_id == source_id)
-        .values(held=SourceExtraction.held + 1)
+        .values(held=SourceExtraction.held + 1 - len(earlier))
     )
 
 

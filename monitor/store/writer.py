@@ -252,8 +252,15 @@ class StoryWriter:
         known_removed = known is not None and known.removed
         if isinstance(result, Extracted) and story.source_id is not None:
             before = len(latest.text) if latest is not None and not known_removed else None
-            page = breakage_page(
-                result, outcome in ("version", "restored"), story=story.id, before=before
+            changes: tuple[str, ...] = ()
+            if outcome == "version" and latest is not None:
+                changes = breakage.paragraph_changes(latest.text, result.article.text)
+            page = extraction.page_of(
+                result.article,
+                outcome in ("version", "restored"),
+                story=story.id,
+                before=before,
+                changes=changes,
             )
             suspect = None
             if outcome == "version" and latest is not None:
@@ -261,6 +268,8 @@ class StoryWriter:
                     page, before_length=len(latest.text), before_title=bool(latest.title)
                 )
             judged = self._judge_extraction(session, story.source_id, page, now)
+            if suspect is None and judged.alike:
+                suspect = "it changed the way another story's page did"
             kind = breakage.hold_as(verdict=judged.reason, suspect=suspect, stories=judged.stories)
             if outcome == "version" and kind is not None:
                 self._hold(session, story, result, now, judged, kind, judged.reason or suspect)
@@ -289,8 +298,8 @@ class StoryWriter:
             self.to_settle.add(source_id)
         return judged
 
-    @staticmethod
     def _hold(
+        self,
         session: Session,
         story: Story,
         result: Extracted,
@@ -316,6 +325,8 @@ class StoryWriter:
             seq=judged.seen,
             reason=reason,
         )
+        if judged.reason is None:  # it may be due already (an older reading's wait)
+            self.to_settle.add(story.source_id)
 
     def write_held(
         self,
