@@ -61,12 +61,14 @@ def shell(article: NewsArticle, base_url: str) -> Response:
     return Response(body=page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
 
 
-def write_config(folder: Path, server: WebServer, source_extra: str = "") -> Path:
+def write_config(
+    folder: Path, server: WebServer, source_extra: str = "", database: str | None = None
+) -> Path:
     path = folder / "monitor.toml"
     path.write_text(
         f"""
 [database]
-url = "sqlite:///{folder / "m.db"}"
+url = "{database or f"sqlite:///{folder / 'm.db'}"}"
 [fetch]
 per_host_delay = "0s"
 allow_private_addresses = true
@@ -104,14 +106,14 @@ def extraction(monitor: Monitor) -> dict[str, object]:
 
 
 def test_a_template_change_mid_run_is_an_alarm_not_a_wave_of_versions(
-    tmp_path: Path, web_server: WebServer
+    tmp_path: Path, web_server: WebServer, db_url: str
 ) -> None:
     stories = articles()
     room = Newsroom()
     room.serve(web_server)
     for article in stories:
         room.publish(article, "tech")
-    monitor = Monitor(write_config(tmp_path, web_server), CliRunner())
+    monitor = Monitor(write_config(tmp_path, web_server, database=db_url), CliRunner())
     monitor("db", "upgrade")
     assert f"{STORIES} new" in monitor("poll")
     for _ in range(2):
