@@ -291,11 +291,11 @@ async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -
 class _ProgressBar:
     """A Rich progress bar over the sources of a pass (only on a terminal)."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, label: str = "polling") -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.bar = Progress(
-            TextColumn("polling"),
+            TextColumn(label),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
@@ -322,13 +322,16 @@ def sources(as_json: JsonOption = False) -> None:
     """The sources and how their polling goes (reads only: the config is not synced)."""
     from rich.text import Text
 
-    from monitor.store import queries
+    from monitor.store import extraction, queries
 
     with app_context(state.config) as app:
         configured = {s.name for s in app.config.sources}
         with app.sessions() as session:
+            health = extraction.by_source(session)
             rows = [
-                views.source_summary(s, n, configured=s.name in configured)
+                views.source_summary(
+                    s, n, configured=s.name in configured, extraction=health.get(s.id)
+                )
                 for s, n in queries.sources_with_story_counts(session)
             ]
         stored = {row["name"] for row in rows}
@@ -347,10 +350,12 @@ def sources(as_json: JsonOption = False) -> None:
         "fails",
         _timed("next poll"),
         "stories",
+        "extraction",
         "error",
     )
     for row in rows:
         failing = row["consecutive_failures"] > 0
+        judged = row["extraction"]["state"]
         table.add_row(
             Text(views.clean(row["name"]), style="dim" if not row["enabled"] else ""),
             row["kind"],
@@ -359,9 +364,16 @@ def sources(as_json: JsonOption = False) -> None:
             Text(str(row["consecutive_failures"]), style="red" if failing else ""),
             _short_iso(row["next_poll"]) if row["enabled"] else "disabled",
             str(row["stories"]),
+            Text(
+                judged if judged != "unknown" else "-",
+                style="red" if judged == "degraded" else "",
+            ),
             _error_or_warning(row),
         )
     out.print(table)
+    for row in rows:
+        if row["extraction"]["state"] == "degraded":
+            out.print(_degraded_line(row["name"], row["extraction"]), soft_wrap=True)
     new = sum(not row["in_database"] for row in rows)
     other = sum(not row["configured"] for row in rows)
     if new:
@@ -380,6 +392,22 @@ def sources(as_json: JsonOption = False) -> None:
                 f"`monitor poll` or `monitor run` with it would disable {them}."
             )
         )
+
+
+def _degraded_line(name: str, health: dict[str, Any]) -> Text:
+    """One line for a source whose extraction is degraded: why, since when, what is held."""
+    from rich.text import Text
+
+    from monitor.core.dates import parse_iso
+
+    since = views.when(parse_iso(health["since"])) if health["since"] else "-"
+    held = count(health["held"], "re-check")
+    return Text(
+        views.clean(
+            f"extraction degraded: {name}: {health['reason']} (since {since}; {held} held back)"
+        ),
+        style="red",
+    )
 
 
 def _error_or_warning(row: dict[str, Any]) -> Text:
@@ -531,7 +559,7 @@ def status(as_json: JsonOption = False) -> None:
     success, failing and overdue sources, re-checks waiting."""
     from monitor import health
     from monitor.deliver.outbox import counts as alert_counts
-    from monitor.store import queries
+    from monitor.store import extraction, queries
     from monitor.store.db import database_size
 
     with app_context(state.config) as app:
@@ -541,6 +569,10 @@ def status(as_json: JsonOption = False) -> None:
             report = queries.status(session, now, grace)
             polls = queries.poll_health(session, now - health.POLL_WINDOW)
             alerts = alert_counts(session)
+            degraded = [
+                {"source": name, **views.extraction_summary(state)}
+                for name, state in extraction.degraded_details(session)
+            ]
         size = database_size(app.engine)
         judged = health.verdict(health.database_facts(app.config, polls, now))
     document = {
@@ -557,6 +589,10 @@ def status(as_json: JsonOption = False) -> None:
         "alerts_pending": alerts["pending"] + alerts["batching"],
         "alerts_failed": alerts["failed"],
         "database_bytes": size,
+        "extraction": {
+            "degraded": degraded,
+            "held": sum(row["held"] for row in degraded),
+        },
     }
     if as_json:
         _print_json(document)
@@ -580,6 +616,8 @@ def status(as_json: JsonOption = False) -> None:
         out.print(Text(f"  overdue: {views.clean(name)}", style="yellow"))
     if report.warning:
         out.print(Text(f"sources read despite a fault: {report.warning} (see monitor sources)"))
+    for row in degraded:
+        out.print(_degraded_line(row["source"], row), soft_wrap=True)
     out.print(Text(f"stories: {report.stories}, waiting for a re-check: {report.awaiting_recheck}"))
     if report.links_failing:
         out.print(
@@ -829,6 +867,9 @@ def show(
     out.print(Text(views.clean(" · ".join(meta)), style="dim"))
     for alias in detail["aliases"]:
         out.print(Text(f"also at {views.clean(alias)}", style="dim"))
+    if detail["canonical_hint"]:
+        hint = views.clean(detail["canonical_hint"])
+        out.print(Text(f"canonical on another site (not followed): {hint}", style="dim"))
     text = detail["text"]
     if story.change_class == "removed":
         since = views.when(story.last_changed_at, utc=utc)
@@ -1003,6 +1044,10 @@ def reextract(
         list[int] | None,
         typer.Argument(metavar="[ID]...", help="Story ids (default: every story)."),
     ] = None,
+    batch: Annotated[
+        int,
+        typer.Option("--batch", min=1, metavar="N", help="Stories per committed transaction."),
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """Re-run extraction on stored versions (after the extractor improved)."""
@@ -1011,15 +1056,36 @@ def reextract(
     from monitor.pipeline.reextract import reextract_stories
     from monitor.store import queries
 
-    with app_context(state.config) as app, app.sessions.begin() as session:
-        missing = queries.missing_story_ids(session, story_ids or ())
+    with app_context(state.config) as app:
+        with app.sessions() as session:
+            missing = queries.missing_story_ids(session, story_ids or ())
         if missing:
             raise NotFoundError(
                 f"no story with id {missing[0]}"
                 if len(missing) == 1
                 else f"no stories with ids {', '.join(map(str, missing))}"
             )
-        report = reextract_stories(session, app.config, story_ids or None)
+        console = _stdout_console()
+        bar = (
+            _ProgressBar(console, "re-extracting") if console.is_terminal and not as_json else None
+        )
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                if not done:
+                    bar.start(total)
+                else:
+                    bar.bar.update(bar.task, completed=done)
+            elif done and total > batch:  # piped: a line per committed batch, on stderr
+                err.print(Text(f"re-extracted {done} of {count(total, 'story', 'stories')}"))
+
+        try:
+            report = reextract_stories(
+                app.sessions, app.config, story_ids or None, batch=batch, progress=progress
+            )
+        finally:
+            if bar is not None:
+                bar.stop()
     if as_json:
         _print_json(report.as_dict())
     else:

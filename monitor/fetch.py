@@ -18,9 +18,12 @@ Limits that protect the service from the open web live here and nowhere else:
 - an address guard refusing loopback, private, link-local (cloud metadata), multicast, reserved and
   unspecified addresses, so a feed cannot make the service probe its own network. It runs
   inside the connection pool when a connection is opened: the name is resolved once, every
-  address checked, and the connection made to the checked literal address, so a DNS server
+  address checked, and the connection made to a checked literal address, so a DNS server
   answering differently a second time (DNS rebinding) gains nothing, and a keep-alive
-  connection costs no lookup per request.
+  connection costs no lookup per request. The addresses are tried in the order the resolver
+  gives them (IPv4 and IPv6 alike, each with an equal share of the timeout) until one
+  answers, so a host whose first record points at a dead machine is still reached; only when
+  none answers is the host unreachable.
 
 robots.txt is honoured unless `respect_robots` is off: before each request (each redirect hop
 too) the origin's /robots.txt is read once through the same client, guard and limits, and cached
@@ -273,7 +276,7 @@ class Fetcher:
         # The default transport checks each connection's address as it opens it; a custom one
         # (tests) cannot, so its requests are checked beforehand instead.
         self._check_before_requests = transport is not None
-        self._transport = transport or _GuardedTransport(limits, self._connect_address)
+        self._transport = transport or _GuardedTransport(limits, self._connect_addresses)
 
     async def __aenter__(self) -> Self:
         return self
@@ -480,30 +483,40 @@ class Fetcher:
 
     async def _guard(self, url: httpx.URL) -> None:
         """Refuse hosts that resolve to any non-public address, unless configured otherwise,
-        before the request: for custom transports, which do not call `_connect_address`."""
+        before the request: for custom transports, which do not call `_connect_addresses`."""
         if self._settings.allow_private_addresses:
             return
         port = url.port or (443 if url.scheme == "https" else 80)
         await self._public_addresses(url.raw_host.decode("ascii"), port)
 
-    async def _connect_address(self, host: str, port: int) -> str:
-        """The address a new connection to `host` goes to: resolved here, checked, and
-        connected to as a literal, so nothing resolves the name again after the check."""
+    async def _connect_addresses(self, host: str, port: int) -> Sequence[str]:
+        """The addresses a new connection to `host` may go to, in the order to try them:
+        resolved here, each checked, and connected to as literals, so nothing resolves the
+        name again after the check."""
+        if _is_ip_literal(host):
+            if not self._settings.allow_private_addresses:
+                await self._public_addresses(host, port)
+            return [host.strip("[]")]
         if self._settings.allow_private_addresses:
-            return host
-        addresses = await self._public_addresses(host, port)
-        return host if _is_ip_literal(host) else addresses[0]
+            return await self._addresses(host, port)
+        return await self._public_addresses(host, port)
 
-    async def _public_addresses(self, host: str, port: int) -> Sequence[str]:
+    async def _addresses(self, host: str, port: int) -> Sequence[str]:
+        """`host` resolved (each address once, in the resolver's order), or an `_Abort`."""
         try:
             async with asyncio.timeout(self._settings.timeout):
-                addresses = await self._resolve(host, port)
+                addresses = list(dict.fromkeys(await self._resolve(host, port)))
         except TimeoutError:
             raise _Abort("timeout", f"timed out resolving {host!r}") from None
         except OSError:
             raise _Abort("connection", f"could not resolve host {host!r}") from None
         if not addresses:
             raise _Abort("connection", f"could not resolve host {host!r}")
+        return addresses
+
+    async def _public_addresses(self, host: str, port: int) -> Sequence[str]:
+        """`host` resolved, refused unless every address it resolves to is public."""
+        addresses = await self._addresses(host, port)
         for address in addresses:
             if not is_public_address(address):
                 raise _Abort(
@@ -521,11 +534,15 @@ def _is_ip_literal(host: str) -> bool:
     return True
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting to the address `choose(host, port)` returns
-    (which may refuse by raising) instead of resolving the name itself."""
+Choose = Callable[[str, int], Awaitable[Sequence[str]]]
 
-    def __init__(self, choose: Callable[[str, int], Awaitable[str]]) -> None:
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting to the addresses `choose(host, port)` returns
+    (which may refuse by raising) instead of resolving the name itself: each in turn, with
+    an equal share of the connect timeout, until one answers."""
+
+    def __init__(self, choose: Choose) -> None:
         self._choose = choose
         self._inner = httpcore.AnyIOBackend()
 
@@ -537,14 +554,28 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        address = await self._choose(host, port)
-        return await self._inner.connect_tcp(
-            address,
-            port,
-            timeout=timeout,
-            local_address=local_address,
-            socket_options=socket_options,
-        )
+        addresses = await self._choose(host, port)
+        share = timeout / len(addresses) if timeout is not None else None
+        options = list(socket_options) if socket_options is not None else None
+        failures: list[tuple[str, httpcore.ConnectError | httpcore.ConnectTimeout]] = []
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=share,
+                    local_address=local_address,
+                    socket_options=options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failures.append((address, exc))
+        if len(failures) == 1:
+            raise failures[0][1]
+        reasons = "; ".join(f"{address}: {_one_line(exc)}" for address, exc in failures)
+        message = f"none of its {len(failures)} addresses answered ({reasons})"
+        if all(isinstance(exc, httpcore.ConnectTimeout) for _, exc in failures):
+            raise httpcore.ConnectTimeout(message)
+        raise httpcore.ConnectError(message)
 
     async def connect_unix_socket(
         self,
@@ -566,7 +597,7 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     tests/test_fetch.py checks that connections go to the checked address (HTTPS too), so a
     change of httpx that broke this would not go unnoticed."""
 
-    def __init__(self, limits: httpx.Limits, choose: Callable[[str, int], Awaitable[str]]) -> None:
+    def __init__(self, limits: httpx.Limits, choose: Choose) -> None:
         context = httpx.create_ssl_context(trust_env=False)  # loading CA certificates: once
         super().__init__(verify=context, limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(

@@ -55,6 +55,8 @@ class Metrics:
     deliveries: Counter[str] = field(default_factory=Counter)  # alert attempts, by outcome
     alerts_pending: int | None = None  # the outbox's backlog, as the delivery job last read it
     alerts_failed: int | None = None
+    # {source: why} whose extraction is degraded (monitor.core.breakage), as of the last pass
+    extraction_degraded: dict[str, str] = field(default_factory=dict)
 
     def observe_poll(self, outcome: str, seconds: float) -> None:
         self.polls[outcome] += 1
@@ -139,6 +141,19 @@ class Metrics:
                 "# TYPE monitor_alerts_failed gauge",
                 f"monitor_alerts_failed {self.alerts_failed or 0}",
             ]
+        lines += [
+            "# HELP monitor_sources_extraction_degraded Sources whose extraction is degraded.",
+            "# TYPE monitor_sources_extraction_degraded gauge",
+            f"monitor_sources_extraction_degraded {len(self.extraction_degraded)}",
+            "# HELP monitor_source_extraction_degraded 1 for each source whose extraction is "
+            "degraded, with why.",
+            "# TYPE monitor_source_extraction_degraded gauge",
+            *(
+                f'monitor_source_extraction_degraded{{source="{_label(name)}",'
+                f'reason="{_label(why)}"}} 1'
+                for name, why in sorted(self.extraction_degraded.items())
+            ),
+        ]
         if self.last_pass_ok is not None:
             lines += [
                 "# HELP monitor_last_pass_timestamp_seconds When the last pass succeeded.",
@@ -146,6 +161,11 @@ class Metrics:
                 f"monitor_last_pass_timestamp_seconds {self.last_pass_ok:.3f}",
             ]
         return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 # ---------------------------------------------------------------- the verdict
@@ -174,6 +194,9 @@ class Facts:
     process_started: datetime | None = None
     last_pass: datetime | None = None  # when this process last finished a pass
     dead: Mapping[str, str] = field(default_factory=dict)  # dead component → why
+    # Sources whose extraction is degraded → why: named in the verdict's line, but the
+    # service is not unhealthy for it (it polls; a site changed).
+    extraction_degraded: Mapping[str, str] = field(default_factory=dict)
 
 
 def verdict(facts: Facts) -> Verdict:
@@ -181,7 +204,8 @@ def verdict(facts: Facts) -> Verdict:
     without error for STALE_TICKS ticks, when no poll succeeded within the success window
     (counted from the start, so a young process is given the time), or when more than half
     of the last hour's polls failed (judged from MIN_POLLS polls on: fewer say little).
-    Every problem found is named, in one line.
+    Every problem found is named, in one line, followed by the sources whose extraction is
+    degraded (which leave the verdict healthy: "ok; extraction degraded for …").
     """
     problems = [f"{name}: {why}" for name, why in sorted(facts.dead.items())]
     now = facts.now
@@ -205,7 +229,13 @@ def verdict(facts: Facts) -> Verdict:
     failing = facts.failed * 2 > facts.polls
     if failing and (facts.polls >= MIN_POLLS or starving):
         problems.append(f"{facts.failed} of {facts.polls} polls in the last hour failed")
-    return Verdict(False, "; ".join(problems)) if problems else Verdict(True, "ok")
+    notes = [
+        f"extraction degraded for {name}: {why}"
+        for name, why in sorted(facts.extraction_degraded.items())
+    ]
+    if problems:
+        return Verdict(False, "; ".join([*problems, *notes]))
+    return Verdict(True, "; ".join(["ok", *notes]))
 
 
 def success_window(config: Config) -> timedelta:
@@ -227,6 +257,7 @@ def database_facts(config: Config, polls: PollHealth, now: datetime) -> Facts:
         last_success=polls.last_success,
         polls=polls.polls,
         failed=polls.failed,
+        extraction_degraded=polls.extraction_degraded,
     )
 
 
@@ -296,6 +327,7 @@ class ServiceHealth:
                 process_started=started,
                 last_pass=datetime.fromtimestamp(last_pass, UTC) if last_pass else None,
                 dead=dead,
+                extraction_degraded=polls.extraction_degraded,
             )
         )
 

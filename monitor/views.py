@@ -14,6 +14,7 @@ from monitor.core.text import sanitize
 
 if TYPE_CHECKING:  # annotations only: the views load neither the config nor the models
     from monitor.config import SourceConfig
+    from monitor.store.extraction import SourceHealth
     from monitor.store.models import LinkFailure, Seed, Source, Story, Version
     from monitor.store.queries import Waiting
 
@@ -107,6 +108,8 @@ def version_summary(version: Version) -> dict[str, Any]:
         "byline": version.byline,
         "published": iso(version.published_at),
         "canonical_url": version.canonical_url,
+        "final_url": version.final_url,
+        "charset": version.charset,
         "content_hash": version.content_hash,
         "change_class": version.change_class,
         "words_added": version.words_added,
@@ -130,6 +133,7 @@ def story_detail(
             "topic_terms": {t.topic: list(t.terms) for t in story.topics},
             "next_check": iso(story.next_check_at),
             "aliases": [url for url in aliases or [] if url != story.url],
+            "canonical_hint": story.canonical_hint,
             "versions": [version_summary(v) for v in versions],
         }
     )
@@ -141,7 +145,23 @@ def short_time(value: datetime | None, *, utc: bool = False) -> str:
     return local(value, utc=utc).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def source_summary(source: Source, stories: int, *, configured: bool) -> dict[str, Any]:
+def extraction_summary(health: SourceHealth | None) -> dict[str, Any]:
+    """A source's `extraction` in `monitor sources --json`: `state` ok, degraded or unknown
+    (nothing extracted yet), why, since when, the re-checks held back, the pages judged."""
+    if health is None:
+        return {"state": "unknown", "reason": None, "since": None, "held": 0, "pages": 0}
+    return {
+        "state": health.state,
+        "reason": health.reason,
+        "since": iso(health.since),
+        "held": health.held,
+        "pages": health.pages,
+    }
+
+
+def source_summary(
+    source: Source, stories: int, *, configured: bool, extraction: SourceHealth | None = None
+) -> dict[str, Any]:
     """The `monitor sources --json` contract, for a source in the database; `configured`:
     the config file read names it (another config's sources are listed too)."""
     return {
@@ -158,6 +178,7 @@ def source_summary(source: Source, stories: int, *, configured: bool) -> dict[st
         "stories": stories,
         "configured": configured,
         "in_database": True,
+        "extraction": extraction_summary(extraction),
     }
 
 
@@ -178,6 +199,7 @@ def unsynced_source_summary(source: SourceConfig) -> dict[str, Any]:
         "stories": 0,
         "configured": True,
         "in_database": False,
+        "extraction": extraction_summary(None),
     }
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from monitor.core.decide import story_urls
 from monitor.core.urls import identity_key
 from monitor.demo.newsroom import Newsroom
-from monitor.demo.webserver import WebServer
+from monitor.demo.webserver import Response, WebServer
 from tests.test_end_to_end import CHIPS, Monitor, write_config
 
 
@@ -72,3 +73,67 @@ def test_amp_redirect_and_canonical_variants_are_one_story(
     assert web_server.count("/r/chips") == 1
     assert web_server.count(f"/news/{CHIPS.slug}/amp") == 0  # known by its key: not fetched
     assert "also at" in monitor("show", str(story["id"]))
+
+
+@pytest.mark.integration
+def test_a_syndicated_page_keeps_its_own_url_and_records_the_partners_canonical(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    # The partner (the original) answers on another address, so another registrable domain.
+    with WebServer(host="127.0.0.2") as partner_server:
+        partner = Newsroom()
+        partner.serve(partner_server)
+        partner.publish(CHIPS, "tech")
+        original = partner_server.url(f"/news/{CHIPS.slug}")
+        ours = Newsroom()
+        ours.serve(web_server)
+        ours.publish(CHIPS, "tech")  # republished: its rel=canonical names the partner's page
+        copy = f"/news/{CHIPS.slug}"
+        web_server.route(
+            copy,
+            handler=lambda _request: Response(
+                body=ours.article_html(CHIPS.slug, base_url=partner_server.base_url) or b"",
+                headers={"Content-Type": "text/html; charset=utf-8"},
+            ),
+        )
+        config = write_config(tmp_path, web_server, db_url)
+        monitor = Monitor(config, CliRunner())
+        monitor("db", "upgrade")
+
+        assert "1 new" in monitor("poll", "--source", "daily-test-tech")
+        [story] = monitor.json("list")
+        assert story["url"] == web_server.url(copy)  # not the partner's URL
+        shown = monitor.json("show", str(story["id"]))
+        assert shown["canonical_hint"] == original
+        assert original not in shown["aliases"]
+        assert "canonical on another site (not followed): " + original in monitor(
+            "show", str(story["id"])
+        )
+        assert partner_server.count(f"/news/{CHIPS.slug}") == 0
+
+        # The partner's own feed: its original is a story of its own, not an alias of ours.
+        config.write_text(
+            config.read_text(encoding="utf-8")
+            + f'[[sources]]\nname = "partner"\nurl = "{partner_server.url("/feeds/tech.xml")}"\n',
+            encoding="utf-8",
+        )
+        summary = monitor("poll", "--source", "partner")
+        assert "0 new" in summary and "1 duplicate" in summary  # the same text: folded as a copy
+        stories = monitor.json("list", "--include-duplicates")
+        assert {s["url"] for s in stories} == {web_server.url(copy), original}
+        assert partner_server.count(f"/news/{CHIPS.slug}") == 1
+
+
+def test_a_same_site_canonical_still_names_the_story() -> None:
+    found = story_urls(
+        "https://m.example.co.uk/r/1",
+        "https://m.example.co.uk/news/story?utm_source=x",
+        "https://www.example.co.uk/news/story",
+    )
+    assert list(found.urls.values())[-1] == "https://www.example.co.uk/news/story"
+    assert found.canonical_hint is None
+    elsewhere = story_urls(
+        "https://news.partner.co.uk/a", "https://news.partner.co.uk/a", "https://other.co.uk/a"
+    )
+    assert list(elsewhere.urls.values()) == ["https://news.partner.co.uk/a"]
+    assert elsewhere.canonical_hint == "https://other.co.uk/a"

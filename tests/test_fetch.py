@@ -492,6 +492,94 @@ def test_connections_go_to_the_address_checked_and_a_name_is_resolved_once_per_c
     }
 
 
+def _dead_address() -> str:
+    """A loopback address where nothing listens on any port the tests use: connecting to it
+    is refused at once."""
+    return "127.0.0.2"
+
+
+def fetch_resolving(
+    url: str, addresses: Sequence[str], **overrides: object
+) -> tuple[FetchResult, list[str]]:
+    """One GET whose host name resolves to `addresses` (real sockets: only the lookup is
+    substituted); also the names that were looked up."""
+    asked: list[str] = []
+
+    async def resolve(host: str, port: int) -> Sequence[str]:
+        asked.append(host)
+        return list(addresses)
+
+    async def run() -> FetchResult:
+        settings = replace(SETTINGS, **overrides)  # type: ignore[arg-type]
+        async with Fetcher(settings, resolver=resolve) as fetcher:
+            return await fetcher.get(url)
+
+    return asyncio.run(run()), asked
+
+
+@pytest.mark.parametrize("dead", [_dead_address(), "::1"], ids=["ipv4", "ipv6"])
+def test_a_host_whose_first_address_is_dead_is_reached_at_the_next(
+    web_server: WebServer, dead: str
+) -> None:
+    web_server.route("/page", PAGE)
+    url = f"http://news.example:{web_server.port}/page"
+    result, asked = fetch_resolving(url, [dead, "127.0.0.1"])
+    assert fetched(result).body == PAGE
+    assert asked == ["news.example"]
+    # The control: the dead address alone does not answer.
+    alone, _ = fetch_resolving(url, [dead])
+    assert failed(alone).kind == "connection"
+    assert web_server.count("/page") == 1
+
+
+def test_a_host_none_of_whose_addresses_answers_is_unreachable_naming_each(
+    web_server: WebServer,
+) -> None:
+    url = f"http://news.example:{web_server.port}/page"
+    result, _ = fetch_resolving(url, [_dead_address(), "127.0.0.3"])
+    failure = failed(result)
+    assert failure.kind == "connection"
+    assert "none of its 2 addresses answered" in failure.message
+    assert "127.0.0.2" in failure.message and "127.0.0.3" in failure.message
+
+
+def test_the_guard_checks_every_address_and_connects_to_the_checked_ones_in_order(
+    web_server: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two pretend-public addresses: the first routed to a port where nothing listens, the
+    # second to the test server, so nothing leaves loopback.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]  # closed again below: nothing listens there
+    routes = {"93.184.216.34": dead_port, "93.184.216.35": web_server.port}
+    connected: list[str] = []
+    real_connect = httpcore.AnyIOBackend.connect_tcp
+
+    async def connect_tcp(
+        self: httpcore.AnyIOBackend, host: str, port: int, **kwargs: Any
+    ) -> httpcore.AsyncNetworkStream:
+        connected.append(host)
+        return await real_connect(self, "127.0.0.1", routes[host], **kwargs)
+
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
+    web_server.route("/page", PAGE)
+    url = f"http://news.example:{web_server.port}/page"
+    result, _ = fetch_resolving(
+        url, ["93.184.216.34", "93.184.216.35"], allow_private_addresses=False
+    )
+    assert fetched(result).body == PAGE
+    assert connected == ["93.184.216.34", "93.184.216.35"]
+
+    # A private address among them, even last, refuses the host before any connection.
+    connected.clear()
+    result, _ = fetch_resolving(
+        url, ["93.184.216.34", "93.184.216.35", "10.0.0.7"], allow_private_addresses=False
+    )
+    assert failed(result).kind == "blocked_address"
+    assert "10.0.0.7" in failed(result).message
+    assert connected == []
+
+
 def test_unresolvable_host_is_a_connection_failure() -> None:
     async def resolve(host: str, port: int) -> Sequence[str]:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

@@ -191,6 +191,28 @@ def test_metrics_text_format() -> None:
     assert "monitor_fetch_seconds_count 2" in text
 
 
+def test_degraded_extraction_is_named_in_the_verdict_and_exported_but_not_unhealthy() -> None:
+    degraded = {"tech": "pages extract empty (4 of 6)", "wire": 'pages lost their "titles"'}
+    ok = verdict(facts(timedelta(minutes=3), extraction_degraded=degraded))
+    assert ok == Verdict(
+        True,
+        "ok; extraction degraded for tech: pages extract empty (4 of 6); "
+        'extraction degraded for wire: pages lost their "titles"',
+    )
+    late = verdict(facts(timedelta(minutes=30), extraction_degraded={"tech": "x"}))
+    assert not late.ok and late.reason.endswith("; extraction degraded for tech: x")
+    metrics = Metrics()
+    assert "monitor_sources_extraction_degraded 0" in metrics.render()
+    metrics.extraction_degraded = degraded
+    text = metrics.render()
+    assert "monitor_sources_extraction_degraded 2" in text
+    assert (
+        'monitor_source_extraction_degraded{source="tech",reason="pages extract empty (4 of 6)"} 1'
+        in text
+    )
+    assert 'reason="pages lost their \\"titles\\""} 1' in text
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

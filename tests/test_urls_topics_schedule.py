@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urljoin
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.core import schedule
 from monitor.core.topics import TopicRule, _term_pattern, match_topics
-from monitor.core.urls import canonicalize_url
+from monitor.core.urls import canonicalize_url, registrable_domain, same_site
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -114,3 +116,23 @@ def test_recheck_schedule_steps_then_stops() -> None:
     due, step = schedule.next_recheck(NOW + timedelta(hours=1), step, steps)
     assert (due, step) == (NOW + timedelta(hours=4), 1)
     assert schedule.next_recheck(NOW, step, steps)[0] is None
+
+
+def _registrable_cases() -> list[tuple[str, str]]:
+    path = Path(__file__).parent / "data" / "registrable_domains.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [
+        (host, domain)
+        for host, domain in (line.split() for line in lines if line.strip() and line[0] != "#")
+    ]
+
+
+@pytest.mark.parametrize(("host", "domain"), _registrable_cases())
+def test_registrable_domain(host: str, domain: str) -> None:
+    assert registrable_domain(host) == domain
+
+
+def test_same_site_ignores_subdomains_and_ports_but_not_other_domains() -> None:
+    assert same_site("https://www.bbc.co.uk/news/1", "http://m.bbc.co.uk:8080/news/1")
+    assert not same_site("https://bbc.co.uk/a", "https://itv.co.uk/a")
+    assert not same_site("https://alice.substack.com/p/a", "https://bob.substack.com/p/a")

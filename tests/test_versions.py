@@ -163,6 +163,8 @@ def test_reextract_updates_versions_in_place(
         "updated": 2,
         "without_html": 0,
         "now_identical": 0,
+        "held_written": 0,
+        "held_discarded": 0,
     }
     after = improved.json("show", str(story_id(improved)))
     assert after["text"] == CHIPS.paragraphs[0]

@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from monitor.core.changes import is_removal
 from monitor.core.topics import TopicMatch
+from monitor.core.urls import canonicalize_url, identity_key, same_site
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,38 @@ def needs_lookups(matches: Sequence[TopicMatch], *, watched: bool) -> bool:
     """Whether the duplicate and cluster look-ups can change the decision (they are the
     costly reads, skipped when they cannot)."""
     return bool(matches) and not watched
+
+
+@dataclass(frozen=True, slots=True)
+class StoryUrls:
+    """The URLs a fetched page answers to, and the canonical it declares elsewhere."""
+
+    urls: dict[str, str]  # identity key → URL, in order; the last one names the story
+    canonical_hint: str | None  # a canonical on another registrable domain: recorded only
+
+
+def story_urls(entry_url: str, final_url: str, canonical: str | None) -> StoryUrls:
+    """Every URL a fetched article answers to: the link it was found by, where its redirects
+    ended, and its declared canonical (rel=canonical, else og:url) last, so it names the
+    story, when it is on the same registrable domain as the page that declared it.
+
+    A canonical on another registrable domain (a syndication partner's page naming the
+    original) is not adopted: the page would fold into, and be re-checked at, another site.
+    It comes back as `canonical_hint`. A canonical naming a site's front page is a site bug
+    and ignored."""
+    final = canonicalize_url(final_url)
+    urls = [entry_url, final]
+    hint = None
+    if canonical and urlsplit(canonical).path not in ("", "/"):
+        if same_site(canonical, final):
+            urls.append(canonicalize_url(canonical))
+        else:
+            hint = canonicalize_url(canonical)
+    found: dict[str, str] = {}
+    for url in urls:
+        found.pop(identity_key(url), None)
+        found[identity_key(url)] = url
+    return StoryUrls(found, hint)
 
 
 # ---------------------------------------------------------------- a known story checked again

@@ -51,6 +51,7 @@ class Article:
     canonical_url: str | None  # absolute http(s): rel=canonical, else og:url
     text: str  # main text, paragraphs separated by "\n\n", single spaces within
     site_name: str | None = None  # the publication: og:site_name, else JSON-LD publisher
+    not_article: str | None = None
 
 
 EMPTY_ARTICLE = Article(title="", byline=None, published=None, canonical_url=None, text="")

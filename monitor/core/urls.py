@@ -83,3 +83,54 @@ def identity_key(url: str) -> str:
         if (k.lower(), v.lower()) not in _AMP_QUERY | _PRINT_QUERY
     ]
     return urlunsplit(("", host, path, urlencode(query, doseq=True), ""))[2:]
+
+
+# Second-level labels under which a country-code TLD registers names (example.co.uk,
+# example.com.au, example.ne.jp): the heuristic `registrable_domain` uses in place of the
+# Public Suffix List, which is not a dependency. Known misses: geographic suffixes
+# (city.kawasaki.jp is read as kawasaki.jp) and private suffixes not listed below.
+_CC_SECOND_LEVEL = frozenset(
+    {
+        "ac", "co", "com", "edu", "go", "gob", "gov", "gv", "ltd", "me", "mil", "ne", "net",
+        "nhs", "nic", "nom", "or", "org", "plc", "police", "sch", "web",
+    }
+)  # fmt: skip
+# Suffixes under which anyone can publish: each customer is a site of its own.
+_SHARED_SUFFIXES = frozenset(
+    {
+        "blogspot.com", "github.io", "gitlab.io", "netlify.app", "pages.dev", "vercel.app",
+        "substack.com", "wordpress.com", "medium.com", "tumblr.com", "herokuapp.com",
+        "appspot.com", "azurewebsites.net", "cloudfront.net", "s3.amazonaws.com",
+    }
+)  # fmt: skip
+
+
+@lru_cache(maxsize=16384)
+def registrable_domain(url_or_host: str) -> str:
+    """The part of a host name a publisher registers: `news.bbc.co.uk` → `bbc.co.uk`,
+    `www.example.com` → `example.com`, `alice.substack.com` → `alice.substack.com`.
+
+    A documented heuristic instead of the Public Suffix List: the last two labels, or three
+    when the second-to-last is a registration label of a two-letter country code
+    (`co.uk`, `com.au`, `ne.jp`: see `_CC_SECOND_LEVEL`), or one more under a shared hosting
+    suffix (`_SHARED_SUFFIXES`). An IP address and a single-label name are their own
+    domain. Ports and user names are ignored; the result is lower-case.
+    """
+    host = url_or_host
+    if "/" in host:
+        host = urlsplit(host).hostname or ""
+    host = host.strip().lower().rstrip(".").strip("[]")
+    if not host or ":" in host or re.fullmatch(r"[\d.]+", host):  # IPv6 / IPv4 literal
+        return host
+    labels = host.split(".")
+    size = 2
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _CC_SECOND_LEVEL:
+        size = 3
+    if ".".join(labels[-2:]) in _SHARED_SUFFIXES or ".".join(labels[-3:]) in _SHARED_SUFFIXES:
+        size = 3 if ".".join(labels[-2:]) in _SHARED_SUFFIXES else 4
+    return ".".join(labels[-size:])
+
+
+def same_site(first: str, second: str) -> bool:
+    """Whether two URLs (or host names) belong to one registrable domain."""
+    return registrable_domain(first) == registrable_domain(second)

@@ -43,8 +43,9 @@ from monitor.core.urls import canonicalize_url, identity_key
 from monitor.errors import ParseError
 from monitor.fetch import Failed, Fetched, Fetcher, NotModified
 from monitor.health import Metrics
+from monitor.pipeline import held
 from monitor.pipeline.pool import PageFailed, PageTask, ProcessPool
-from monitor.store import queries
+from monitor.store import extraction, queries
 from monitor.store.claims import renew_leases
 from monitor.store.known_keys import KnownKeys
 from monitor.store.models import Source, Story
@@ -274,7 +275,16 @@ class Pipeline:
             await asyncio.shield(self._write_sources())
         if recheck:
             await self._recheck_due(summary)
+        if self.metrics is not None:  # /metrics names the sources whose extraction is degraded
+            try:
+                self.metrics.extraction_degraded = await self.writer.run(self._degraded)
+            except Exception:
+                log.exception("reading the sources whose extraction is degraded failed")
         return summary
+
+    def _degraded(self) -> dict[str, str]:
+        with self.sessions() as session:
+            return extraction.degraded(session)
 
     async def _claim_unless_stopping(
         self, claim: Callable[_P, list[_Job]], *args: _P.args, **kwargs: _P.kwargs
@@ -558,6 +568,7 @@ class Pipeline:
                     session, job.source.id, url, observed, None, now, recheck=()
                 )
                 queries.add_aliases(session, story.id, {identity_key(url): url})
+                self._settle_held(session)
                 return 1, 0, True
             adopted = isinstance(observed, Extracted) and self.stories.adopt_watched(
                 session, story, observed, now
@@ -567,7 +578,8 @@ class Pipeline:
             changed = self.stories.observe(session, story, observed, now)
             story.last_checked_at = now
             story.next_check_at = None  # the source's interval drives its checks
-            return int(adopted), int(changed), True
+            settled = self._settle_held(session)
+            return int(adopted), int(changed) + settled, True
 
     # ------------------------------------------------------------ new stories
 
@@ -689,9 +701,11 @@ class Pipeline:
         self, summary: PassSummary, source_id: int, entry: FeedEntry, extracted: Extracted
     ) -> bool:
         """Store a story, unless the page turns out to be one already known at another URL
-        (its rel=canonical or the end of its redirects): then the URL becomes an alias."""
+        (its same-site rel=canonical or the end of its redirects): then the URL becomes an
+        alias. A canonical on another site is kept as the story's `canonical_hint`."""
         now = self.clock()
-        urls = story_urls(entry.url, extracted)
+        found = story_urls(entry.url, extracted)
+        urls = found.urls
         try:
             with self.sessions.begin() as session:
                 known = queries.story_by_keys(session, urls)
@@ -702,9 +716,17 @@ class Pipeline:
                 url = next(reversed(urls.values()))  # the canonical, else the final URL
                 recheck = self._recheck_schedule(self._settings_by_id(source_id))
                 story = self.stories.new_story(
-                    session, source_id, url, extracted, entry, now, recheck=recheck
+                    session,
+                    source_id,
+                    url,
+                    extracted,
+                    entry,
+                    now,
+                    recheck=recheck,
+                    canonical_hint=found.canonical_hint,
                 )
                 queries.add_aliases(session, story.id, urls)
+                summary.changed += self._settle_held(session)
         except IntegrityError:
             log.info("story %s was stored by another worker meanwhile", entry.url)
             return False
@@ -793,7 +815,19 @@ class Pipeline:
                 story.next_check_at, story.recheck_step = schedule.next_recheck(
                     now, story.recheck_step, steps
                 )
-            return changed
+            return bool(changed + self._settle_held(session))
+
+    def _settle_held(self, session: Session) -> int:
+        """Settle the held re-checks of the sources found healthy again in this transaction
+        (monitor.pipeline.held); the versions written."""
+        written = 0
+        while self.stories.to_settle:
+            source_id = self.stories.to_settle.pop()
+            source = session.get(Source, source_id)
+            settings = self._settings(source.name) if source is not None else None
+            settled = held.settle(session, self.stories, source_id, settings, self.clock())
+            written += settled.written
+        return written
 
     def _recheck_schedule(self, settings: SourceConfig | None) -> Sequence[timedelta]:
         if settings is not None and settings.recheck is not None:

@@ -141,6 +141,9 @@ class Story(Base):
     # The coverage cluster: the id of its first story (monitor.core.clusters); None for duplicates.
     cluster_id: Mapped[int | None] = mapped_column(Integer, index=True)
     cluster_terms: Mapped[list[str] | None] = mapped_column(JSON)
+    # A rel=canonical (or og:url) on another registrable domain (a syndication partner's
+    # original): recorded, never adopted as the story's URL (monitor.core.decide.story_urls).
+    canonical_hint: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None]
 
@@ -215,6 +218,11 @@ class Version(Base):
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     raw_html: Mapped[bytes | None] = mapped_column(LargeBinary)  # zlib-compressed
+    # How the response was read: its Content-Type charset (None: the header named none) and
+    # the URL it ended at after redirects, so `monitor reextract` decodes and resolves the
+    # stored bytes exactly as the pipeline did. None in versions stored before 0011.
+    charset: Mapped[str | None] = mapped_column(String(40))
+    final_url: Mapped[str | None] = mapped_column(Text)
     # How this version differs from the one before (None for version 1): see monitor.core.changes.
     change_class: Mapped[str | None] = mapped_column(String(10))
     words_added: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -348,3 +356,44 @@ class AlertAttempt(Base):
     duration: Mapped[float] = mapped_column(Float)
     status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class SourceExtraction(Base):
+    """What extraction returns for a source's pages, rolling (monitor.core.breakage), and
+    whether it is degraded now: `degraded_reason` is one line, None while it is healthy."""
+
+    __tablename__ = "source_extraction"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON)  # monitor.core.breakage.Stats
+    degraded_reason: Mapped[str | None] = mapped_column(Text)
+    degraded_since: Mapped[datetime | None]
+    held: Mapped[int] = mapped_column(Integer, default=0)  # its held checks waiting
+    updated_at: Mapped[datetime]
+
+
+class HeldCheck(Base):
+    """A re-check that would have written a version while its source's extraction was
+    degraded: kept (the response as fetched) instead of written, and evaluated again when
+    extraction recovers or `monitor reextract` runs (monitor.store.held)."""
+
+    __tablename__ = "held_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sources.id", ondelete="SET NULL"), index=True
+    )
+    fetched_at: Mapped[datetime]
+    status: Mapped[int] = mapped_column(Integer)
+    final_url: Mapped[str] = mapped_column(Text)
+    charset: Mapped[str | None] = mapped_column(String(40))
+    raw_html: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed
+    # 'suspect': this page alone looked broken (written once the source's window has moved
+    # past it without an alarm); 'degraded': held while its source was degraded (written
+    # only if extraction now reads it soundly).
+    kind: Mapped[str] = mapped_column(String(10))
+    seq: Mapped[int] = mapped_column(Integer)  # the source's pages seen when it was held
+    reason: Mapped[str] = mapped_column(Text)  # why it was held, one line

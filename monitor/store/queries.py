@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, u
 from sqlalchemy.orm import Session
 
 from monitor.store import claims
+from monitor.store.extraction import degraded as degraded_extraction
 from monitor.store.models import (
     FingerprintBand,
     LinkFailure,
@@ -312,11 +313,13 @@ class PollHealth:
     last_success: datetime | None  # the newest successful poll of an enabled source
     polls: int  # polls since the cut-off, by every worker
     failed: int  # … of which failed
+    # {source: why} for the enabled sources whose extraction is degraded (monitor.core.breakage)
+    extraction_degraded: dict[str, str] = field(default_factory=dict)
 
 
 def poll_health(session: Session, since: datetime) -> PollHealth:
-    """Two aggregate queries: the enabled sources, and the polls started since `since`
-    (a range of the `started_at` index)."""
+    """Three queries: the enabled sources, the polls started since `since` (a range of the
+    `started_at` index), and the sources whose extraction is degraded."""
     enabled, first, last = session.execute(
         select(func.count(), func.min(Source.created_at), func.max(Source.last_success_at)).where(
             Source.enabled.is_(True)
@@ -325,7 +328,9 @@ def poll_health(session: Session, since: datetime) -> PollHealth:
     polls, failed = session.execute(
         select(func.count(), func.count(Poll.error)).where(Poll.started_at >= since)
     ).one()
-    return PollHealth(int(enabled), first, last, int(polls), int(failed))
+    return PollHealth(
+        int(enabled), first, last, int(polls), int(failed), degraded_extraction(session)
+    )
 
 
 def release_leases(session: Session, owner: str) -> None:

@@ -11,12 +11,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from monitor.config import Config
-from monitor.core import decide, schedule
+from monitor.core import breakage, decide, schedule
 from monitor.core.changes import classify
 from monitor.core.clusters import best_cluster, cluster_terms
 from monitor.core.diff import compute_diff, version_text
@@ -25,10 +24,9 @@ from monitor.core.fingerprint import Fingerprint
 from monitor.core.normalize import content_hash
 from monitor.core.sources.feed import FeedEntry
 from monitor.core.topics import TopicMatch, TopicRule, match_topics
-from monitor.core.urls import canonicalize_url, identity_key
 from monitor.deliver.outbox import Outbox
 from monitor.fetch import Failed, Fetched, NotModified
-from monitor.store import queries
+from monitor.store import extraction, queries
 from monitor.store.dedupe import DuplicateMatch, find_duplicate, index_story
 from monitor.store.models import Story, StoryTopic, Version
 
@@ -59,6 +57,9 @@ class StoryWriter:
         self._cluster_terms = queries.ClusterTermsCache()
         # Alert events, written in the transaction of what causes them (monitor.deliver).
         self.outbox = Outbox(config.alerts, config.delivery)
+        # Sources found healthy with re-checks held back: monitor.pipeline.held settles
+        # them (it needs the extractor, which the store does not import).
+        self.to_settle: set[int] = set()
 
     def new_story(
         self,
@@ -69,6 +70,7 @@ class StoryWriter:
         entry: FeedEntry | None,
         now: datetime,
         recheck: Sequence[timedelta],
+        canonical_hint: str | None = None,
     ) -> Story:
         """Story and version 1, as monitor.core.decide.new_story says (entry None: a watched page).
 
@@ -107,9 +109,12 @@ class StoryWriter:
             status="active" if plan.listed else "offtopic",
             version_count=0,
             recheck_step=0,
+            canonical_hint=canonical_hint,
         )
         session.add(story)
         session.flush()
+        page = breakage_page(extracted, None, story=story.id)
+        self._judge_extraction(session, source_id, page, now)
         if not plan.listed:
             return story
         self._set_topics(story, plan.topics)
@@ -209,6 +214,8 @@ class StoryWriter:
             text=article.text,
             content_hash=content_hash(title, article.text),
             raw_html=extracted.compressed_html,
+            charset=extracted.fetched.charset,
+            final_url=extracted.fetched.url,
         )
         session.add(row)
         story.title = title
@@ -247,6 +254,33 @@ class StoryWriter:
             else None
         )
         outcome = decide.check(story.url, known, observed)
+        known_removed = known is not None and known.removed
+        if isinstance(result, Extracted) and story.source_id is not None:
+            before = len(latest.text) if latest is not None and not known_removed else None
+            changes: tuple[str, ...] = ()
+            if outcome == "version" and latest is not None:
+                changes = breakage.paragraph_changes(latest.text, result.article.text)
+            page = extraction.page_of(
+                result.article,
+                outcome in ("version", "restored"),
+                story=story.id,
+                before=before,
+                changes=changes,
+            )
+            suspect = None
+            if outcome == "version" and latest is not None:
+                suspect = breakage.looks_broken(
+                    page, before_length=len(latest.text), before_title=bool(latest.title)
+                )
+            judged = self._judge_extraction(session, story.source_id, page, now)
+            if suspect is None and judged.alike:
+                suspect = "it changed the way another story's page did"
+            kind = breakage.hold_as(verdict=judged.reason, suspect=suspect, stories=judged.stories)
+            if outcome == "version" and kind is not None:
+                self._hold(session, story, result, now, judged, kind, judged.reason or suspect)
+                return False
+            if judged.held:  # a newer reading of the story supersedes what was held of it
+                extraction.supersede(session, story.id, story.source_id)
         if outcome == "failed":
             assert isinstance(result, Failed)
             log.warning("re-check %s: %s", story.url, result.message)
@@ -260,6 +294,56 @@ class StoryWriter:
         assert isinstance(result, Extracted)
         self._record_version(session, story, latest, result, title, now)
         return True
+
+    def _judge_extraction(
+        self, session: Session, source_id: int, page: breakage.Page, now: datetime
+    ) -> extraction.Judged:
+        judged = extraction.record(session, source_id, page, now)
+        if judged.reason is None and judged.held:
+            self.to_settle.add(source_id)
+        return judged
+
+    def _hold(
+        self,
+        session: Session,
+        story: Story,
+        result: Extracted,
+        now: datetime,
+        judged: extraction.Judged,
+        kind: str,
+        reason: str | None,
+    ) -> None:
+        """Keep a re-check that only reflects a breakage instead of writing a version."""
+        assert story.source_id is not None
+        reason = reason or ""
+        log.info("re-check %s held back: %s", story.url, reason)
+        extraction.hold(
+            session,
+            story_id=story.id,
+            source_id=story.source_id,
+            fetched_at=now,
+            status=result.fetched.status,
+            final_url=result.fetched.url,
+            charset=result.fetched.charset,
+            compressed_html=result.compressed_html,
+            kind=kind,
+            seq=judged.seen,
+            reason=reason,
+        )
+        if judged.reason is None:  # it may be due already (an older reading's wait)
+            self.to_settle.add(story.source_id)
+
+    def write_held(
+        self,
+        session: Session,
+        story: Story,
+        latest: Version | None,
+        extracted: Extracted,
+        fetched_at: datetime,
+    ) -> None:
+        """Write a held re-check as the story's next version (monitor.pipeline.held)."""
+        title = extracted.article.title or (latest.title if latest else story.title)
+        self._record_version(session, story, latest, extracted, title, fetched_at)
 
     def _record_removal(
         self, session: Session, story: Story, latest: Version, now: datetime
@@ -317,19 +401,15 @@ class StoryWriter:
             )
 
 
-def story_urls(entry_url: str, extracted: Extracted) -> dict[str, str]:
-    """{identity key: URL} for every URL a fetched article answers to: the link it was found
-    by, where its redirects ended, and its declared canonical URL (last, so it names the
-    story). A canonical that points at a site's front page is a site bug and ignored."""
-    urls = [entry_url, canonicalize_url(extracted.fetched.url)]
-    canonical = extracted.article.canonical_url
-    if canonical and urlsplit(canonical).path not in ("", "/"):
-        urls.append(canonicalize_url(canonical))
-    found: dict[str, str] = {}
-    for url in urls:
-        found.pop(identity_key(url), None)
-        found[identity_key(url)] = url
-    return found
+def breakage_page(
+    extracted: Extracted, changed: bool | None, *, story: int, before: int | None = None
+) -> breakage.Page:
+    return extraction.page_of(extracted.article, changed, story=story, before=before)
+
+
+def story_urls(entry_url: str, extracted: Extracted) -> decide.StoryUrls:
+    """The URLs of a fetched article (monitor.core.decide.story_urls)."""
+    return decide.story_urls(entry_url, extracted.fetched.url, extracted.article.canonical_url)
 
 
 def classify_version(version: Version, before: Version, *, restored: bool) -> None:

@@ -1,0 +1,217 @@
+"""Per-source extraction health as the store keeps it: the rolling statistics of
+monitor.core.breakage, the source's `extraction degraded` state, and the re-checks held back
+meanwhile (monitor.pipeline.held settles them).
+
+Synchronous, inside the caller's transaction, like monitor.store.writer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from monitor.core import breakage
+from monitor.store.models import HeldCheck, Source, SourceExtraction
+
+if TYPE_CHECKING:  # the extractor's imports are heavy; read commands use this module
+    from monitor.core.extract import Article
+
+log = logging.getLogger(__name__)
+
+
+def page_of(
+    article: Article,
+    changed: bool | None,
+    *,
+    story: int = 0,
+    before: int | None = None,
+    changes: tuple[str, ...] = (),
+) -> breakage.Page:
+    """What the statistics keep of one extracted page."""
+    return breakage.Page(
+        length=len(article.text),
+        title=bool(article.title),
+        date=article.published is not None,
+        not_article=article.not_article is not None,
+        changed=changed,
+        story=story,
+        before=before,
+        changes=changes,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A source's state after one more page."""
+
+    reason: str | None  # why its extraction is degraded; None: it is not
+    seen: int  # its pages observed in all
+    held: int  # its held checks waiting
+    stories: int  # different stories in the window
+    alike: bool  # the page changed like a page of another story of the window (breakage.alike)
+
+
+def record(session: Session, source_id: int, page: breakage.Page, now: datetime) -> Judged:
+    """Add one page to the source's statistics and judge them again (the row is locked on
+    PostgreSQL, so two workers' pages are both counted)."""
+    row = session.scalars(
+        select(SourceExtraction).where(SourceExtraction.source_id == source_id).with_for_update()
+    ).first()
+    if row is None:
+        row = SourceExtraction(source_id=source_id, stats={}, held=0, updated_at=now)
+        session.add(row)
+    degraded = row.degraded_reason is not None
+    before = breakage.Stats.from_json(row.stats)
+    alike = breakage.alike(before, page)
+    stats = breakage.observe(before, page, frozen=degraded)
+    reason = breakage.judge(stats)
+    if reason is not None and not degraded:
+        row.degraded_since = now
+        log.warning("source %s: extraction degraded: %s", _name(session, source_id), reason)
+        # The suspects held before the alarm were the start of it.
+        session.execute(
+            update(HeldCheck)
+            .where(HeldCheck.source_id == source_id, HeldCheck.kind == "suspect")
+            .values(kind="degraded")
+        )
+    elif reason is None and degraded:
+        log.warning("source %s: extraction recovered", _name(session, source_id))
+        row.degraded_since = None
+    row.degraded_reason = reason
+    row.stats = stats.as_json()
+    row.updated_at = now
+    return Judged(reason, stats.seen, row.held or 0, breakage.stories(stats), alike)
+
+
+def hold(
+    session: Session,
+    *,
+    story_id: int,
+    source_id: int,
+    fetched_at: datetime,
+    status: int,
+    final_url: str,
+    charset: str | None,
+    compressed_html: bytes,
+    kind: str,
+    seq: int,
+    reason: str,
+) -> None:
+    """Keep a re-check's response instead of writing it as a version. A story has at most
+    one: a newer reading replaces what was held of it, keeping when its wait began and
+    'degraded' if either was."""
+    earlier = list(session.scalars(select(HeldCheck).where(HeldCheck.story_id == story_id)))
+    if earlier:
+        seq = min(seq, *(check.seq for check in earlier))
+        if any(check.kind == "degraded" for check in earlier):
+            kind = "degraded"
+        for check in earlier:
+            session.delete(check)
+    session.add(
+        HeldCheck(
+            story_id=story_id,
+            source_id=source_id,
+            fetched_at=fetched_at,
+            status=status,
+            final_url=final_url,
+            charset=charset,
+            raw_html=compressed_html,
+            kind=kind,
+            seq=seq,
+            reason=reason,
+        )
+    )
+    session.execute(
+        update(SourceExtraction)
+        .where(SourceExtraction.source_id == source_id)
+        .values(held=SourceExtraction.held + 1 - len(earlier))
+    )
+
+
+def forget_held(session: Session, source_id: int, checks: list[HeldCheck]) -> None:
+    for check in checks:
+        session.delete(check)
+    session.flush()
+    remaining = session.scalar(
+        select(func.count()).select_from(HeldCheck).where(HeldCheck.source_id == source_id)
+    )
+    session.execute(
+        update(SourceExtraction)
+        .where(SourceExtraction.source_id == source_id)
+        .values(held=int(remaining or 0))
+    )
+
+
+def supersede(session: Session, story_id: int, source_id: int) -> None:
+    """Forget the story's held checks: a newer reading of it was taken as it is."""
+    checks = list(session.scalars(select(HeldCheck).where(HeldCheck.story_id == story_id)))
+    if checks:
+        forget_held(session, source_id, checks)
+
+
+def restart(session: Session, source_id: int, now: datetime) -> None:
+    """Judge the source afresh from its next pages (after `monitor reextract`): the recent
+    window is emptied and the alarm cleared; what is usual is kept."""
+    row = session.get(SourceExtraction, source_id)
+    if row is None:
+        return
+    stats = breakage.Stats.from_json(row.stats)
+    row.stats = breakage.Stats(stats.usual, (), stats.seen).as_json()
+    row.degraded_reason = row.degraded_since = None
+    row.updated_at = now
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """One source's extraction, as `sources`, `status`, /healthz and /metrics show it."""
+
+    state: str  # 'ok', 'degraded', or 'unknown' (no page extracted yet)
+    reason: str | None
+    since: datetime | None
+    held: int
+    pages: int
+
+
+UNKNOWN = SourceHealth("unknown", None, None, 0, 0)
+
+
+def by_source(session: Session) -> dict[int, SourceHealth]:
+    return {row.source_id: _health(row) for row in session.scalars(select(SourceExtraction))}
+
+
+def degraded(session: Session) -> dict[str, str]:
+    """{source name: reason} of the enabled sources whose extraction is degraded."""
+    rows = session.execute(
+        select(Source.name, SourceExtraction.degraded_reason)
+        .join(SourceExtraction, SourceExtraction.source_id == Source.id)
+        .where(SourceExtraction.degraded_reason.is_not(None), Source.enabled.is_(True))
+        .order_by(Source.name)
+    )
+    return {name: reason for name, reason in rows if reason}
+
+
+def _name(session: Session, source_id: int) -> str:
+    source = session.get(Source, source_id)
+    return source.name if source is not None else str(source_id)
+
+
+def degraded_details(session: Session) -> list[tuple[str, SourceHealth]]:
+    """(name, health) of the enabled sources whose extraction is degraded, by name."""
+    rows = session.execute(
+        select(Source.name, SourceExtraction)
+        .join(SourceExtraction, SourceExtraction.source_id == Source.id)
+        .where(SourceExtraction.degraded_reason.is_not(None), Source.enabled.is_(True))
+        .order_by(Source.name)
+    )
+    return [(name, _health(row)) for name, row in rows]
+
+
+def _health(row: SourceExtraction) -> SourceHealth:
+    state = "degraded" if row.degraded_reason else "ok"
+    seen = breakage.Stats.from_json(row.stats).seen
+    return SourceHealth(state, row.degraded_reason, row.degraded_since, row.held or 0, seen)

@@ -1,0 +1,326 @@
+"""Extractor-breakage alarms against a real site whose template changes mid-run: the source is
+marked `extraction degraded` with the reason, what only reflects the breakage is held back, and
+all is well again when the site is fixed."""
+
+from __future__ import annotations
+
+import html
+import random
+import signal
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from monitor.demo.generated import sentence
+from monitor.demo.newsroom import NewsArticle, Newsroom
+from monitor.demo.webserver import Response, WebServer
+from tests.support.paths import unrelated_seeds
+from tests.test_end_to_end import Monitor
+from tests.test_health import free_port
+from tests.test_service import monitor_process, reap
+
+pytestmark = pytest.mark.integration
+
+TICK = 0.15  # a little longer than the re-check interval below
+STORIES = 8
+
+
+def articles() -> list[NewsArticle]:
+    """Eight different stories on one topic, long enough for extraction to be judged."""
+    rng = random.Random(17)
+    return [
+        NewsArticle(
+            slug=f"story-{n}",
+            title=f"Regulators weigh export controls, report {n}",
+            byline="Desk",
+            paragraphs=tuple(
+                " ".join(sentence(rng, topic=p == 0) for _ in range(4)) for p in range(5)
+            ),
+        )
+        for n in range(STORIES)
+    ]
+
+
+def shell(article: NewsArticle, base_url: str) -> Response:
+    """The site's new template: the story moved into an `<aside>`, which the generic
+    extractor takes for furniture (a `text = "aside.story p"` selector reads it)."""
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in article.paragraphs)
+    title = html.escape(article.title)
+    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>{title} | The Daily Test</title>
+<link rel="canonical" href="{base_url}/news/{article.slug}">
+</head><body><header><nav><a href="/">Home</a></nav></header>
+<main><div id="app">Loading…</div></main>
+<aside class="story"><h1>{title}</h1>{body}</aside>
+<footer><p>© 2026 The Daily Test. All rights reserved.</p></footer></body></html>"""
+    return Response(body=page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def write_config(
+    folder: Path, server: WebServer, source_extra: str = "", database: str | None = None
+) -> Path:
+    path = folder / "monitor.toml"
+    path.write_text(
+        f"""
+[database]
+url = "{database or f"sqlite:///{folder / 'm.db'}"}"
+[fetch]
+per_host_delay = "0s"
+allow_private_addresses = true
+[polling]
+interval = "1h"
+recheck = [{", ".join(['"100ms"'] * 60)}]
+[seeds]
+path = "{unrelated_seeds(folder)}"
+[[topics]]
+name = "chips"
+keywords = ["export controls"]
+[[sources]]
+name = "tech"
+url = "{server.url("/feeds/tech.xml")}"
+{source_extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def recheck(monitor: Monitor) -> str:
+    time.sleep(TICK)
+    return monitor("poll")
+
+
+def versions(monitor: Monitor) -> dict[str, int]:
+    return {s["title"]: s["version_count"] for s in monitor.json("list")}
+
+
+def extraction(monitor: Monitor) -> dict[str, object]:
+    [source] = monitor.json("sources")
+    assert isinstance(source["extraction"], dict)
+    return source["extraction"]
+
+
+def test_a_template_change_mid_run_is_an_alarm_not_a_wave_of_versions(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    monitor = Monitor(write_config(tmp_path, web_server, database=db_url), CliRunner())
+    monitor("db", "upgrade")
+    assert f"{STORIES} new" in monitor("poll")
+    for _ in range(2):
+        assert "0 changed" in recheck(monitor)
+    assert extraction(monitor)["state"] == "ok"
+
+    # An edit is an edit.
+    edited = list(stories[0].paragraphs)
+    edited[1] = "Officials said the rules would be reviewed next spring. " + edited[1]
+    room.edit(stories[0].slug, paragraphs=tuple(edited))
+    assert "1 changed" in recheck(monitor)
+    # A story cut to its first paragraph looks like a breakage on its own: it is held until
+    # the source's other pages show they extract as before, then written.
+    cut = versions(monitor)[stories[1].title]
+    room.edit(stories[1].slug, paragraphs=stories[1].paragraphs[:1])
+    recheck(monitor)
+    recheck(monitor)
+    assert versions(monitor)[stories[1].title] == cut + 1
+    assert extraction(monitor) | {"pages": 0} == {
+        "state": "ok",
+        "reason": None,
+        "since": None,
+        "held": 0,
+        "pages": 0,
+    }
+    shown = monitor.json("show", str(_id(monitor, stories[1].title)))
+    assert shown["text"] == stories[1].paragraphs[0]
+    assert shown["versions"][-1]["change_class"] == "major"
+    before = versions(monitor)
+
+    # The site moves to a template the extractor cannot read.
+    break_the_site(web_server, stories)
+    summary = recheck(monitor)
+    health = extraction(monitor)
+    assert health["state"] == "degraded"
+    assert str(health["reason"]).startswith("pages extract ")
+    written = sum(versions(monitor)[t] - before[t] for t in before)
+    assert written <= 1, summary  # at most the first page, before a pattern can be seen
+    assert health["held"] == STORIES - written
+    assert "extraction degraded: tech: pages extract " in monitor("sources")
+    status = monitor.json("status")
+    [degraded] = status["extraction"]["degraded"]
+    assert (degraded["source"], degraded["state"]) == ("tech", "degraded")
+    assert status["healthy"] and "extraction degraded for tech: pages extract" in status["health"]
+    assert "0 changed" in recheck(monitor)  # held again, not written
+    assert sum(versions(monitor).values()) == sum(before.values()) + written
+
+    # The site is fixed; meanwhile one story was really edited.
+    room.serve(web_server)
+    edited = list(stories[3].paragraphs)
+    edited[0] = edited[0] + " The ministry declined to comment."
+    room.edit(stories[3].slug, paragraphs=tuple(edited))
+    recheck(monitor)
+    recheck(monitor)
+    health = extraction(monitor)
+    assert (health["state"], health["reason"], health["held"]) == ("ok", None, 0)
+    after = versions(monitor)
+    assert after[stories[3].title] == before[stories[3].title] + 1
+    assert monitor.json("status")["extraction"] == {"degraded": [], "held": 0}
+    for article in stories[2:]:  # every story reads as the site has it: nothing of the shell
+        shown = monitor.json("show", str(_id(monitor, article.title)))
+        assert "Loading" not in shown["text"] and article.paragraphs[2] in shown["text"]
+
+
+def test_reextract_after_a_selector_fix_writes_what_was_really_edited_and_drops_the_rest(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    monitor = Monitor(write_config(tmp_path, web_server), CliRunner())
+    monitor("db", "upgrade")
+    monitor("poll")
+    for _ in range(2):
+        recheck(monitor)
+    before = versions(monitor)
+    edited = list(stories[5].paragraphs)
+    edited[1] = "The regulator later said it had received forty letters. " + edited[1]
+    edits = {
+        **{a.slug: a for a in stories},
+        stories[5].slug: replace(stories[5], paragraphs=tuple(edited)),
+    }
+    break_the_site(web_server, list(edits.values()))  # a story is edited meanwhile
+    recheck(monitor)
+    recheck(monitor)
+    held = int(extraction(monitor)["held"])  # type: ignore[call-overload]
+    assert extraction(monitor)["state"] == "degraded" and held >= STORIES - 1
+
+    # The user gives the source a selector for its new template and re-extracts.
+    fixed = Monitor(write_config(tmp_path, web_server, 'text = "aside.story p"'), CliRunner())
+    report = fixed.json("reextract")
+    assert report["held_written"] == 1  # the real edit
+    assert report["held_discarded"] == held - 1  # the same text as before: only the breakage
+    assert extraction(fixed) | {"pages": 0} == {
+        "state": "ok",
+        "reason": None,
+        "since": None,
+        "held": 0,
+        "pages": 0,
+    }
+    after = versions(fixed)
+    assert after[stories[5].title] == before[stories[5].title] + 1
+    assert "forty letters" in fixed.json("show", str(_id(fixed, stories[5].title)))["text"]
+    assert "0 changed" in recheck(fixed)  # read with the selector, the pages are as stored
+
+
+def test_a_footer_leaking_into_every_page_is_told_from_an_edit_wave(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    monitor = Monitor(write_config(tmp_path, web_server), CliRunner())
+    monitor("db", "upgrade")
+    monitor("poll")
+    for _ in range(2):
+        recheck(monitor)
+
+    # An edit wave: every story edited at once, each in its own way.
+    for article in stories:
+        room.edit(article.slug, paragraphs=(*article.paragraphs, f"Update: {article.title}."))
+    assert f"{STORIES} changed" in recheck(monitor)
+    assert extraction(monitor)["state"] == "ok"
+    wave = versions(monitor)
+
+    # A redesign puts the site's standards line inside every article body.
+    trust = "<p>Our Standards: The Daily Test Trust Principles.</p>"
+    for article in stories:
+        path = f"/news/{article.slug}"
+        web_server.route(
+            path,
+            handler=lambda _request, slug=article.slug: Response(  # type: ignore[misc]
+                body=(room.article_html(slug) or b"").replace(
+                    b"</div>\n</article>", trust.encode() + b"</div>\n</article>"
+                ),
+                headers={"Content-Type": "text/html; charset=utf-8"},
+            ),
+        )
+    recheck(monitor)
+    health = extraction(monitor)
+    assert health["state"] == "degraded"
+    assert str(health["reason"]).startswith("every re-check changed at once, alike")
+    written = sum(versions(monitor)[t] - wave[t] for t in wave)
+    assert written <= 1  # the first page, before another changed alike
+    assert health["held"] == STORIES - written
+
+
+def break_the_site(web_server: WebServer, stories: list[NewsArticle]) -> None:
+    for article in stories:
+        web_server.route(
+            f"/news/{article.slug}",
+            handler=lambda _request, a=article: shell(a, web_server.base_url),  # type: ignore[misc]
+        )
+
+
+def test_the_running_service_names_the_degraded_source_in_healthz_and_metrics(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    config = write_config(tmp_path, web_server)
+    monitor = Monitor(config, CliRunner())
+    monitor("db", "upgrade")
+    monitor("poll")
+    for _ in range(2):
+        recheck(monitor)
+    break_the_site(web_server, stories)
+    recheck(monitor)
+    assert extraction(monitor)["state"] == "degraded"
+
+    port = free_port()
+    config.write_text(config.read_text() + f"\n[service]\nhttp_port = {port}\n")
+    process = subprocess.Popen(
+        monitor_process("--config", str(config), "run"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        metrics = health = ""
+        while time.monotonic() < deadline:
+            try:
+                metrics = httpx.get(f"{base}/metrics", timeout=5).text
+                health = httpx.get(f"{base}/healthz", timeout=5).text
+            except httpx.TransportError:
+                pass
+            if "monitor_sources_extraction_degraded 1" in metrics:
+                break
+            time.sleep(0.2)
+        assert "monitor_sources_extraction_degraded 1" in metrics
+        assert 'monitor_source_extraction_degraded{source="tech",reason="pages extract' in metrics
+        assert health.startswith("ok; extraction degraded for tech: pages extract"), health
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        reap(process)
+    assert process.returncode == 0
+
+
+def _id(monitor: Monitor, title: str) -> int:
+    return next(int(s["id"]) for s in monitor.json("list") if s["title"] == title)
