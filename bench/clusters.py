@@ -1,0 +1,238 @@
+"""clusters: how well stories are grouped into events, and what grouping costs per article.
+
+Quality is measured on the labelled set in tests/data/events/ (see its README): articles in
+the order they were published, each clustered against the earlier ones within the window
+(`[clusters] window`, 3 days) the way the writer does it, then compared with the labelled
+events pairwise — precision: of the pairs put in one cluster, the share that are one event;
+recall: of the pairs that are one event, the share put in one cluster — and by the adjusted
+Rand index. Off-topic noise articles belong to no event: any pair with one is a wrong merge.
+Topics are ignored (every article may join any other): stricter than the pipeline, where
+a candidate must share a topic.
+
+The baseline row is monitor's clustering before issue 16 (bench/clusters_baseline.py: IDF-
+weighted Jaccard of names, numbers and long words of headline + 40 words, threshold 0.15,
+the IDF computed over the window's stories for every story), run in the same process.
+
+Cost: an index (monitor.core.clusters.EventIndex) holding STORED stories, every one of them
+inside the window (the worst case), then the time to cluster and add one more article,
+averaged over labelled articles; the baseline scores the same articles against the same
+stored stories its way (every story of the window read and weighed per article). The stored
+stories are the labelled articles with their names and numbers renamed, so that their
+vocabulary and frequencies look like a long stream of coverage.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import combinations
+from math import comb
+from pathlib import Path
+
+from bench import Options, Report, Row
+from bench import clusters_baseline as baseline
+from monitor.core import clusters
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "events" / "articles.jsonl"
+WINDOW = timedelta(days=3)
+ALL = frozenset({"all"})
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: str
+    event: str | None
+    topic: str | None
+    outlet: str
+    published: datetime
+    headline: str
+    text: str
+
+
+def load_articles(path: Path = DATA) -> list[Article]:
+    """The labelled articles, in the order they were published."""
+    found = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            found.append(
+                Article(
+                    row["id"],
+                    row["event"],
+                    row["topic"],
+                    row["outlet"],
+                    datetime.fromisoformat(row["published"]),
+                    row["headline"],
+                    row["text"],
+                )
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}:{number}: not a labelled article ({error})") from error
+    return sorted(found, key=lambda a: (a.published, a.id))
+
+
+Clusterer = Callable[[Sequence[Article]], list[int]]
+
+
+def cluster_monitor(
+    articles: Sequence[Article],
+    threshold: float = clusters.THRESHOLD,
+    background: Sequence[Article] = (),
+) -> list[int]:
+    """Each article's cluster (an index into `articles`), as monitor clusters them now,
+    after counting the `background` articles' terms (stored before, outside the window)."""
+    index = clusters.EventIndex(WINDOW)
+    for article in background:
+        index.learn(clusters.cluster_terms(article.headline, article.text))
+    assigned: list[int] = []
+    for number, article in enumerate(articles):
+        terms = clusters.cluster_terms(article.headline, article.text, article.published)
+        index.expire(article.published)
+        best = index.best_cluster(terms, topics=ALL, seen=article.published, threshold=threshold)
+        cluster = best[0] if best else number
+        index.add(number, clusters.Indexed.of(cluster, article.published, ALL, terms))
+        assigned.append(cluster)
+    return assigned
+
+
+def cluster_baseline(articles: Sequence[Article]) -> list[int]:
+    """Each article's cluster as monitor clustered them before issue 16."""
+    assigned: list[int] = []
+    terms = [baseline.cluster_terms(a.headline, a.text) for a in articles]
+    for number, article in enumerate(articles):
+        since = article.published - WINDOW
+        candidates = {
+            other: (assigned[other], terms[other])
+            for other in range(number)
+            if articles[other].published >= since
+        }
+        best = baseline.best_cluster(terms[number], candidates)
+        assigned.append(best[0] if best else number)
+    return assigned
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    precision: float
+    recall: float
+    ari: float
+    clusters: int
+
+
+def quality(articles: Sequence[Article], assigned: Sequence[int]) -> Quality:
+    """Pairwise precision and recall and the adjusted Rand index against the labels (each
+    noise article an event of its own)."""
+    truth = [a.event if a.event is not None else f"noise:{a.id}" for a in articles]
+    together = same = both = 0
+    for i, j in combinations(range(len(articles)), 2):
+        predicted = assigned[i] == assigned[j]
+        labelled = truth[i] == truth[j]
+        together += predicted
+        same += labelled
+        both += predicted and labelled
+    precision = both / together if together else 1.0
+    recall = both / same if same else 1.0
+    return Quality(precision, recall, adjusted_rand_index(truth, assigned), len(set(assigned)))
+
+
+def adjusted_rand_index(truth: Sequence[object], assigned: Sequence[object]) -> float:
+    """Hubert and Arabie's adjusted Rand index of two partitions of the same items."""
+    pairs = Counter(zip(truth, assigned, strict=True))
+    index = sum(comb(n, 2) for n in pairs.values())
+    rows = sum(comb(n, 2) for n in Counter(truth).values())
+    columns = sum(comb(n, 2) for n in Counter(assigned).values())
+    expected = rows * columns / comb(len(truth), 2)
+    maximum = (rows + columns) / 2
+    return 1.0 if maximum == expected else (index - expected) / (maximum - expected)
+
+
+# ---------------------------------------------------------------- cost at scale
+
+
+def stored_terms(articles: Sequence[Article], count: int, seed: int = 16) -> list[frozenset[str]]:
+    """`count` term sets shaped like the labelled articles' but each story its own: every
+    name, number, date and quotation renamed per copy, the common words kept."""
+    rng = random.Random(seed)
+    base = [clusters.cluster_terms(a.headline, a.text) for a in articles]
+    made = []
+    for number in range(count):
+        copy = number // len(base)
+        source = base[rng.randrange(len(base))]
+        made.append(
+            frozenset(
+                term if term.startswith("w:") and rng.random() < 0.8 else f"{term}~{copy}"
+                for term in source
+            )
+        )
+    return made
+
+
+def cost_monitor(articles: Sequence[Article], stored: Sequence[frozenset[str]]) -> float:
+    """Seconds to cluster and index one article with `stored` stories in the window."""
+    start = articles[0].published
+    index = clusters.EventIndex(timedelta(days=3650))
+    for number, terms in enumerate(stored):
+        index.add(number, clusters.Indexed(number, start, ALL, terms))
+    probes = [clusters.cluster_terms(a.headline, a.text) for a in articles]
+    began = time.perf_counter()
+    for offset, terms in enumerate(probes):
+        index.expire(start)
+        best = index.best_cluster(terms, topics=ALL, seen=start)
+        story_id = len(stored) + offset
+        cluster = best[0] if best else story_id
+        index.add(story_id, clusters.Indexed(cluster, start, ALL, terms))
+    return (time.perf_counter() - began) / len(probes)
+
+
+def cost_baseline(articles: Sequence[Article], stored: Sequence[frozenset[str]]) -> float:
+    """Seconds per article for the baseline: every stored story is a candidate."""
+    candidates = {number: (number, terms) for number, terms in enumerate(stored)}
+    probes = [baseline.cluster_terms(a.headline, a.text) for a in articles]
+    began = time.perf_counter()
+    for terms in probes:
+        baseline.best_cluster(terms, candidates)
+    return (time.perf_counter() - began) / len(probes)
+
+
+def run(options: Options) -> Report:
+    articles = load_articles()
+    mine = quality(articles, cluster_monitor(articles))
+    theirs = quality(articles, cluster_baseline(articles))
+    report = Report()
+    events = len({a.event for a in articles if a.event})
+    for metric in ("precision", "recall", "ari"):
+        report.rows.append(
+            Row(
+                f"event clusters, {len(articles)} labelled articles",
+                f"pairwise {metric}" if metric != "ari" else "adjusted Rand index",
+                getattr(mine, metric),
+                getattr(theirs, metric),
+            )
+        )
+    stored_count = 10_000 if options.quick else 100_000
+    stored = stored_terms(articles, stored_count)
+    probes = articles[:: max(1, len(articles) // (20 if options.quick else 60))]
+    report.rows.append(
+        Row(
+            f"event clusters, {stored_count:,} stories in the window",
+            "ms per article",
+            1000 * cost_monitor(articles, stored),
+            1000 * cost_baseline(probes[:10] if options.quick else probes, stored),
+        )
+    )
+    report.notes.append(
+        f"event clusters: {events} events and "
+        f"{sum(a.event is None for a in articles)} noise articles; monitor "
+        f"P={mine.precision:.3f} R={mine.recall:.3f} ARI={mine.ari:.3f} "
+        f"({mine.clusters} clusters), baseline P={theirs.precision:.3f} "
+        f"R={theirs.recall:.3f} ARI={theirs.ari:.3f} ({theirs.clusters} clusters)"
+    )
+    return report
