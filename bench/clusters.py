@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,9 +35,15 @@ from itertools import combinations
 from math import comb
 from pathlib import Path
 
+from sqlalchemy import Engine, insert
+from sqlalchemy.orm import Session
+
 from bench import Options, Report, Row
 from bench import clusters_baseline as baseline
 from monitor.core import clusters
+from monitor.store import db
+from monitor.store.clusters import StoredEvents
+from monitor.store.models import Story, StoryTopic
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "events" / "articles.jsonl"
@@ -161,7 +168,7 @@ def stored_terms(articles: Sequence[Article], count: int, seed: int = 16) -> lis
     """`count` term sets shaped like the labelled articles' but each story its own: every
     name, number, date and quotation renamed per copy, the common words kept."""
     rng = random.Random(seed)
-    base = [clusters.cluster_terms(a.headline, a.text) for a in articles]
+    base = [clusters.cluster_terms(a.headline, a.text, a.published) for a in articles]
     made = []
     for number in range(count):
         copy = number // len(base)
@@ -180,15 +187,15 @@ def cost_monitor(articles: Sequence[Article], stored: Sequence[frozenset[str]]) 
     start = articles[0].published
     index = clusters.EventIndex(timedelta(days=3650))
     for number, terms in enumerate(stored):
-        index.add(number, clusters.Indexed(number, start, ALL, terms))
-    probes = [clusters.cluster_terms(a.headline, a.text) for a in articles]
+        index.add(number, clusters.Indexed.of(number, start, ALL, terms))
+    probes = [clusters.cluster_terms(a.headline, a.text, a.published) for a in articles]
     began = time.perf_counter()
     for offset, terms in enumerate(probes):
         index.expire(start)
         best = index.best_cluster(terms, topics=ALL, seen=start)
         story_id = len(stored) + offset
         cluster = best[0] if best else story_id
-        index.add(story_id, clusters.Indexed(cluster, start, ALL, terms))
+        index.add(story_id, clusters.Indexed.of(cluster, start, ALL, terms))
     return (time.perf_counter() - began) / len(probes)
 
 
@@ -200,6 +207,90 @@ def cost_baseline(articles: Sequence[Article], stored: Sequence[frozenset[str]])
     for terms in probes:
         baseline.best_cluster(terms, candidates)
     return (time.perf_counter() - began) / len(probes)
+
+
+# ---------------------------------------------------------------- the writer's look-up
+
+
+STORE_DAYS = 100  # the stored stories are spread over this many days, the newest last
+
+
+def fill_store(engine: Engine, stored: Sequence[frozenset[str]], now: datetime) -> None:
+    """`stored` as clustered stories of topic "deepseek", first seen evenly over STORE_DAYS
+    days up to `now`, each its own cluster (ids 1…)."""
+    step = timedelta(days=STORE_DAYS) / len(stored)
+    with engine.begin() as connection:
+        for start in range(0, len(stored), 5_000):
+            chunk = range(start, min(start + 5_000, len(stored)))
+            connection.execute(
+                insert(Story),
+                [
+                    {
+                        "id": number + 1,
+                        "url": f"https://news.example.org/{number}",
+                        "first_seen_at": now - step * (len(stored) - number),
+                        "status": "active",
+                        "title": "",
+                        "version_count": 1,
+                        "recheck_step": 0,
+                        "cluster_id": number + 1,
+                        "cluster_terms": sorted(stored[number]),
+                    }
+                    for number in chunk
+                ],
+            )
+            connection.execute(
+                insert(StoryTopic),
+                [{"story_id": n + 1, "topic": "deepseek", "terms": []} for n in chunk],
+            )
+
+
+def store_costs(engine: Engine, articles: Sequence[Article], now: datetime) -> tuple[float, float]:
+    """Seconds per article of the writer's cluster look-up on the database's stories, each
+    article then stored as the writer stores it: (monitor, baseline). Both sides are warm
+    (monitor's index loaded, the baseline's cache of terms filled) by a first look-up that
+    is not timed."""
+    sessions = db.session_factory(engine)
+    probes = [clusters.cluster_terms(a.headline, a.text, a.published) for a in articles]
+    events = StoredEvents(WINDOW)
+    cache = baseline.ClusterTermsCache()
+
+    def monitor_lookup(session: Session, terms: frozenset[str], at: datetime) -> int | None:
+        found = events.best_cluster(session, terms, ["deepseek"], at, clusters.THRESHOLD)
+        return found[0] if found else None
+
+    def baseline_lookup(session: Session, terms: frozenset[str], at: datetime) -> int | None:
+        candidates = baseline.cluster_candidates(
+            session, since=at - WINDOW, topics=["deepseek"], exclude=None, cache=cache
+        )
+        found = baseline.best_cluster(terms, candidates)
+        return found[0] if found else None
+
+    def timed(lookup: Callable[[Session, frozenset[str], datetime], int | None]) -> float:
+        spent = 0.0
+        for offset, terms in enumerate([probes[0], *probes]):
+            at = now + timedelta(seconds=offset)
+            with sessions.begin() as session:
+                began = time.perf_counter()
+                cluster = lookup(session, terms, at)
+                if offset:
+                    spent += time.perf_counter() - began
+                story = Story(
+                    url=f"https://news.example.org/new/{id(lookup)}/{offset}",
+                    first_seen_at=at,
+                    status="active",
+                    title="",
+                    version_count=1,
+                    recheck_step=0,
+                    cluster_terms=sorted(terms),
+                )
+                session.add(story)
+                session.flush()
+                story.cluster_id = cluster or story.id
+                session.add(StoryTopic(story_id=story.id, topic="deepseek", terms=[]))
+        return spent / len(probes)
+
+    return timed(monitor_lookup), timed(baseline_lookup)
 
 
 def run(options: Options) -> Report:
@@ -227,6 +318,36 @@ def run(options: Options) -> Report:
             1000 * cost_monitor(articles, stored),
             1000 * cost_baseline(probes[:10] if options.quick else probes, stored),
         )
+    )
+    store_count = 10_000 if options.quick else 100_000
+    with tempfile.TemporaryDirectory(prefix="monitor-bench-") as folder:
+        engine = db.make_engine(f"sqlite:///{folder}/clusters.db")
+        try:
+            db.upgrade(engine)
+            now = articles[-1].published + timedelta(days=1)
+            fill_store(engine, stored_terms(articles, store_count, seed=17), now)
+            sample = probes[:10] if options.quick else probes
+            mine_cost, theirs_cost = store_costs(engine, sample, now)
+        finally:
+            engine.dispose()
+    in_window = round(store_count * WINDOW / timedelta(days=STORE_DAYS))
+    report.rows.append(
+        Row(
+            f"writer look-up, SQLite, {store_count:,} stories stored",
+            "ms per article",
+            1000 * mine_cost,
+            1000 * theirs_cost,
+        )
+    )
+    report.notes.append(
+        f"event clusters: cost rows: 'stories in the window' = monitor.core.clusters.EventIndex "
+        f"holding that many stories, all inside the window (the worst case), against the "
+        f"previous best_cluster given all of them as candidates; 'writer look-up' = "
+        f"monitor.store.clusters.StoredEvents.best_cluster on a SQLite file of that many "
+        f"stories spread over {STORE_DAYS} days ({in_window:,} in the 3-day window), each "
+        f"article then stored, against the previous cluster_candidates + best_cluster with "
+        f"its cache of terms; both warmed by one untimed look-up (monitor's first look-up "
+        f"loads the window and up to 20,000 older stories' terms)"
     )
     report.notes.append(
         f"event clusters: {events} events and "

@@ -1,5 +1,7 @@
 """The clustering monitor used before issue 16, kept verbatim as the baseline of
-`python -m bench clusters` (a helper: no `run`). Not used by monitor itself.
+`python -m bench clusters` (a helper: no `run`): monitor/core/clusters.py, then the store's
+candidate look-up of monitor/store/queries.py (ClusterTermsCache, cluster_candidates). Not
+used by monitor itself.
 
 Coverage clusters (pure): distinct stories about the same event, grouped.
 
@@ -15,8 +17,15 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.store.models import Story, StoryTopic
 
 LEAD_WORDS = 40
 THRESHOLD = 0.15
@@ -111,3 +120,66 @@ def best_cluster(
         if score >= threshold and (best is None or score > best[1]):
             best = (cluster_id, score)
     return best
+
+
+# ---------------------------------------------------------------- monitor/store/queries.py
+
+ClusterTerms = tuple[int, frozenset[str]]  # a story's cluster id and terms: set once, at its start
+
+
+class ClusterTermsCache:
+    """Stories' cluster ids and terms, kept between clustering calls (from several threads):
+    they never change once stored, so each is read and decoded once."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, ClusterTerms] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, ids: Sequence[int]) -> tuple[dict[int, ClusterTerms], list[int]]:
+        """(what is known of `ids`, the ids not known)."""
+        with self._lock:
+            found = {i: self._known[i] for i in ids if i in self._known}
+        return found, [i for i in ids if i not in found]
+
+    def add(self, entries: dict[int, ClusterTerms], *, keep: Sequence[int]) -> None:
+        """Remember `entries`; past a size well beyond `keep` (the window), forget the rest."""
+        with self._lock:
+            self._known.update(entries)
+            if len(self._known) > 2 * len(keep) + 10_000:
+                self._known = {i: self._known[i] for i in keep if i in self._known}
+
+
+def cluster_candidates(
+    session: Session,
+    *,
+    since: datetime,
+    topics: Sequence[str],
+    exclude: int | None,
+    cache: ClusterTermsCache | None = None,
+) -> dict[int, ClusterTerms]:
+    """Recent clustered stories sharing a topic: story id → (cluster id, terms)."""
+    if not topics:
+        return {}
+    ids = session.scalars(
+        select(Story.id).where(
+            Story.first_seen_at >= since,
+            Story.cluster_id.is_not(None),
+            Story.id != (exclude if exclude is not None else -1),
+            Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic.in_(topics))),
+        )
+    ).all()
+    found, missing = cache.lookup(ids) if cache is not None else ({}, list(ids))
+    read: dict[int, ClusterTerms] = {}
+    for start in range(0, len(missing), 500):
+        rows = session.execute(
+            select(Story.id, Story.cluster_id, Story.cluster_terms).where(
+                Story.id.in_(missing[start : start + 500])
+            )
+        )
+        for story_id, cluster_id, terms in rows:
+            if cluster_id is not None:
+                read[story_id] = (cluster_id, frozenset(terms or ()))
+    if cache is not None and read:
+        cache.add(read, keep=ids)
+    found.update(read)
+    return {story_id: found[story_id] for story_id in ids if story_id in found}

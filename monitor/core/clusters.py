@@ -59,9 +59,9 @@ MIN_SPECIFIC = 1  # specific shared terms a pair needs (the famous-name guard)
 PRIOR_STORIES = 150  # the background counts this many stories more, without terms: until it
 #                      holds enough of its own, a word is taken to be rare, not famous
 BACKGROUND_STORIES = 50_000  # past this many, the background's counts are halved
-MAX_POSTINGS = 256  # a term carried by more of the window's stories finds no candidates
-MAX_SCORED = 64  # candidate clusters scored: those sharing the most candidate-finding terms
-MAX_MEMBERS = 32  # a cluster is scored against its most recent members
+MAX_POSTINGS = 128  # a term carried by more of the window's stories finds no candidates
+MAX_SCORED = 16  # candidate clusters scored: those sharing the most candidate-finding terms
+MAX_MEMBERS = 16  # a cluster is scored against its most recent members
 HEADLINE = "^"  # marks a headline's term in a story's stored terms
 
 _MONTHS = {
@@ -326,10 +326,10 @@ class EventIndex:
         if not story.terms or not story.topics:
             return None
         weigh = _Weights(self, self._total + 1 + PRIOR_STORIES)
-        finding: Counter[int] = Counter()
+        finding: Counter[int] = Counter()  # under the guard, only specific terms can
         for term in story.terms:
             holders = self._postings.get(term, ())
-            if 0 < len(holders) <= MAX_POSTINGS:
+            if 0 < len(holders) <= MAX_POSTINGS and (MIN_SPECIFIC < 1 or weigh.specific(term)):
                 finding.update(self._stories[other].cluster_id for other in holders)
         best: tuple[int, float] | None = None
         best_raw = 0.0
@@ -370,6 +370,7 @@ class _Weights:
         self.top = _idf(1, total)
         self.famous = FAMOUS_SHARE * total
         self._known: dict[str, float] = {}
+        self._specific: dict[str, bool] = {}
 
     def __call__(self, term: str) -> float:
         known = self._known.get(term)
@@ -382,9 +383,12 @@ class _Weights:
     def specific(self, term: str) -> bool:
         """Not a famous name: a fact (an identifier, a number, a date, a quotation), or a
         word that few of the background's stories carry."""
-        if kind(term) in SPECIFIC_KINDS:
-            return True
-        return self.index.document_frequency(term) + 1 <= max(2.0, self.famous)
+        known = self._specific.get(term)
+        if known is None:
+            known = self._specific[term] = kind(
+                term
+            ) in SPECIFIC_KINDS or self.index.document_frequency(term) + 1 <= max(2.0, self.famous)
+        return known
 
 
 def _idf(df: int, total: int) -> float:
@@ -395,13 +399,19 @@ def pair_score(a: Indexed, b: Indexed, weigh: _Weights) -> tuple[float, float]:
     """The weight of the terms two stories share (a term of either headline counting
     HEADLINE_BONUS times); 0 unless MIN_SPECIFIC of them are specific (the guard)."""
     shared = a.terms & b.terms
-    if sum(map(weigh.specific, shared)) < MIN_SPECIFIC:
+    specific = 0
+    for term in shared:
+        specific += weigh.specific(term)
+        if specific >= MIN_SPECIFIC:
+            break
+    if specific < MIN_SPECIFIC:
         return 0.0, 0.0
-    headlines = a.headline | b.headline
     words = facts = 0.0
     for term in shared:
-        weight = weigh(term) * (HEADLINE_BONUS if term in headlines else 1.0)
-        if kind(term) == "w":
+        weight = weigh(term)
+        if term in a.headline or term in b.headline:
+            weight *= HEADLINE_BONUS
+        if term[1:2] != ":" or term[0] == "w":  # a word (or a term stored before kinds)
             words += weight
         else:
             facts += weight

@@ -9,19 +9,17 @@ since the last one, never the whole window.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from monitor.core.clusters import EventIndex, Indexed
 from monitor.store.models import Story, StoryTopic
 
 BACKGROUND_STORIES = 20_000  # older stories whose terms are counted at start
-OVERLAP = 100  # ids below the highest seen read again: a slower writer may commit them late
-_BATCH = 500
+OVERLAP = 32  # ids below the highest seen read again: a slower writer may commit them late
 
 
 class StoredEvents:
@@ -48,19 +46,43 @@ class StoredEvents:
             return self.index.best_cluster(terms, topics=topics, seen=now, threshold=threshold)
 
     def _catch_up(self, session: Session, now: datetime) -> None:
+        """Read the stories stored since the last look-up (at first: the window's, after the
+        background's), in one query."""
         since = now - self.index.window
-        clustered = Story.cluster_id.is_not(None)
         if self._highest is None:
             self._highest = 0
             self._learn_background(session, since)
-            newer = select(Story.id).where(clustered, Story.first_seen_at >= since)
+            wanted = Story.first_seen_at >= since
         else:
-            newer = select(Story.id).where(clustered, Story.id > self._highest - OVERLAP)
-        ids = [i for i in session.scalars(newer) if i not in self._recent and i not in self.index]
-        for start in range(0, len(ids), _BATCH):
-            self._take(session, ids[start : start + _BATCH], since)
-        floor = (self._highest or 0) - OVERLAP
-        self._recent = {i for i in self._recent if i > floor}
+            floor = self._highest - OVERLAP
+            self._recent = {i for i in self._recent if i > floor}
+            wanted = and_(Story.id > floor, Story.id.not_in(self._recent))
+        rows = session.execute(
+            select(
+                Story.id,
+                Story.cluster_id,
+                Story.cluster_terms,
+                Story.first_seen_at,
+                StoryTopic.topic,
+            )
+            .outerjoin(StoryTopic, StoryTopic.story_id == Story.id)
+            .where(Story.cluster_id.is_not(None), wanted)
+            .order_by(Story.id)
+        )
+        stories: dict[int, tuple[int, list[str], datetime, list[str]]] = {}
+        for story_id, cluster_id, terms, seen, topic in rows:
+            if cluster_id is None:  # not so: the query asks for clustered stories
+                continue
+            known = stories.setdefault(story_id, (cluster_id, terms or [], seen, []))
+            if topic is not None:
+                known[3].append(topic)
+        for story_id, (cluster_id, terms, seen, topics) in stories.items():
+            self._highest = max(self._highest or 0, story_id)
+            self._recent.add(story_id)
+            if seen < since:
+                self.index.learn(terms)
+            else:
+                self.index.add(story_id, Indexed.of(cluster_id, seen, topics, terms))
 
     def _learn_background(self, session: Session, since: datetime) -> None:
         rows = session.execute(
@@ -73,26 +95,3 @@ class StoredEvents:
             self.index.learn(terms or ())
             self._highest = max(self._highest or 0, story_id)
             self._recent.add(story_id)
-
-    def _take(self, session: Session, ids: Sequence[int], since: datetime) -> None:
-        topics: defaultdict[int, list[str]] = defaultdict(list)
-        for story_id, topic in session.execute(
-            select(StoryTopic.story_id, StoryTopic.topic).where(StoryTopic.story_id.in_(ids))
-        ):
-            topics[story_id].append(topic)
-        rows = session.execute(
-            select(Story.id, Story.cluster_id, Story.cluster_terms, Story.first_seen_at)
-            .where(Story.id.in_(ids))
-            .order_by(Story.id)
-        )
-        for story_id, cluster_id, terms, seen in rows:
-            self._highest = max(self._highest or 0, story_id)
-            self._recent.add(story_id)
-            if cluster_id is None:
-                continue
-            if seen < since:
-                self.index.learn(terms or ())
-            else:
-                self.index.add(
-                    story_id, Indexed.of(cluster_id, seen, topics[story_id], terms or ())
-                )
