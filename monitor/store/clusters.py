@@ -57,7 +57,7 @@ class StoredEvents:
             floor = self._highest - OVERLAP
             self._recent = {i for i in self._recent if i > floor}
             wanted = and_(Story.id > floor, Story.id.not_in(self._recent))
-        rows = session.execute(
+        rows = session.connection().execute(  # Core: no ORM work for plain columns
             select(
                 Story.id,
                 Story.cluster_id,
