@@ -101,6 +101,24 @@ def test_one_fact_written_two_ways_is_one_term() -> None:
     assert "w:distil" in terms("distilled") & terms("distillation")
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    title=st.text(max_size=80),
+    text=st.text(alphabet=st.sampled_from(list("ab1,.%$'\"“” -\nMonday Jan 27bn")), max_size=300),
+    published=st.none() | st.datetimes(timezones=st.just(UTC)),
+)
+def test_terms_of_any_text_are_well_formed(
+    title: str, text: str, published: datetime | None
+) -> None:
+    """Whatever a page holds, its terms are kind-tagged strings and a stored list reads
+    back as the same terms."""
+    stored = cluster_terms(title, text, published)
+    plain, headline = split_terms(stored)
+    assert headline <= plain
+    assert all(clusters.kind(term) in clusters.KIND_WEIGHTS for term in plain)
+    assert split_terms(sorted(stored)) == (plain, headline)
+
+
 # ---------------------------------------------------------------- the rules
 
 

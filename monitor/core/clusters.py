@@ -16,20 +16,22 @@ A term weighs its kind's weight times its rarity squared: its inverse document f
 among the background of stories seen (`EventIndex`) over the highest possible, so a name
 every other story carries ("DeepSeek" in a DeepSeek window) weighs next to nothing and
 "UE8M0" or "$589bn" nearly its full weight. Two stories' *pair score* is the weight of the
-terms they share, a term of either headline counting HEADLINE_BONUS times — zero unless
-MIN_SPECIFIC of the shared terms are specific (the famous-name guard: an identifier, number,
-date, quotation, or a word in at most FAMOUS_SHARE of the background's stories; two events
-sharing only famous names and their beat's vocabulary never match). A story joins the
-cluster whose members in the window match it best *on average*, each pair score shrunk
-linearly with the time between the two (zero at the window's edge), when that average
-reaches the threshold; else it starts a cluster. Averaging over the cluster, not taking the
-best member, keeps a follow-up that repeats one report's numbers out of the event it
-follows; the window keeps everything older out.
+terms they share, a term of either headline counting HEADLINE_BONUS times and the shared
+words (w:) WORD_CAP at most (beyond that, it takes a fact) — zero unless MIN_SPECIFIC of the
+shared terms are specific (the famous-name guard: an identifier, number, date, quotation,
+or a word in at most FAMOUS_SHARE of the background's stories; two events sharing only
+famous names and their beat's vocabulary never match). A story joins a cluster when the
+mean of its pair scores with the cluster's members in the window, each shrunk linearly with
+the time between the two (zero at the window's edge), reaches the threshold — of several,
+the one it resembles most (the same mean without the cap on words); else it starts a
+cluster. Averaging over the cluster, not taking the best member, keeps a follow-up that
+repeats one report's numbers out of the event it follows; the window keeps everything older
+out.
 
 `EventIndex` keeps the window's stories in an inverted index (term → stories) and the
 background's document frequencies, kept up to date as stories arrive and leave, so that a
-look-up costs the same however many stories the window and the store hold: only terms
-carried by at most MAX_POSTINGS stories of the window find candidates, the MAX_SCORED
+look-up costs the same however many stories the window and the store hold: only specific
+terms carried by at most MAX_POSTINGS stories of the window find candidates, the MAX_SCORED
 clusters sharing the most of them are scored, each against at most MAX_MEMBERS members, and
 the background halves its counts past BACKGROUND_STORIES stories (older coverage counting
 less, memory bounded).
@@ -161,8 +163,9 @@ def _date_term(match: re.Match[str], terms: set[str]) -> str:
 
 def _weekday_term(match: re.Match[str], published: datetime, terms: set[str]) -> str:
     back = (published.weekday() - _WEEKDAYS.index(match[1].casefold())) % 7
-    day = published - timedelta(days=back)
-    terms.add(f"d:{day.month:02d}-{day.day:02d}")
+    if published.toordinal() > back:  # not before 1 January of year 1
+        day = published - timedelta(days=back)
+        terms.add(f"d:{day.month:02d}-{day.day:02d}")
     return " , "
 
 
