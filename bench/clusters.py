@@ -357,6 +357,14 @@ def run(options: Options) -> Report:
         f"terms); times are CPU time of the benchmark process (SQLite runs in it), not "
         f"wall time: the machine is shared"
     )
+    sweep = []
+    for threshold in (2.5, 2.8, 3.0, 3.1, 3.2, 3.3, 3.4, 3.5, 3.7, 4.0):
+        found = quality(articles, cluster_monitor(articles, threshold=threshold))
+        sweep.append(f"{threshold:g}: P {found.precision:.3f} R {found.recall:.3f}")
+    report.notes.append(
+        f"event clusters: [clusters] threshold (default {clusters.THRESHOLD:g}) swept: "
+        + ", ".join(sweep)
+    )
     report.notes.append(
         f"event clusters: {events} events and "
         f"{sum(a.event is None for a in articles)} noise articles; monitor "
