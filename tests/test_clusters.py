@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import permutations
 from pathlib import Path
 
 import pytest
@@ -58,11 +59,11 @@ def test_labelled_set_is_what_its_readme_says() -> None:
 
 def test_labelled_events_are_grouped_with_the_measured_quality() -> None:
     """Regression floors at the figures measured when the method was tuned (precision
-    0.963, recall 0.869, ARI 0.913 on 302 articles); the baseline it replaced scored
+    0.982, recall 0.858, ARI 0.915 on 302 articles); the baseline it replaced scored
     0.868, 0.372 and 0.519 (`python -m bench clusters`)."""
     found = quality(ARTICLES, cluster_monitor(ARTICLES))
-    assert found.precision >= 0.96
-    assert found.recall >= 0.86
+    assert found.precision >= 0.98
+    assert found.recall >= 0.85
     assert found.ari >= 0.91
 
 
@@ -198,7 +199,7 @@ def test_a_follow_up_is_an_event_of_its_own() -> None:
 
 
 def test_stories_further_apart_than_the_window_are_never_grouped() -> None:
-    first, second = BY_ID["ds-app-store-top-1"], BY_ID["ds-app-store-top-2"]
+    first, second = BY_ID["ds-app-store-top-1"], BY_ID["ds-app-store-top-3"]
     index = _index(first)
     assert _lookup(index, second) == 1
     assert _lookup(index, second, seen=first.published + WINDOW + timedelta(minutes=1)) is None
@@ -209,7 +210,7 @@ def test_stories_further_apart_than_the_window_are_never_grouped() -> None:
 
 def test_a_candidate_must_share_a_topic() -> None:
     index = _index(BY_ID["ds-app-store-top-1"])
-    article = BY_ID["ds-app-store-top-2"]
+    article = BY_ID["ds-app-store-top-3"]
     terms = cluster_terms(article.headline, article.text, article.published)
     assert index.best_cluster(terms, topics={"stargate"}, seen=article.published) is None
 
@@ -306,7 +307,7 @@ def test_the_writer_index_follows_stories_stored_by_another_process(db_url: str)
             app = _store(session, BY_ID["ds-app-store-top-1"])
         events = StoredEvents(WINDOW)
         with db.session_factory(mine).begin() as session:
-            assert _lookup_stored(events, session, BY_ID["ds-app-store-top-2"]) == app
+            assert _lookup_stored(events, session, BY_ID["ds-app-store-top-3"]) == app
         assert old not in events.index and app in events.index
         assert events.index.background == 2
         with db.session_factory(theirs).begin() as session:  # meanwhile, another process
@@ -326,6 +327,23 @@ def test_the_writer_index_follows_stories_stored_by_another_process(db_url: str)
 
 def terms(article: NewsArticle) -> frozenset[str]:
     return cluster_terms(article.title, "\n\n".join(article.paragraphs))
+
+
+def test_a_lead_that_mentions_another_subject_does_not_join_it() -> None:
+    """A DeepSeek story whose lead mentions US export controls, and a story about export
+    controls: many words in common, none in both headlines, no fact: in whatever order
+    they and a second DeepSeek report arrive, even before monitor knows which words are
+    common, the two DeepSeek reports are grouped and the export story is not."""
+    published = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    for order in permutations((APP_STORE_A, APP_STORE_B, CHIPS)):
+        index = EventIndex(WINDOW)
+        found = {}
+        for number, article in enumerate(order, start=1):
+            stored = cluster_terms(article.title, "\n\n".join(article.paragraphs), published)
+            best = index.best_cluster(stored, topics=TOPICS, seen=published)
+            found[article.slug] = best[0] if best else number
+            index.add(number, Indexed.of(found[article.slug], published, TOPICS, stored))
+        assert found[APP_STORE_A.slug] == found[APP_STORE_B.slug] != found[CHIPS.slug], order
 
 
 def test_the_demo_articles_group_as_the_demo_says() -> None:

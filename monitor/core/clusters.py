@@ -16,17 +16,21 @@ A term weighs its kind's weight times its rarity squared: its inverse document f
 among the background of stories seen (`EventIndex`) over the highest possible, so a name
 every other story carries ("DeepSeek" in a DeepSeek window) weighs next to nothing and
 "UE8M0" or "$589bn" nearly its full weight. Two stories' *pair score* is the weight of the
-terms they share, a term of either headline counting HEADLINE_BONUS times and the shared
-words (w:) WORD_CAP at most (beyond that, it takes a fact) — zero unless MIN_SPECIFIC of the
-shared terms are specific (the famous-name guard: an identifier, number, date, quotation,
-or a word in at most FAMOUS_SHARE of the background's stories; two events sharing only
-famous names and their beat's vocabulary never match). A story joins a cluster when the
-mean of its pair scores with the cluster's members in the window, each shrunk linearly with
-the time between the two (zero at the window's edge), reaches the threshold — of several,
-the one it resembles most (the same mean without the cap on words); else it starts a
-cluster. Averaging over the cluster, not taking the best member, keeps a follow-up that
-repeats one report's numbers out of the event it follows; the window keeps everything older
-out.
+terms they share, a term of one headline counting HEADLINE_BONUS times, of both
+BOTH_HEADLINES_BONUS times, and the shared words (w:) WORD_CAP at most (beyond that, it
+takes a fact). It is zero unless MIN_SPECIFIC of the shared terms are specific (the
+famous-name guard: an identifier, number, date, quotation, or a word in at most
+FAMOUS_SHARE of the background's stories; two events sharing only famous names and their
+beat's vocabulary never match), and zero when they share words only and their headlines
+nothing (a lead that mentions another story's subject in passing is not its event: this
+holds even while the background is too small to tell famous words from rare ones).
+
+A story joins a cluster when the mean of its pair scores with the cluster's members in the
+window, each shrunk linearly with the time between the two (zero at the window's edge),
+reaches the threshold — of several, the one it resembles most (the same mean without the
+cap on words); else it starts a cluster. Averaging over the cluster, not taking the best
+member, keeps a follow-up that repeats one report's numbers out of the event it follows;
+the window keeps everything older out.
 
 `EventIndex` keeps the window's stories in an inverted index (term → stories) and the
 background's document frequencies, kept up to date as stories arrive and leave, so that a
@@ -53,7 +57,8 @@ STEM = 6
 THRESHOLD = 3.3  # the default of [clusters] threshold
 KIND_WEIGHTS = {"e": 2.0, "n": 2.0, "p": 2.0, "d": 1.5, "q": 1.5, "w": 1.0}
 RARITY_POWER = 2
-HEADLINE_BONUS = 2.0
+HEADLINE_BONUS = 1.5  # a shared term in one of the two headlines counts this many times
+BOTH_HEADLINES_BONUS = 2.5  # … in both
 WORD_CAP = 5.0  # shared words (w:) count at most this much: beyond it, it takes a fact
 SPECIFIC_KINDS = frozenset("enpdq")  # specific whatever their frequency
 FAMOUS_SHARE = 0.05  # a word in more of the background's stories than this is famous
@@ -394,13 +399,19 @@ class _Weights:
         return known
 
 
+def _is_word(term: str) -> bool:
+    """A w: term (or one stored before terms had kinds)."""
+    return term[1:2] != ":" or term[0] == "w"
+
+
 def _idf(df: int, total: int) -> float:
     return max(0.0, math.log((total - df + 0.5) / (df + 0.5)))
 
 
 def pair_score(a: Indexed, b: Indexed, weigh: _Weights) -> tuple[float, float]:
-    """The weight of the terms two stories share (a term of either headline counting
-    HEADLINE_BONUS times); 0 unless MIN_SPECIFIC of them are specific (the guard)."""
+    """The weight of the terms two stories share (more in the headlines), the shared words
+    capped at WORD_CAP, and uncapped; 0 unless MIN_SPECIFIC of them are specific (the
+    famous-name guard) and, when they share only words, the headlines share one."""
     shared = a.terms & b.terms
     specific = 0
     for term in shared:
@@ -409,12 +420,16 @@ def pair_score(a: Indexed, b: Indexed, weigh: _Weights) -> tuple[float, float]:
             break
     if specific < MIN_SPECIFIC:
         return 0.0, 0.0
+    if not (a.headline & b.headline) and all(_is_word(term) for term in shared):
+        return 0.0, 0.0  # words alone, and not one of the headlines' subject
     words = facts = 0.0
     for term in shared:
         weight = weigh(term)
-        if term in a.headline or term in b.headline:
+        if term in a.headline and term in b.headline:
+            weight *= BOTH_HEADLINES_BONUS
+        elif term in a.headline or term in b.headline:
             weight *= HEADLINE_BONUS
-        if term[1:2] != ":" or term[0] == "w":  # a word (or a term stored before kinds)
+        if _is_word(term):
             words += weight
         else:
             facts += weight
