@@ -131,7 +131,7 @@ class ServiceConfig(_Section):
 
 class ClustersConfig(_Section):
     window: PositiveDuration = timedelta(days=3)
-    threshold: float = Field(0.15, gt=0, le=1)
+    threshold: float = Field(3.3, gt=0)  # monitor.core.clusters.THRESHOLD
 
 
 class SeedsConfig(_Section):

@@ -88,7 +88,7 @@ def process_page(task: PageTask) -> ProcessedPage:
         normalized,
         fingerprint(normalized),
         tuple(match_topics(task.topics, article.title, article.text)),
-        cluster_terms(article.title, article.text),
+        cluster_terms(article.title, article.text, article.published),
         compress_html(task.body),
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -513,67 +512,6 @@ def claim_due_stories(
     )
     by_id = {story.id: story for story in loaded}
     return [by_id[story_id] for story_id in ids]
-
-
-ClusterTerms = tuple[int, frozenset[str]]  # a story's cluster id and terms: set once, at its start
-
-
-class ClusterTermsCache:
-    """Stories' cluster ids and terms, kept between clustering calls (from several threads):
-    they never change once stored, so each is read and decoded once."""
-
-    def __init__(self) -> None:
-        self._known: dict[int, ClusterTerms] = {}
-        self._lock = threading.Lock()
-
-    def lookup(self, ids: Sequence[int]) -> tuple[dict[int, ClusterTerms], list[int]]:
-        """(what is known of `ids`, the ids not known)."""
-        with self._lock:
-            found = {i: self._known[i] for i in ids if i in self._known}
-        return found, [i for i in ids if i not in found]
-
-    def add(self, entries: dict[int, ClusterTerms], *, keep: Sequence[int]) -> None:
-        """Remember `entries`; past a size well beyond `keep` (the window), forget the rest."""
-        with self._lock:
-            self._known.update(entries)
-            if len(self._known) > 2 * len(keep) + 10_000:
-                self._known = {i: self._known[i] for i in keep if i in self._known}
-
-
-def cluster_candidates(
-    session: Session,
-    *,
-    since: datetime,
-    topics: Sequence[str],
-    exclude: int | None,
-    cache: ClusterTermsCache | None = None,
-) -> dict[int, ClusterTerms]:
-    """Recent clustered stories sharing a topic: story id → (cluster id, terms)."""
-    if not topics:
-        return {}
-    ids = session.scalars(
-        select(Story.id).where(
-            Story.first_seen_at >= since,
-            Story.cluster_id.is_not(None),
-            Story.id != (exclude if exclude is not None else -1),
-            Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic.in_(topics))),
-        )
-    ).all()
-    found, missing = cache.lookup(ids) if cache is not None else ({}, list(ids))
-    read: dict[int, ClusterTerms] = {}
-    for start in range(0, len(missing), 500):
-        rows = session.execute(
-            select(Story.id, Story.cluster_id, Story.cluster_terms).where(
-                Story.id.in_(missing[start : start + 500])
-            )
-        )
-        for story_id, cluster_id, terms in rows:
-            if cluster_id is not None:
-                read[story_id] = (cluster_id, frozenset(terms or ()))
-    if cache is not None and read:
-        cache.add(read, keep=ids)
-    found.update(read)
-    return {story_id: found[story_id] for story_id in ids if story_id in found}
 
 
 def clusters(session: Session, stories: Sequence[Story]) -> dict[int, list[Story]]:

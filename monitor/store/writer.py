@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from monitor.config import Config
 from monitor.core import breakage, decide, schedule
 from monitor.core.changes import classify
-from monitor.core.clusters import best_cluster, cluster_terms
+from monitor.core.clusters import cluster_terms
 from monitor.core.diff import compute_diff, version_text
 from monitor.core.extract import Article
 from monitor.core.fingerprint import Fingerprint
@@ -27,6 +27,7 @@ from monitor.core.topics import TopicMatch, TopicRule, match_topics
 from monitor.deliver.outbox import Outbox
 from monitor.fetch import Failed, Fetched, NotModified
 from monitor.store import extraction, queries
+from monitor.store.clusters import StoredEvents
 from monitor.store.dedupe import DuplicateMatch, find_duplicate, index_story
 from monitor.store.models import Story, StoryTopic, Version
 
@@ -47,14 +48,14 @@ class Extracted:
 
 
 class StoryWriter:
-    """Writes stories and their versions. One per pipeline: it keeps the clustering cache."""
+    """Writes stories and their versions. One per pipeline: it keeps the event index."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.rules = tuple(
             TopicRule(t.name, tuple(t.keywords), tuple(t.exclude)) for t in config.topics
         )
-        self._cluster_terms = queries.ClusterTermsCache()
+        self._events = StoredEvents(config.clusters.window)
         # Alert events, written in the transaction of what causes them (monitor.deliver).
         self.outbox = Outbox(config.alerts, config.delivery)
         # Sources found healthy with re-checks held back: monitor.pipeline.held settles
@@ -87,11 +88,7 @@ class StoryWriter:
         if decide.needs_lookups(matches, watched=watched):
             duplicate = self._find_duplicate(session, extracted)
             if duplicate is None:
-                terms = (
-                    extracted.cluster_terms
-                    if title == article.title
-                    else cluster_terms(title, article.text)
-                )
+                terms = self._cluster_terms(extracted, title, entry, now)
                 cluster = self._best_cluster(session, terms, [m.topic for m in matches], now)
         plan = decide.new_story(
             matches,
@@ -156,19 +153,24 @@ class StoryWriter:
         index_story(session, story, extracted.normalized, extracted.fingerprint)
         return True
 
+    @staticmethod
+    def _cluster_terms(
+        extracted: Extracted, title: str, entry: FeedEntry | None, now: datetime
+    ) -> frozenset[str]:
+        """The terms the pool found, unless the headline came from elsewhere or the page
+        gave no publication time (weekdays are then read against the feed's or now)."""
+        article = extracted.article
+        if title == article.title and article.published is not None:
+            return extracted.cluster_terms
+        published = article.published or (entry.published if entry else None) or now
+        return cluster_terms(title, article.text, published)
+
     def _best_cluster(
         self, session: Session, terms: frozenset[str], topics: list[str], now: datetime
     ) -> tuple[int, float] | None:
-        """The cluster of the most similar recent story, if any is close enough."""
+        """The cluster of the event this story reports, if a recent one matches well enough."""
         settings = self.config.clusters
-        candidates = queries.cluster_candidates(
-            session,
-            since=now - settings.window,
-            topics=topics,
-            exclude=None,
-            cache=self._cluster_terms,
-        )
-        return best_cluster(terms, candidates, threshold=settings.threshold)
+        return self._events.best_cluster(session, terms, topics, now, settings.threshold)
 
     def _find_duplicate(self, session: Session, extracted: Extracted) -> DuplicateMatch | None:
         """Is the text a copy of a seed or of a stored story? (Reads only.)"""
