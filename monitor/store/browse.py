@@ -1,0 +1,220 @@
+"""The web view's reads: a page of the listing (keyset cursor), stories per day, share of
+voice, seeds' copies, feed entries. Each takes the caller's session, like monitor.store.queries,
+whose listing (`list_query`) the coverage page and `/api/stories` extend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from monitor.store import queries
+from monitor.store.models import Source, Story, StoryTopic, Version
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page of the listing ends: the sort key and the id of its last story."""
+
+    moment: datetime
+    story_id: int
+
+    def encode(self) -> str:
+        return f"{self.moment.astimezone(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}_{self.story_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Raises ValueError for anything that is not a cursor this module wrote."""
+        moment, _, story_id = text.partition("_")
+        when = datetime.strptime(moment, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
+        return cls(when, int(story_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Browse:
+    """The coverage page's filters beyond the CLI's: an outlet, a text search, an event."""
+
+    listing: queries.ListFilter
+    outlet: str | None = None
+    search: str | None = None
+    cluster: int | None = None
+
+
+def _outlet_name() -> ColumnElement[Any]:
+    return func.coalesce(Story.outlet, Source.name)
+
+
+def browse_stories(
+    session: Session, browse: Browse, limit: int, after: Cursor | None = None
+) -> tuple[list[Story], Cursor | None]:
+    """One page of the listing, newest first, and the cursor of the next page (None: last)."""
+    order = queries.listing_order()
+    query = queries.list_query(browse.listing)
+    if browse.outlet:
+        query = query.where(
+            Story.source_id.in_(select(Source.id).where(Source.name == browse.outlet))
+            | (Story.outlet == browse.outlet)
+        )
+    if browse.cluster is not None:
+        query = query.where(Story.cluster_id == browse.cluster)
+    if browse.search:
+        needle = browse.search.lower()
+        current = exists().where(
+            Version.story_id == Story.id,
+            Version.number == Story.version_count,
+            func.lower(Version.text).contains(needle, autoescape=True),
+        )
+        query = query.where(or_(func.lower(Story.title).contains(needle, autoescape=True), current))
+    if after is not None:
+        query = query.where(
+            or_(order < after.moment, and_(order == after.moment, Story.id < after.story_id))
+        )
+    rows = list(session.scalars(query.order_by(order.desc(), Story.id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], Cursor(last.last_changed_at or last.first_seen_at, last.id)
+
+
+def outlet_names(session: Session, limit: int = 200) -> list[str]:
+    """The outlets and sources stories came from, for the coverage page's filter."""
+    outlets = session.scalars(
+        select(Story.outlet).where(Story.outlet.is_not(None)).distinct().limit(limit)
+    )
+    names = set(outlets) | set(session.scalars(select(Source.name)))
+    return sorted(name for name in names if name)
+
+
+def cluster_sizes(session: Session, cluster_ids: Sequence[int]) -> dict[int, int]:
+    """How many listed stories each of these events has."""
+    if not cluster_ids:
+        return {}
+    query = (
+        select(Story.cluster_id, func.count())
+        .where(Story.cluster_id.in_(set(cluster_ids)), Story.status == "active")
+        .group_by(Story.cluster_id)
+    )
+    return {int(c): int(n) for c, n in session.execute(query) if c is not None}
+
+
+def cluster_stories(session: Session, cluster_id: int) -> list[Story]:
+    """An event's listed stories in order of first sight."""
+    query = (
+        select(Story)
+        .where(Story.cluster_id == cluster_id, Story.status == "active")
+        .order_by(Story.first_seen_at, Story.id)
+    )
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    day: date
+    new: int
+    changed: int
+    removed: int
+
+
+def _day(column: Any, dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)
+
+
+def topic_counts(session: Session, topic: str, days: int, today: date) -> list[DayCount]:
+    """Stories of a topic per UTC day, for the `days` days up to `today`: first seen (new),
+    given a new version (changed) and found taken down (removed); days without any are 0."""
+    start = today - timedelta(days=days - 1)
+    since = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    dialect = session.get_bind().dialect.name
+    in_topic = Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic == topic))
+    counts: dict[date, list[int]] = {start + timedelta(days=i): [0, 0, 0] for i in range(days)}
+    day = _day(Story.first_seen_at, dialect)
+    new = (
+        select(day, func.count())
+        .where(in_topic, Story.status == "active", Story.first_seen_at >= since)
+        .group_by(day)
+    )
+    for value, n in session.execute(new):
+        _add(counts, value, 0, n)
+    vday = _day(Version.fetched_at, dialect)
+    removed = Version.change_class == "removed"
+    changes = (
+        select(vday, removed, func.count())
+        .join(Story, Story.id == Version.story_id)
+        .where(in_topic, Story.status == "active", Version.number > 1, Version.fetched_at >= since)
+        .group_by(vday, removed)
+    )
+    for value, was_removed, n in session.execute(changes):
+        _add(counts, value, 2 if was_removed else 1, n)
+    return [DayCount(d, *values) for d, values in sorted(counts.items())]
+
+
+def _add(counts: dict[date, list[int]], value: Any, index: int, n: int) -> None:
+    day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    if day in counts:
+        counts[day][index] += int(n)
+
+
+def share_of_voice(
+    session: Session, topic: str, since: datetime, limit: int = 20
+) -> list[tuple[str, int]]:
+    """The outlets that covered a topic since `since`, most stories first."""
+    name = _outlet_name()
+    query = (
+        select(name, func.count())
+        .select_from(Story)
+        .outerjoin(Source, Source.id == Story.source_id)
+        .where(
+            Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic == topic)),
+            Story.status == "active",
+            Story.duplicate_kind.is_(None),
+            Story.first_seen_at >= since,
+        )
+        .group_by(name)
+        .order_by(func.count().desc(), name)
+        .limit(limit)
+    )
+    return [(str(outlet or "-"), int(n)) for outlet, n in session.execute(query)]
+
+
+def seed_copy_stories(session: Session, per_seed: int = 50) -> dict[str, list[Story]]:
+    """The stories found to be copies of each seed, newest first."""
+    found: dict[str, list[Story]] = {}
+    query = (
+        select(Story)
+        .where(Story.duplicate_kind == "seed")
+        .order_by(Story.first_seen_at.desc(), Story.id.desc())
+        .limit(per_seed * 20)
+    )
+    for story in session.scalars(query):
+        if story.duplicate_of_seed_id is not None:
+            bucket = found.setdefault(story.duplicate_of_seed_id, [])
+            if len(bucket) < per_seed:
+                bucket.append(story)
+    return found
+
+
+def feed_versions(
+    session: Session, topic: str | None, *, changes_only: bool, limit: int
+) -> list[tuple[Story, Version]]:
+    """The newest versions of listed, non-duplicate stories (version 1 is the story's arrival),
+    newest first: one Atom entry each."""
+    query = (
+        select(Story, Version)
+        .join(Version, Version.story_id == Story.id)
+        .where(Story.status == "active", Story.duplicate_kind.is_(None))
+        .order_by(Version.fetched_at.desc(), Version.id.desc())
+        .limit(limit)
+    )
+    if topic is not None:
+        query = query.where(
+            Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic == topic))
+        )
+    if changes_only:
+        query = query.where(Version.number > 1)
+    return [(story, version) for story, version in session.execute(query).tuples()]
