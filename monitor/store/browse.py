@@ -132,11 +132,12 @@ def topic_counts(session: Session, topic: str, days: int, today: date) -> list[D
     since = datetime(start.year, start.month, start.day, tzinfo=UTC)
     dialect = session.get_bind().dialect.name
     in_topic = Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic == topic))
+    listed = and_(Story.status == "active", Story.duplicate_kind.is_(None))
     counts: dict[date, list[int]] = {start + timedelta(days=i): [0, 0, 0] for i in range(days)}
     day = _day(Story.first_seen_at, dialect)
     new = (
         select(day, func.count())
-        .where(in_topic, Story.status == "active", Story.first_seen_at >= since)
+        .where(in_topic, listed, Story.first_seen_at >= since)
         .group_by(day)
     )
     for value, n in session.execute(new):
@@ -146,7 +147,7 @@ def topic_counts(session: Session, topic: str, days: int, today: date) -> list[D
     changes = (
         select(vday, removed, func.count())
         .join(Story, Story.id == Version.story_id)
-        .where(in_topic, Story.status == "active", Version.number > 1, Version.fetched_at >= since)
+        .where(in_topic, listed, Version.number > 1, Version.fetched_at >= since)
         .group_by(vday, removed)
     )
     for value, was_removed, n in session.execute(changes):
@@ -217,4 +218,4 @@ def feed_versions(
         )
     if changes_only:
         query = query.where(Version.number > 1)
-    return [(story, version) for story, version in session.execute(query).tuples()]
+    return [(story, version) for story, version in session.execute(query)]
