@@ -139,6 +139,15 @@ class WebAuthConfig(_Section):
     username: str | None = None
     password_hash: str | None = None
 
+    @field_validator("password_hash")
+    @classmethod
+    def _hash(cls, value: str | None) -> str | None:
+        if value is not None:
+            from monitor.web.auth import check_hash_format
+
+            check_hash_format(value)
+        return value
+
     @model_validator(mode="after")
     def _one_scheme(self) -> WebAuthConfig:
         basic = self.username is not None or self.password_hash is not None
@@ -149,10 +158,6 @@ class WebAuthConfig(_Section):
         if basic and (not self.username or not self.password_hash):
             key = "username" if not self.username else "password_hash"
             raise _CrossKeyError(key, "basic auth needs both username and password_hash")
-        if self.password_hash is not None:
-            from monitor.web.auth import check_hash_format
-
-            check_hash_format(self.password_hash)
         if self.token_env is None and not basic:
             raise _CrossKeyError("token_env", "give token_env, or username and password_hash")
         return self

@@ -29,17 +29,24 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
     return f"{_PREFIX}${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
 
 
+_NOT_A_HASH = "not a password hash (make one with `monitor web --hash-password`)"
+
+
 def _parts(stored: str) -> tuple[int, int, int, bytes, bytes]:
     fields = stored.split("$")
     if len(fields) != 6 or fields[0] != _PREFIX:
-        raise ValueError("is not a password hash (see `monitor web --hash-password`)")
+        raise ValueError(_NOT_A_HASH)
     try:
         n, r, p = (int(field) for field in fields[1:4])
         salt, digest = bytes.fromhex(fields[4]), bytes.fromhex(fields[5])
     except ValueError:
-        raise ValueError("is not a password hash (see `monitor web --hash-password`)") from None
+        raise ValueError(
+            "not a password hash (make one with `monitor web --hash-password`)"
+        ) from None
     if n < 2 or n & (n - 1) or not 1 <= r <= 64 or not 1 <= p <= 16 or len(digest) < 16:
-        raise ValueError("has scrypt parameters out of range")
+        raise ValueError(
+            "scrypt parameters out of range (make a hash with `monitor web --hash-password`)"
+        )
     return n, r, p, salt, digest
 
 
