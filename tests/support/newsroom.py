@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,9 @@ def filled_newsroom(folder: Path) -> Iterator[FilledNewsroom]:
         app = open_app(config)
         try:
             app.sync()
-            asyncio.run(_play(app, newsroom))
+            # On a thread of its own: a test's Playwright loop counts as running in this one.
+            with ThreadPoolExecutor(1) as thread:
+                thread.submit(asyncio.run, _play(app, newsroom)).result()
         finally:
             app.close()
         yield FilledNewsroom(config, newsroom, server, seed_id)
