@@ -7,7 +7,9 @@ import base64
 import html
 import io
 import re
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -298,6 +300,45 @@ def test_monitor_web_serves_until_sigterm(tmp_path: Path, web_server: WebServer)
         assert httpx.get(found.group(1) + "healthz", timeout=10).status_code in (200, 503)
         process.terminate()
         process.wait(timeout=20)
+    finally:
+        reap(process)
+    assert process.returncode == 0
+
+
+@pytest.mark.integration
+def test_monitor_run_serves_the_web_view_with_health_and_metrics(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    from monitor.demo.newsroom import Newsroom
+    from tests.test_end_to_end import DEEPSEEK
+    from tests.test_health import free_port
+    from tests.test_service import wait_for_stories
+
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(DEEPSEEK, "tech")
+    port = free_port()
+    config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'r.db'}")
+    config.write_text(config.read_text() + f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
+    process = subprocess.Popen(
+        monitor_process("--config", str(config), "run"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for_stories(config, 1, time.monotonic() + 30)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        page = httpx.get(f"{base}/?since=all", timeout=10).text
+        while DEEPSEEK.title not in html.unescape(page) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            page = httpx.get(f"{base}/?since=all", timeout=10).text
+        assert DEEPSEEK.title in html.unescape(page)
+        assert httpx.get(f"{base}/healthz", timeout=10).text == "ok\n"
+        assert 'monitor_polls_total{outcome="ok"}' in httpx.get(f"{base}/metrics", timeout=10).text
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
     finally:
         reap(process)
     assert process.returncode == 0

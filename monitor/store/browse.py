@@ -5,11 +5,11 @@ whose listing (`list_query`) the coverage page and `/api/stories` extend."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.store import queries
@@ -51,9 +51,52 @@ def _outlet_name() -> ColumnElement[Any]:
 def browse_stories(
     session: Session, browse: Browse, limit: int, after: Cursor | None = None
 ) -> tuple[list[Story], Cursor | None]:
-    """One page of the listing, newest first, and the cursor of the next page (None: last)."""
-    order = queries.listing_order()
-    query = queries.list_query(browse.listing)
+    """One page of the listing, newest first, and the cursor of the next page (None: last).
+
+    The order is `queries.listing_order()` (the last change, else the first sight), read as
+    two streams that each walk an index in order, merged here: stories that changed, by
+    `last_changed_at`, and stories that never did, by `first_seen_at`. An expression index
+    would do it in one, but SQLite's reflection (and so the migrations check) cannot see one.
+    Every window of the listing implies its sort key is inside the window (a story changes
+    after it is first seen), which bounds both index ranges.
+    """
+    query = filtered(browse)
+    since = browse.listing.since
+    found: list[Story] = []
+    for key, stream in (
+        (Story.last_changed_at, Story.last_changed_at.is_not(None)),
+        # Not `IS NULL` itself: the planner would read that off the last_changed_at index
+        # and sort every unchanged story, instead of walking first_seen_at's in order.
+        (Story.first_seen_at, func.coalesce(Story.last_changed_at, None).is_(None)),
+    ):
+        part = query.where(stream)
+        if since is not None:
+            part = part.where(key >= since)
+        if after is not None:
+            part = part.where(  # the first term bounds the index range, the second cuts it
+                key <= after.moment,
+                or_(key < after.moment, and_(key == after.moment, Story.id < after.story_id)),
+            )
+        found += session.scalars(part.order_by(key.desc(), Story.id.desc()).limit(limit + 1))
+    found.sort(key=lambda s: (s.last_changed_at or s.first_seen_at, s.id), reverse=True)
+    if len(found) <= limit:
+        return found, None
+    last = found[limit - 1]
+    return found[:limit], Cursor(last.last_changed_at or last.first_seen_at, last.id)
+
+
+def filtered(browse: Browse) -> Select[Story]:
+    """The CLI's listing (`queries.list_query`) with the web's filters, unordered.
+
+    Topics are matched per story (EXISTS on the story_topics key), not as the CLI's IN
+    list: the listing then walks its sort index and stops at a page, where the IN list
+    makes the planner read every story of the topic and sort them."""
+    topics = browse.listing.topics
+    query = queries.list_query(replace(browse.listing, topics=()))
+    if topics:
+        query = query.where(
+            exists().where(StoryTopic.story_id == Story.id, StoryTopic.topic.in_(topics))
+        )
     if browse.outlet:
         query = query.where(
             Story.source_id.in_(select(Source.id).where(Source.name == browse.outlet))
@@ -69,15 +112,7 @@ def browse_stories(
             func.lower(Version.text).contains(needle, autoescape=True),
         )
         query = query.where(or_(func.lower(Story.title).contains(needle, autoescape=True), current))
-    if after is not None:
-        query = query.where(
-            or_(order < after.moment, and_(order == after.moment, Story.id < after.story_id))
-        )
-    rows = list(session.scalars(query.order_by(order.desc(), Story.id.desc()).limit(limit + 1)))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], Cursor(last.last_changed_at or last.first_seen_at, last.id)
+    return query
 
 
 def outlet_names(session: Session, limit: int = 200) -> list[str]:

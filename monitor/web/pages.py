@@ -3,6 +3,7 @@ every filter in the URL; each handler reads through the functions the CLI uses."
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +34,16 @@ class BadRequest(ValueError):
 @dataclass
 class Site:
     app: App
+    outlets_ttl: float = 60.0
+    _outlets: tuple[float, list[str]] = (float("-inf"), [])
+
+    def outlets(self, session: Session) -> list[str]:
+        """The outlet filter's choices: a scan of every story, so read once a minute."""
+        read_at, names = self._outlets
+        if time.monotonic() - read_at > self.outlets_ttl:
+            names = browse.outlet_names(session)
+            self._outlets = (time.monotonic(), names)
+        return names
 
     @property
     def page_size(self) -> int:
@@ -186,7 +197,7 @@ def routes(site: Site) -> list[BaseRoute]:
                 next_cursor=after.encode() if after else None,
                 first_page=filters.cursor is None,
                 topics=site.topics(session),
-                outlets=browse.outlet_names(session),
+                outlets=site.outlets(session),
                 kinds=KINDS,
                 windows=WINDOWS,
                 since=filters.params["since"] or "24h",
