@@ -214,8 +214,11 @@ def run(options: Options) -> Report:
         try:
             with httpx.Client(base_url=base, timeout=60) as client:
                 paths = ["/static/style.css", *urls(client, written)]
+                first: dict[str, float] = {}
                 for path in paths:  # warm-up, and every answer must be a success
+                    begun = time.perf_counter()
                     answer = client.get(path)
+                    first[path] = (time.perf_counter() - begun) * 1000
                     if answer.status_code != 200:
                         raise RuntimeError(f"{path}: HTTP {answer.status_code}")
                 times: dict[str, list[float]] = {path: [] for path in paths}
@@ -235,10 +238,14 @@ def run(options: Options) -> Report:
         report.rows.append(Row(f"web p95 {path}", "ms", value, baseline))
         if value > TARGET_MS:
             over.append(f"{path} ({value:.0f} ms)")
+    static = times["/static/style.css"]
     report.notes += [
         f"web: SQLite, {scale} (filled in {filled:.0f} s); `monitor web` in its own process; "
-        f"{repeat} requests per URL, round-robin; baseline: p95 of /static/style.css from the "
-        f"same server ({baseline:.1f} ms; median {statistics.median(times['/static/style.css']):.1f} ms).",
-        "web: over the 150 ms target: " + (", ".join(over) if over else "none"),
+        f"{repeat} requests per URL, round-robin, after one warm-up request each; baseline: "
+        f"p95 of /static/style.css from the same server ({baseline:.1f} ms, median "
+        f"{statistics.median(static):.1f} ms).",
+        "web: the first (warm-up) answers, uncached: "
+        + ", ".join(f"{path} {ms:.0f} ms" for path, ms in first.items() if ms > TARGET_MS),
+        "web: over the 150 ms target at p95: " + (", ".join(over) if over else "none"),
     ]
     return report

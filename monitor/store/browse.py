@@ -44,6 +44,11 @@ class Browse:
     cluster: int | None = None
 
 
+def _in_topic(topic: str) -> ColumnElement[bool]:
+    """The story is under `topic`: a probe of the story_topics key per story."""
+    return exists().where(StoryTopic.story_id == Story.id, StoryTopic.topic == topic)
+
+
 def _outlet_name() -> ColumnElement[Any]:
     return func.coalesce(Story.outlet, Source.name)
 
@@ -63,6 +68,7 @@ def browse_stories(
     query = filtered(browse)
     since = browse.listing.since
     found: list[Story] = []
+    floor: datetime | None = None  # once one stream fills a page, the other need not go lower
     for key, stream in (
         (Story.last_changed_at, Story.last_changed_at.is_not(None)),
         # Not `IS NULL` itself: the planner would read that off the last_changed_at index
@@ -77,7 +83,12 @@ def browse_stories(
                 key <= after.moment,
                 or_(key < after.moment, and_(key == after.moment, Story.id < after.story_id)),
             )
-        found += session.scalars(part.order_by(key.desc(), Story.id.desc()).limit(limit + 1))
+        if floor is not None:
+            part = part.where(key >= floor)
+        rows = list(session.scalars(part.order_by(key.desc(), Story.id.desc()).limit(limit + 1)))
+        if len(rows) > limit:
+            floor = rows[-1].last_changed_at or rows[-1].first_seen_at
+        found += rows
     found.sort(key=lambda s: (s.last_changed_at or s.first_seen_at, s.id), reverse=True)
     if len(found) <= limit:
         return found, None
@@ -124,6 +135,28 @@ def outlet_names(session: Session, limit: int = 200) -> list[str]:
     return sorted(name for name in names if name)
 
 
+def event_groups(
+    session: Session, listing: queries.ListFilter, limit: int, offset: int = 0
+) -> tuple[dict[int, list[Story]], bool]:
+    """A page of the events of a listing, as `queries.clusters` groups them (a story outside
+    any cluster is its own group), the biggest first: counted in SQL, so only the page's
+    stories are read. Returns the groups and whether more follow."""
+    key = func.coalesce(Story.cluster_id, Story.id)
+    counted = (
+        filtered(Browse(listing))
+        .with_only_columns(key, func.count(), func.min(Story.first_seen_at))
+        .group_by(key)
+        .order_by(func.count().desc(), func.min(Story.first_seen_at), key)
+        .limit(limit + 1)
+        .offset(offset)
+    )
+    keys = [int(row[0]) for row in session.execute(counted)]
+    if not keys:
+        return {}, False
+    members = session.scalars(filtered(Browse(listing)).where(key.in_(keys[:limit])))
+    return queries.clusters(session, list(members)), len(keys) > limit
+
+
 def cluster_sizes(session: Session, cluster_ids: Sequence[int]) -> dict[int, int]:
     """How many listed stories each of these events has."""
     if not cluster_ids:
@@ -166,7 +199,7 @@ def topic_counts(session: Session, topic: str, days: int, today: date) -> list[D
     start = today - timedelta(days=days - 1)
     since = datetime(start.year, start.month, start.day, tzinfo=UTC)
     dialect = session.get_bind().dialect.name
-    in_topic = Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic == topic))
+    in_topic = _in_topic(topic)
     listed = and_(Story.status == "active", Story.duplicate_kind.is_(None))
     counts: dict[date, list[int]] = {start + timedelta(days=i): [0, 0, 0] for i in range(days)}
     day = _day(Story.first_seen_at, dialect)
@@ -206,7 +239,7 @@ def share_of_voice(
         .select_from(Story)
         .outerjoin(Source, Source.id == Story.source_id)
         .where(
-            Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic == topic)),
+            _in_topic(topic),
             Story.status == "active",
             Story.duplicate_kind.is_(None),
             Story.first_seen_at >= since,
@@ -248,9 +281,7 @@ def feed_versions(
         .limit(limit)
     )
     if topic is not None:
-        query = query.where(
-            Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic == topic))
-        )
+        query = query.where(_in_topic(topic))
     if changes_only:
         query = query.where(Version.number > 1)
     return [(story, version) for story, version in session.execute(query)]

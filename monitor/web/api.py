@@ -16,7 +16,7 @@ from monitor.core.diff import compute_diff, diff_to_json, version_text
 from monitor.store import browse, queries
 from monitor.store.models import Story
 from monitor.web.openapi import openapi
-from monitor.web.pages import BadRequest, Site, integer, parse_since, read_filters
+from monitor.web.pages import MAX_PAGE, BadRequest, Site, integer, parse_since, read_filters
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -91,12 +91,17 @@ def routes(site: Site) -> list[BaseRoute]:
     def events(request: Request) -> Response:
         cutoff = parse_since(request.query_params.get("since", "24h") or "24h", datetime.now(UTC))
         topics = tuple(t for t in request.query_params.getlist("topic") if t)
+        limit = integer(request, "limit", site.page_size, 1, MAX_PAGE) or site.page_size
+        offset = integer(request, "offset", 0, 0, 10**6) or 0
         with sessions() as session:
             flt = queries.ListFilter(since=cutoff, topics=topics)
-            rows = reports.cluster_rows(
-                queries.clusters(session, queries.list_stories(session, flt))
-            )
-        return JSONResponse(rows)
+            groups, more = browse.event_groups(session, flt, limit, offset)
+            rows = reports.cluster_rows(groups)
+        headers = {}
+        if more:
+            url = request.url.include_query_params(offset=offset + limit, limit=limit)
+            headers["Link"] = f'<{url}>; rel="next"'
+        return JSONResponse(rows, headers=headers)
 
     def topic_counts(request: Request) -> Response:
         name = request.path_params["name"]
@@ -104,7 +109,11 @@ def routes(site: Site) -> list[BaseRoute]:
         with sessions() as session:
             if name not in site.topics(session):
                 return error(404, f"no topic named {name!r}")
-            counts = browse.topic_counts(session, name, days, datetime.now(UTC).date())
+            today = datetime.now(UTC).date()
+            counts = site.cached(
+                ("counts", name, days, today),
+                lambda: browse.topic_counts(session, name, days, today),
+            )
         return JSONResponse(
             [
                 {"day": c.day.isoformat(), "new": c.new, "changed": c.changed, "removed": c.removed}
@@ -114,7 +123,7 @@ def routes(site: Site) -> list[BaseRoute]:
 
     def sources(request: Request) -> Response:
         with sessions() as session:
-            return JSONResponse(reports.source_rows(session, site.app.config))
+            return JSONResponse(site.source_rows(session))
 
     def status(request: Request) -> Response:
         with sessions() as session:

@@ -7,6 +7,8 @@ request and on every server; all text is sanitised (no character XML forbids) an
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from html import escape
 from xml.etree import ElementTree as ET
@@ -43,6 +45,32 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     if text is not None:
         element.text = _text(text)
     return element
+
+
+class _Contents:
+    """Entries' HTML by (story, version): a version never changes, so neither does its
+    entry; a feed re-read does not diff its changes again."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._known: OrderedDict[tuple[int, int], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, story: Story, version: Version) -> str:
+        key = (story.id, version.number)
+        with self._lock:
+            if key in self._known:
+                self._known.move_to_end(key)
+                return self._known[key]
+        made = _content(session, story, version)
+        with self._lock:
+            self._known[key] = made
+            while len(self._known) > self.size:
+                self._known.popitem(last=False)
+        return made
+
+
+CONTENTS = _Contents()
 
 
 def _content(session: Session, story: Story, version: Version) -> str:
@@ -99,7 +127,7 @@ def atom(
         _sub(_sub(entry, "author"), "name", views.outlet(story))
         for item in story.topics:
             _sub(entry, "category", term=_text(item.topic))
-        _sub(entry, "content", _content(session, story, version), type="html")
+        _sub(entry, "content", CONTENTS.get(session, story, version), type="html")
     body: bytes = ET.tostring(feed, encoding="utf-8")
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 

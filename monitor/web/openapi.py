@@ -161,6 +161,7 @@ def _param(name: str, where: str, schema: dict[str, Any], about: str) -> dict[st
     }
 
 
+LIMIT = {"type": "integer", "minimum": 1, "maximum": 500}
 STORY_ID = _param("story_id", "path", INT, "A story id.")
 SINCE = _param(
     "since", "query", {"type": "string"}, "Window: 24h (default), 7d, 2026-01-27 or all."
@@ -179,7 +180,7 @@ LIST_PARAMS = [
     _param("outlet", "query", {"type": "string"}, "Only this outlet or source."),
     _param("q", "query", {"type": "string"}, "Words in the headline or the current text."),
     _param("event", "query", {"type": "integer"}, "Only the stories of this cluster."),
-    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}, "Page size."),
+    _param("limit", "query", LIMIT, "Page size."),
     _param("cursor", "query", {"type": "string"}, "The next page (from the Link header)."),
 ]
 
@@ -240,8 +241,13 @@ def openapi() -> dict[str, Any]:
             },
             "/api/events": {
                 "get": {
-                    "summary": "monitor list --clusters --json",
-                    "parameters": [SINCE, TOPIC],
+                    "summary": "monitor list --clusters --json, one page (the next: Link)",
+                    "parameters": [
+                        SINCE,
+                        TOPIC,
+                        _param("limit", "query", LIMIT, "Events per page."),
+                        _param("offset", "query", {"type": "integer", "minimum": 0}, "Skip these."),
+                    ],
                     "responses": _answer(
                         {**list_of, "items": _ref("Event")}, "events", errors=(400,)
                     ),

@@ -4,7 +4,8 @@ every filter in the URL; each handler reads through the functions the CLI uses."
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,26 +32,49 @@ class BadRequest(ValueError):
     """A query parameter that cannot be right: answered 400 with this one line."""
 
 
+CACHE_SECONDS = 30.0
+
+
 @dataclass
 class Site:
-    app: App
-    outlets_ttl: float = 60.0
-    _outlets: tuple[float, list[str]] = (float("-inf"), [])
+    """The app's state: the monitor app, and aggregates reused for CACHE_SECONDS (counting
+    every story of a source, a topic or a seed takes a scan at 100,000 stories; such
+    figures may be that stale, a listing or a story never is)."""
 
-    def outlets(self, session: Session) -> list[str]:
-        """The outlet filter's choices: a scan of every story, so read once a minute."""
-        read_at, names = self._outlets
-        if time.monotonic() - read_at > self.outlets_ttl:
-            names = browse.outlet_names(session)
-            self._outlets = (time.monotonic(), names)
-        return names
+    app: App
+    cache_seconds: float = CACHE_SECONDS
+    _cache: dict[tuple[Any, ...], tuple[float, Any]] = field(default_factory=dict)
 
     @property
     def page_size(self) -> int:
         return self.app.config.web.page_size
 
+    def cached(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and now - hit[0] < self.cache_seconds:
+            return hit[1]
+        value = compute()
+        if len(self._cache) > 1000:
+            self._cache.clear()
+        self._cache[key] = (now, value)
+        return value
+
     def topics(self, session: Session) -> list[str]:
-        return sorted({t.name for t in self.app.config.topics} | queries.topic_names(session))
+        def read() -> list[str]:
+            configured = {t.name for t in self.app.config.topics}
+            return sorted(configured | queries.topic_names(session))
+
+        return self.cached(("topics",), read)  # type: ignore[no-any-return]
+
+    def source_rows(self, session: Session) -> list[dict[str, Any]]:
+        """`monitor sources --json`'s rows."""
+        return self.cached(  # type: ignore[no-any-return]
+            ("sources",), lambda: reports.source_rows(session, self.app.config)
+        )
+
+    def outlets(self, session: Session) -> list[str]:
+        return self.cached(("outlets",), lambda: browse.outlet_names(session))  # type: ignore[no-any-return]
 
 
 def parse_since(value: str, now: datetime) -> datetime | None:
@@ -207,9 +231,12 @@ def routes(site: Site) -> list[BaseRoute]:
         since = request.query_params.get("since", "7d") or "7d"
         cutoff = parse_since(since, datetime.now(UTC))
         topic = request.query_params.get("topic") or None
+        offset = integer(request, "offset", 0, 0, 10**6) or 0
         with sessions() as session:
+            if topic is not None and topic not in site.topics(session):
+                raise BadRequest(f"topic: no topic named {topic!r}")
             flt = queries.ListFilter(since=cutoff, topics=(topic,) if topic else ())
-            groups = queries.clusters(session, queries.list_stories(session, flt))
+            groups, more = browse.event_groups(session, flt, site.page_size, offset)
             rows = reports.cluster_rows(groups)
             for row in rows:
                 members = groups[row["cluster"]]
@@ -225,6 +252,9 @@ def routes(site: Site) -> list[BaseRoute]:
                 windows=WINDOWS,
                 topic=topic,
                 topics=site.topics(session),
+                params={"since": since, "topic": topic},
+                offset=offset,
+                next_offset=offset + site.page_size if more else None,
             )
 
     def story(request: Request) -> Response:
@@ -290,9 +320,15 @@ def routes(site: Site) -> list[BaseRoute]:
         with sessions() as session:
             if name not in site.topics(session):
                 return problem(404, f"no topic named {name!r}")
-            counts = browse.topic_counts(session, name, days, today)
+            counts = site.cached(
+                ("counts", name, days, today),
+                lambda: browse.topic_counts(session, name, days, today),
+            )
             since = datetime.now(UTC) - timedelta(days=days)
-            voices = browse.share_of_voice(session, name, since)
+            voices = site.cached(
+                ("voices", name, days, today),
+                lambda: browse.share_of_voice(session, name, since),
+            )
             latest, _ = browse.browse_stories(
                 session,
                 browse.Browse(queries.ListFilter(since=None, topics=(name,))),
@@ -313,17 +349,21 @@ def routes(site: Site) -> list[BaseRoute]:
 
     def sources(request: Request) -> Response:
         with sessions() as session:
-            rows = reports.source_rows(session, site.app.config)
+            rows = [dict(row) for row in site.source_rows(session)]
         rows.sort(key=lambda r: (-(r["consecutive_failures"] > 0), -bool(r["warning"]), r["name"]))
         return page("sources.html", title="Sources", rows=rows)
 
     def seeds(request: Request) -> Response:
-        with sessions() as session:
+        def read(session: Session) -> list[dict[str, Any]]:
             rows = [views.seed_summary(seed, n) for seed, n in queries.seed_copies(session)]
             copies = browse.seed_copy_stories(session)
             for row in rows:
                 row["stories"] = [views.story_summary(s) for s in copies.get(row["id"], [])]
-            return page("seeds.html", title="Seeds", rows=rows)
+            return rows
+
+        with sessions() as session:
+            rows = site.cached(("seeds",), lambda: read(session))
+        return page("seeds.html", title="Seeds", rows=rows)
 
     return [
         Route("/", guarded(coverage), name="coverage"),
