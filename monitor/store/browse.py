@@ -142,9 +142,16 @@ def event_groups(
     any cluster is its own group), the biggest first: counted in SQL, so only the page's
     stories are read. Returns the groups and whether more follow."""
     key = func.coalesce(Story.cluster_id, Story.id)
+    window = filtered(Browse(listing))
+    if listing.since is not None:  # implied by every window; bounds two index ranges
+        window = window.where(
+            or_(
+                Story.last_changed_at >= listing.since,
+                and_(Story.last_changed_at.is_(None), Story.first_seen_at >= listing.since),
+            )
+        )
     counted = (
-        filtered(Browse(listing))
-        .with_only_columns(key, func.count(), func.min(Story.first_seen_at))
+        window.with_only_columns(key, func.count(), func.min(Story.first_seen_at))
         .group_by(key)
         .order_by(func.count().desc(), func.min(Story.first_seen_at), key)
         .limit(limit + 1)
@@ -153,7 +160,7 @@ def event_groups(
     keys = [int(row[0]) for row in session.execute(counted)]
     if not keys:
         return {}, False
-    members = session.scalars(filtered(Browse(listing)).where(key.in_(keys[:limit])))
+    members = session.scalars(window.where(key.in_(keys[:limit])))
     return queries.clusters(session, list(members)), len(keys) > limit
 
 
