@@ -38,7 +38,9 @@ def fill(engine: Engine) -> None:
                 }
             ],
         )
-        stories, topics, versions = [], [], []
+        stories: list[dict[str, Any]] = []
+        topics: list[dict[str, Any]] = []
+        versions: list[dict[str, Any]] = []
         for index in range(STORIES):
             seen = NOW - timedelta(hours=index)
             count = 3 if index % 2 else 1
