@@ -70,9 +70,6 @@ class _Contents:
         return made
 
 
-CONTENTS = _Contents()
-
-
 def _content(session: Session, story: Story, version: Version) -> str:
     """HTML: the lead paragraphs of a new story; the diff of a change."""
     if version.number == 1:
@@ -91,7 +88,13 @@ def _content(session: Session, story: Story, version: Version) -> str:
 
 
 def atom(
-    session: Session, base: str, topic: str | None, *, changes_only: bool, self_url: str
+    session: Session,
+    base: str,
+    topic: str | None,
+    *,
+    changes_only: bool,
+    self_url: str,
+    contents: _Contents,
 ) -> bytes:
     ET.register_namespace("", ATOM)
     rows = browse.feed_versions(session, topic, changes_only=changes_only, limit=ENTRIES)
@@ -127,12 +130,14 @@ def atom(
         _sub(_sub(entry, "author"), "name", views.outlet(story))
         for item in story.topics:
             _sub(entry, "category", term=_text(item.topic))
-        _sub(entry, "content", CONTENTS.get(session, story, version), type="html")
+        _sub(entry, "content", contents.get(session, story, version), type="html")
     body: bytes = ET.tostring(feed, encoding="utf-8")
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
 def routes(site: Site) -> list[BaseRoute]:
+    contents = _Contents()  # this app's database's entries
+
     def serve(request: Request) -> Response:
         name = request.path_params["name"]
         if not name.endswith(".atom"):
@@ -145,7 +150,14 @@ def routes(site: Site) -> list[BaseRoute]:
                 topic = None
             elif topic not in site.topics(session):
                 return PlainTextResponse(f"no topic named {topic!r}\n", status_code=404)
-            body = atom(session, base, topic, changes_only=changes_only, self_url=str(request.url))
+            body = atom(
+                session,
+                base,
+                topic,
+                changes_only=changes_only,
+                self_url=str(request.url),
+                contents=contents,
+            )
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     return [Route("/feeds/{name}", serve)]

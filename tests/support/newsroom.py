@@ -18,6 +18,7 @@ from monitor.demo import content
 from monitor.demo.newsroom import Newsroom
 from monitor.demo.run import open_newsroom, seed_copy, write_config
 from monitor.demo.webserver import WebServer
+from monitor.store import db
 
 INTERVAL = 0.3  # seconds: the polling interval and every re-check step
 
@@ -42,8 +43,9 @@ def filled_newsroom(folder: Path) -> Iterator[FilledNewsroom]:
         config = write_config(
             folder, server.base_url, interval=INTERVAL, rechecks=60, seeds_dir=seeds
         )
-        app = open_app(config)
+        app = open_app(config, migrate=False)
         try:
+            db.upgrade(app.engine)  # SQLite would on opening; PostgreSQL needs it said
             app.sync()
             # On a thread of its own: a test's Playwright loop counts as running in this one.
             with ThreadPoolExecutor(1) as thread:
