@@ -160,7 +160,11 @@ def event_groups(
     keys = [int(row[0]) for row in session.execute(counted)]
     if not keys:
         return {}, False
-    members = session.scalars(window.where(key.in_(keys[:limit])))
+    page = keys[:limit]
+    in_page = or_(  # the key, spelled so that the cluster index and the primary key serve it
+        Story.cluster_id.in_(page), and_(Story.cluster_id.is_(None), Story.id.in_(page))
+    )
+    members = session.scalars(window.where(in_page))
     return queries.clusters(session, list(members)), len(keys) > limit
 
 
