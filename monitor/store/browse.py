@@ -44,6 +44,12 @@ class Browse:
     cluster: int | None = None
 
 
+def _unchanged() -> ColumnElement[bool]:
+    """The story never changed. Not `last_changed_at IS NULL` itself: the planner would read
+    every such story off the last_changed_at index, where a range of first_seen_at's serves."""
+    return func.coalesce(Story.last_changed_at, None).is_(None)
+
+
 def _in_topic(topic: str) -> ColumnElement[bool]:
     """The story is under `topic`: a probe of the story_topics key per story."""
     return exists().where(StoryTopic.story_id == Story.id, StoryTopic.topic == topic)
@@ -71,9 +77,7 @@ def browse_stories(
     floor: datetime | None = None  # once one stream fills a page, the other need not go lower
     for key, stream in (
         (Story.last_changed_at, Story.last_changed_at.is_not(None)),
-        # Not `IS NULL` itself: the planner would read that off the last_changed_at index
-        # and sort every unchanged story, instead of walking first_seen_at's in order.
-        (Story.first_seen_at, func.coalesce(Story.last_changed_at, None).is_(None)),
+        (Story.first_seen_at, _unchanged()),
     ):
         part = query.where(stream)
         if since is not None:
@@ -147,7 +151,7 @@ def event_groups(
         window = window.where(
             or_(
                 Story.last_changed_at >= listing.since,
-                and_(Story.last_changed_at.is_(None), Story.first_seen_at >= listing.since),
+                and_(_unchanged(), Story.first_seen_at >= listing.since),
             )
         )
     counted = (
