@@ -18,7 +18,7 @@ from monitor.store import browse, db, queries
 from monitor.store.models import Source, Story, StoryTopic, Version
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-STORIES = 400
+STORIES = 4000  # enough that SQLite plans as at scale (a few hundred, it reads them all)
 
 
 def fill(engine: Engine) -> None:

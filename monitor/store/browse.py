@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from monitor.store import queries
@@ -144,20 +144,25 @@ def event_groups(
 ) -> tuple[dict[int, list[Story]], bool]:
     """A page of the events of a listing, as `queries.clusters` groups them (a story outside
     any cluster is its own group), the biggest first: counted in SQL, so only the page's
-    stories are read. Returns the groups and whether more follow."""
+    stories are read. Returns the groups and whether more follow.
+
+    With a window, the stories are counted from two index ranges (those that changed since
+    its start, those never changed first seen since): every story of a window is in one."""
     key = func.coalesce(Story.cluster_id, Story.id)
     window = filtered(Browse(listing))
-    if listing.since is not None:  # implied by every window; bounds two index ranges
-        window = window.where(
-            or_(
-                Story.last_changed_at >= listing.since,
-                and_(_unchanged(), Story.first_seen_at >= listing.since),
-            )
-        )
+    columns = (key.label("key"), Story.first_seen_at.label("seen"))
+    if listing.since is None:
+        stories = window.with_only_columns(*columns).subquery()
+    else:
+        changed = window.where(Story.last_changed_at >= listing.since)
+        unchanged = window.where(_unchanged(), Story.first_seen_at >= listing.since)
+        stories = union_all(
+            changed.with_only_columns(*columns), unchanged.with_only_columns(*columns)
+        ).subquery()
     counted = (
-        window.with_only_columns(key, func.count(), func.min(Story.first_seen_at))
-        .group_by(key)
-        .order_by(func.count().desc(), func.min(Story.first_seen_at), key)
+        select(stories.c.key, func.count(), func.min(stories.c.seen))
+        .group_by(stories.c.key)
+        .order_by(func.count().desc(), func.min(stories.c.seen), stories.c.key)
         .limit(limit + 1)
         .offset(offset)
     )
