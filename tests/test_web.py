@@ -231,6 +231,20 @@ def test_a_list_pages_with_a_link_header_and_a_size_limit(base: str) -> None:
     assert get(f"{base}/api/stories", cursor="nonsense").status_code == 400
 
 
+def test_events_page_with_a_link_header_too(base: str, filled: FilledNewsroom) -> None:
+    whole = cli_json(filled.config, "list", "--since", "all", "--clusters")
+    assert len(whole) >= 3
+    pages: list[dict[str, Any]] = []
+    url: str | None = f"{base}/api/events?since=all&limit=2"
+    while url is not None:
+        answer = httpx.get(url, timeout=10)
+        pages += answer.json()
+        link = answer.headers.get("link")
+        found = re.fullmatch(r'<([^>]+)>; rel="next"', link) if link else None
+        url = found.group(1) if found else None
+    assert pages == whole
+
+
 def _answers(base: str) -> list[tuple[str, str, httpx.Response]]:
     """(path template, example path, answer) for every route of the API, errors included."""
     listed = get(f"{base}/api/stories", since="all").json()
