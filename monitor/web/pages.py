@@ -236,7 +236,8 @@ def routes(site: Site) -> list[BaseRoute]:
             if topic is not None and topic not in site.topics(session):
                 raise BadRequest(f"topic: no topic named {topic!r}")
             flt = queries.ListFilter(since=cutoff, topics=(topic,) if topic else ())
-            groups, more = browse.event_groups(session, flt, site.page_size, offset)
+            size = max(1, site.page_size // 2)  # an event shows its stories: half as many
+            groups, more = browse.event_groups(session, flt, size, offset)
             rows = reports.cluster_rows(groups)
             for row in rows:
                 members = groups[row["cluster"]]
@@ -254,7 +255,7 @@ def routes(site: Site) -> list[BaseRoute]:
                 topics=site.topics(session),
                 params={"since": since, "topic": topic},
                 offset=offset,
-                next_offset=offset + site.page_size if more else None,
+                next_offset=offset + size if more else None,
             )
 
     def story(request: Request) -> Response:
