@@ -236,6 +236,8 @@ def topic_counts(session: Session, topic: str, days: int, today: date) -> list[D
         select(vday, removed, func.count())
         .join(Story, Story.id == Version.story_id)
         .where(in_topic, listed, Version.number > 1, Version.fetched_at >= since)
+        # implied (a story's last change is its newest version), and a range of an index
+        .where(Story.last_changed_at >= since)
         .group_by(vday, removed)
     )
     for value, was_removed, n in session.execute(changes):
