@@ -322,23 +322,10 @@ def sources(as_json: JsonOption = False) -> None:
     """The sources and how their polling goes (reads only: the config is not synced)."""
     from rich.text import Text
 
-    from monitor.store import extraction, queries
+    from monitor import reports
 
-    with app_context(state.config) as app:
-        configured = {s.name for s in app.config.sources}
-        with app.sessions() as session:
-            health = extraction.by_source(session)
-            rows = [
-                views.source_summary(
-                    s, n, configured=s.name in configured, extraction=health.get(s.id)
-                )
-                for s, n in queries.sources_with_story_counts(session)
-            ]
-        stored = {row["name"] for row in rows}
-        rows += [
-            views.unsynced_source_summary(s) for s in app.config.sources if s.name not in stored
-        ]
-        rows.sort(key=lambda row: row["name"])
+    with app_context(state.config) as app, app.sessions() as session:
+        rows = reports.source_rows(session, app.config)
     if as_json:
         _print_json(rows)
         return
@@ -499,6 +486,37 @@ def run() -> None:
 
 
 @cli.command()
+def web(
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen", metavar="HOST:PORT", help="Where to serve (default: [web] listen)."
+        ),
+    ] = None,
+    hash_password: Annotated[
+        bool,
+        typer.Option(
+            "--hash-password",
+            help="Read a password on stdin, print its hash for [web.auth] password_hash, exit.",
+        ),
+    ] = False,
+) -> None:
+    """Serve the web view, its JSON API and Atom feeds (read-only) until Ctrl-C."""
+    if hash_password:
+        from monitor.web.auth import hash_password as make_hash
+
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UsageError("--hash-password: no password on stdin")
+        sys.stdout.write(make_hash(password) + "\n")
+        return
+    from monitor.web.run import serve_web
+
+    with app_context(state.config) as app:
+        serve_web(app, listen, announce=lambda line: out.print(line, soft_wrap=True))
+
+
+@cli.command()
 def demo(
     duration: Annotated[
         float | None,
@@ -557,43 +575,12 @@ def init(
 def status(as_json: JsonOption = False) -> None:
     """Is polling healthy (the verdict /healthz gives, from the database's facts), last
     success, failing and overdue sources, re-checks waiting."""
-    from monitor import health
-    from monitor.deliver.outbox import counts as alert_counts
-    from monitor.store import extraction, queries
-    from monitor.store.db import database_size
+    from monitor import reports
 
-    with app_context(state.config) as app:
-        now = app.clock()
-        grace = app.config.polling.interval
-        with app.sessions() as session:
-            report = queries.status(session, now, grace)
-            polls = queries.poll_health(session, now - health.POLL_WINDOW)
-            alerts = alert_counts(session)
-            degraded = [
-                {"source": name, **views.extraction_summary(state)}
-                for name, state in extraction.degraded_details(session)
-            ]
-        size = database_size(app.engine)
-        judged = health.verdict(health.database_facts(app.config, polls, now))
-    document = {
-        "healthy": judged.ok,
-        "health": judged.reason,
-        "last_success": views.iso(report.last_success),
-        "sources": report.sources,
-        "sources_failing": report.failing,
-        "sources_overdue": report.overdue,
-        "sources_warning": report.warning,
-        "stories": report.stories,
-        "awaiting_recheck": report.awaiting_recheck,
-        "links_failing": report.links_failing,
-        "alerts_pending": alerts["pending"] + alerts["batching"],
-        "alerts_failed": alerts["failed"],
-        "database_bytes": size,
-        "extraction": {
-            "degraded": degraded,
-            "held": sum(row["held"] for row in degraded),
-        },
-    }
+    with app_context(state.config) as app, app.sessions() as session:
+        facts = reports.status_facts(session, app.engine, app.config, app.clock())
+    document = reports.status_document(facts)
+    report, judged, size, degraded = facts.report, facts.judged, facts.size, facts.degraded
     if as_json:
         _print_json(document)
         return
@@ -623,7 +610,7 @@ def status(as_json: JsonOption = False) -> None:
         out.print(
             Text(f"story links failing, tried again later: {report.links_failing}", style="yellow")
         )
-    if any(alerts.values()) or app.config.alerts:
+    if any(facts.alerts.values()) or app.config.alerts:
         pending_alerts = document["alerts_pending"]
         failed_alerts = document["alerts_failed"]
         line = f"alerts: {pending_alerts} pending, {failed_alerts} failed"
@@ -730,8 +717,9 @@ def list_(
 def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
     from rich.text import Text
 
-    rows = [views.cluster_summary(cluster_id, members) for cluster_id, members in groups.items()]
-    rows.sort(key=lambda row: (-row["count"], row["lead"]["first_seen"] or ""))
+    from monitor.reports import cluster_rows
+
+    rows = cluster_rows(groups)
     if as_json:
         _print_json(rows)
         return

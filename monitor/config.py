@@ -129,6 +129,88 @@ class ServiceConfig(_Section):
     http_host: str = "127.0.0.1"
 
 
+WEB_TOKEN_ENV = "MONITOR_WEB_TOKEN"
+
+
+class WebAuthConfig(_Section):
+    """Who may read the web view: a bearer token from an environment variable, or a user
+    name with a hashed password (`monitor web --hash-password` prints a hash)."""
+
+    token_env: str | None = None
+    username: str | None = None
+    password_hash: str | None = None
+
+    @field_validator("password_hash")
+    @classmethod
+    def _hash(cls, value: str | None) -> str | None:
+        if value is not None:
+            from monitor.web.auth import check_hash_format
+
+            check_hash_format(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> WebAuthConfig:
+        basic = self.username is not None or self.password_hash is not None
+        if self.token_env is not None and basic:
+            raise _CrossKeyError(
+                "token_env", "give either token_env (bearer) or username and password_hash"
+            )
+        if basic and (not self.username or not self.password_hash):
+            key = "username" if not self.username else "password_hash"
+            raise _CrossKeyError(key, "basic auth needs both username and password_hash")
+        if self.token_env is None and not basic:
+            raise _CrossKeyError("token_env", "give token_env, or username and password_hash")
+        return self
+
+
+def _listen(value: str) -> str:
+    split_listen(value)
+    return value
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """'127.0.0.1:8080' → ('127.0.0.1', 8080); '[::1]:8080' → ('::1', 8080)."""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8080)")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Only these addresses keep a server to this machine ('localhost' included)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # any other name may resolve anywhere
+
+
+class WebConfig(_Section):
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8080"
+    auth: WebAuthConfig | None = None
+    page_size: int = Field(50, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _auth_off_loopback(self) -> WebConfig:
+        host, _ = split_listen(self.listen)
+        if self.auth is None and not is_loopback(host):
+            raise _CrossKeyError(
+                "auth",
+                f"listening on {self.listen} (not loopback) needs [web.auth]: "
+                "a token_env, or username and password_hash",
+            )
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return split_listen(self.listen)
+
+
 class ClustersConfig(_Section):
     window: PositiveDuration = timedelta(days=3)
     threshold: float = Field(3.3, gt=0)  # monitor.core.clusters.THRESHOLD
@@ -221,6 +303,7 @@ class Config(_Section):
     smtp: SmtpConfig = SmtpConfig()
     alerts: list[AlertRule] = Field(default_factory=list)
     delivery: DeliveryConfig = DeliveryConfig()
+    web: WebConfig = WebConfig()
     # Where the file was read from; set by load_config, not by users.
     base_dir: Path = Field(default=Path("."), exclude=True)
 

@@ -1,8 +1,8 @@
 """What the service tells the outside: /healthz, /metrics (Prometheus) and JSON log lines.
 
-Served by a tiny asyncio HTTP server when `[service] http_port` is set; no framework, two
-fixed routes. Whether the service is healthy is one pure function, `verdict`, of facts the
-service and `monitor status` gather, so both say the same thing.
+Served as routes of the web app (monitor.web.app): alone on `[service] http_port`, and
+with the web view on `[web] listen`. Whether the service is healthy is one pure function,
+`verdict`, of facts the service and `monitor status` gather, so both say the same thing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from monitor.clock import Clock
     from monitor.config import Config
     from monitor.store.queries import PollHealth
+    from monitor.web.server import RunningServer
 
 STALE_TICKS = 3  # a pass, or a successful poll, this many ticks late means something is stuck
 POLL_WINDOW = timedelta(hours=1)  # the failure rate is that of the polls of the last hour…
@@ -360,41 +361,15 @@ class ServiceHealth:
 
 async def serve_health(
     metrics: Metrics, host: str, port: int, judge: Callable[[], Awaitable[Verdict]]
-) -> asyncio.Server:
-    """Start the /healthz and /metrics server; the caller closes it."""
+) -> RunningServer:
+    """Serve /healthz and /metrics alone (the web app's routes, monitor.web.app) until the
+    caller closes the server (`close()`, then `await wait_closed()`)."""
+    from monitor.web.app import Health, create_app
+    from monitor.web.server import start
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), timeout=5)
-            while (await asyncio.wait_for(reader.readline(), timeout=5)).strip():
-                pass  # headers: not needed
-            path = request.split()[1].decode("ascii", "replace") if request.split() else ""
-            status, body, kind = await _route(path.split("?")[0], metrics, judge)
-            head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError, IndexError):
-            pass
-        finally:
-            writer.close()
-
-    return await asyncio.start_server(handle, host, port)
-
-
-async def _route(
-    path: str, metrics: Metrics, judge: Callable[[], Awaitable[Verdict]]
-) -> tuple[str, bytes, str]:
-    text = "text/plain; charset=utf-8"
-    if path == "/healthz":
-        result = await judge()
-        status = "200 OK" if result.ok else "503 Service Unavailable"
-        return status, f"{result.reason}\n".encode(), text
-    if path == "/metrics":
-        return "200 OK", metrics.render().encode(), "text/plain; version=0.0.4; charset=utf-8"
-    return "404 Not Found", b"not found\n", text
+    return await start(
+        create_app(None, Health(judge, metrics)), host, port, key="service.http_port"
+    )
 
 
 class JsonFormatter(logging.Formatter):

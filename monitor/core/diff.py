@@ -421,3 +421,15 @@ def diff_to_json(diff: Diff, story_id: int, from_version: int, to_version: int) 
         "byline_changed": pair(diff.byline_changed),
         "published_changed": pair(_iso_pair(diff.published_changed)),
     }
+
+
+def title_pieces(diff: Diff) -> list[_Piece]:
+    """The headline change word by word as (op, text) pieces; empty when it did not change
+    (the web view shows it first)."""
+    return next((pieces for label, pieces in _header(diff) if label == "Title"), [])
+
+
+def paragraph_pieces(diff: Diff) -> list[list[_Piece]]:
+    """The whole text, paragraph by paragraph, as (op, text) pieces with nothing elided:
+    op is "equal", "delete" or "insert" (the web view's inline and side-by-side diffs)."""
+    return _paragraphs(diff.segments)

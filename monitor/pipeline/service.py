@@ -23,6 +23,7 @@ from monitor.health import Metrics, ServiceHealth, serve_health
 from monitor.pipeline.passes import Pipeline
 from monitor.store import queries
 from monitor.store.dedupe import reindex_outdated
+from monitor.web.server import RunningServer
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,37 @@ class Service:
             queries.release_leases(session, self.pipeline.owner)
 
 
+async def _serve_http(app: App, metrics: Metrics) -> list[RunningServer]:
+    """The web view on `[web] listen` when the config sets it (with /healthz and /metrics),
+    and /healthz with /metrics alone on `[service] http_port` (unless that is the same
+    address)."""
+    from monitor.web.app import Health, create_app
+    from monitor.web.auth import credentials_for
+    from monitor.web.server import start
+
+    judge = ServiceHealth.for_app(app, metrics).verdict
+    servers: list[RunningServer] = []
+    web = app.config.web
+    settings = app.config.service
+    try:
+        if "listen" in web.model_fields_set:
+            host, port = web.address
+            site = create_app(app, Health(judge, metrics), credentials=credentials_for(web.auth))
+            servers.append(await start(site, host, port))
+            log.info("web view on %s", servers[-1].url)
+        health_port = settings.http_port
+        same = bool(servers) and (settings.http_host, health_port) == web.address
+        if health_port is not None and not same:
+            servers.append(await serve_health(metrics, settings.http_host, health_port, judge))
+            log.info("health and metrics on %s", servers[-1].url)
+    except BaseException:
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+        raise
+    return servers
+
+
 async def serve(app: App, *, install_signals: bool = True) -> Service:
     loop = asyncio.get_running_loop()
     for index, rule in enumerate(app.config.alerts):  # the secret is set, Apprise knows the URL
@@ -225,14 +257,7 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
             coalesce=True,
             misfire_grace_time=3600,
         )
-        health = None
-        settings = app.config.service
-        if settings.http_port is not None:
-            judge = ServiceHealth.for_app(app, service.metrics)
-            health = await serve_health(
-                service.metrics, settings.http_host, settings.http_port, judge.verdict
-            )
-            log.info("health and metrics on http://%s:%d/", settings.http_host, settings.http_port)
+        servers = await _serve_http(app, service.metrics)
         digests = DigestJobs(app.sessions, app.config.digest, app.config.smtp)
         digests.schedule(scheduler)
         scheduler.start()
@@ -254,9 +279,10 @@ async def serve(app: App, *, install_signals: bool = True) -> Service:
                 service.stopping.set()
                 await delivering
             await digests.wait_idle()
-            if health is not None:
-                health.close()
-                await health.wait_closed()
+            for server in servers:
+                server.close()
+            for server in servers:
+                await server.wait_closed()
             if install_signals:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.remove_signal_handler(sig)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store import claims
@@ -538,6 +538,19 @@ class ListFilter:
 
 def list_stories(session: Session, flt: ListFilter) -> list[Story]:
     """On-topic stories first seen (new) or changed (changed) since the cut-off."""
+    query = list_query(flt).order_by(listing_order().desc(), Story.id.desc())
+    if flt.limit:
+        query = query.limit(flt.limit)
+    return list(session.scalars(query))
+
+
+def listing_order() -> ColumnElement[Any]:
+    """What listings sort on, newest first: the last change, else the first sight."""
+    return func.coalesce(Story.last_changed_at, Story.first_seen_at)
+
+
+def list_query(flt: ListFilter) -> Select[Story]:
+    """The stories `list_stories` lists, unordered: the web view adds its own filters."""
     query = select(Story).where(Story.status == "active")
     windows = []
     if flt.new:
@@ -563,11 +576,7 @@ def list_stories(session: Session, flt: ListFilter) -> list[Story]:
         query = query.where(
             Story.id.in_(select(StoryTopic.story_id).where(StoryTopic.topic.in_(flt.topics)))
         )
-    order_key = func.coalesce(Story.last_changed_at, Story.first_seen_at)
-    query = query.order_by(order_key.desc(), Story.id.desc())
-    if flt.limit:
-        query = query.limit(flt.limit)
-    return list(session.scalars(query))
+    return query
 
 
 def topic_names(session: Session) -> set[str]:
