@@ -1,0 +1,186 @@
+"""Topic rules as the pipeline uses them, and stored stories matched again.
+
+A topic's `like` examples are weighted by document frequencies over a corpus: the seeds,
+the examples and the most recent stored stories, read at start and again by housekeeping.
+When a topic's rules change (config.TopicConfig.rules_hash), the stories stored within
+[matching] reevaluate are matched again at the next start, so the listing follows the
+configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from monitor.config import Config, TopicConfig
+from monitor.core import similarity
+from monitor.core.topics import TopicMatch, TopicRule, match_topics
+from monitor.store.models import Source, Story, StoryTopic, TopicState, Version
+
+log = logging.getLogger(__name__)
+
+CORPUS_STORIES = 2000  # the most recent stored stories whose words weigh the examples
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+def build_rules(config: Config, stored: Sequence[str] = ()) -> tuple[TopicRule, ...]:
+    """The config's topics as rules; `stored`: texts of stored stories for the statistics."""
+    examples = {
+        t.name: [(label, _read(path)) for label, path in config.examples(t)] for t in config.topics
+    }
+    corpus: similarity.Corpus | None = None
+    rules = []
+    for topic in config.topics:
+        like = None
+        if examples[topic.name]:
+            if corpus is None:
+                seeds = [_read(p) for p in sorted(config.seeds_dir.glob("*.txt"))]
+                texts = [text for pairs in examples.values() for _, text in pairs]
+                corpus = similarity.Corpus.of([*seeds, *texts, *stored])
+            like = similarity.build(examples[topic.name], corpus, topic.like_threshold)
+        rules.append(rule_of(topic, like))
+    return tuple(rules)
+
+
+def rule_of(topic: TopicConfig, like: similarity.Similar | None = None) -> TopicRule:
+    return TopicRule(topic.name, tuple(topic.keywords), tuple(topic.exclude), topic.query, like)
+
+
+def corpus_texts(session: Session, limit: int = CORPUS_STORIES) -> list[str]:
+    """Headline and text of the latest version of the most recent stored stories."""
+    rows = session.execute(
+        select(Version.title, Version.text)
+        .join(Story, and_(Story.id == Version.story_id, Story.version_count == Version.number))
+        .order_by(Story.first_seen_at.desc())
+        .limit(limit)
+    )
+    return [f"{title}\n\n{text}" for title, text in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStory:
+    """A stored story as matching sees it. Off-topic stories are kept without their text:
+    they are matched on headline, outlet and URL."""
+
+    id: int
+    title: str
+    text: str
+    outlet: str
+    url: str
+    status: str
+    watched: bool  # from an `article` source: always listed, whatever its topics
+
+
+def stored_stories(session: Session, since: datetime) -> list[StoredStory]:
+    """Every story first seen since `since`, on-topic or not, newest first."""
+    rows = session.execute(
+        select(
+            Story.id,
+            Story.title,
+            Version.text,
+            Story.outlet,
+            Story.url,
+            Story.status,
+            Source.kind,
+        )
+        .outerjoin(
+            Version, and_(Version.story_id == Story.id, Version.number == Story.version_count)
+        )
+        .outerjoin(Source, Source.id == Story.source_id)
+        .where(Story.first_seen_at >= since)
+        .order_by(Story.first_seen_at.desc(), Story.id.desc())
+    )
+    return [
+        StoredStory(id, title or "", text or "", outlet or "", url, status, kind == "article")
+        for id, title, text, outlet, url, status, kind in rows
+    ]
+
+
+def match_stored(rules: Sequence[TopicRule], story: StoredStory) -> list[TopicMatch]:
+    return match_topics(rules, story.title, story.text, outlet=story.outlet, url=story.url)
+
+
+def changed_topics(session: Session, config: Config) -> list[TopicConfig]:
+    """The topics whose rules differ from those their stored stories were matched with."""
+    rows = session.execute(select(TopicState.topic, TopicState.rules_hash))
+    known = {topic: rules_hash for topic, rules_hash in rows}
+    return [t for t in config.topics if known.get(t.name) != t.rules_hash()]
+
+
+def reevaluate(
+    session: Session, config: Config, rules: Sequence[TopicRule], now: datetime
+) -> tuple[int, int]:
+    """Match stories stored within [matching] reevaluate again against the topics whose rules
+    changed; returns (stories added to a topic, stories taken out of one).
+
+    A listed story left with no topic becomes off-topic (its versions are kept); an off-topic
+    story that now matches is listed, and fetched at once if it was stored without its text.
+    A topic never recorded (a new one, or the first start after an upgrade) counts as changed.
+    """
+    changed = changed_topics(session, config)
+    if not changed:
+        return 0, 0
+    names = {t.name for t in changed}
+    changed_rules = [r for r in rules if r.name in names]
+    added = dropped = 0
+    for stored in stored_stories(session, now - config.matching.reevaluate):
+        if stored.watched:
+            continue
+        matches = {m.topic: m for m in match_stored(changed_rules, stored)}
+        story = session.get(Story, stored.id)
+        assert story is not None
+        kept = [row for row in story.topics if row.topic not in names]
+        before = {row.topic for row in story.topics if row.topic in names}
+        after = set(matches)
+        if before == after and all(
+            row.matched_by == matches[row.topic].by for row in story.topics if row.topic in after
+        ):
+            continue
+        added += bool(after - before)
+        dropped += bool(before - after)
+        story.topics = sorted([*kept, *topic_rows(list(matches.values()))], key=lambda r: r.topic)
+        if story.status == "active" and not story.topics:
+            story.status = "offtopic"
+        elif story.status == "offtopic" and story.topics:
+            story.status = "active"
+            if story.version_count == 0:
+                story.next_check_at, story.recheck_step = now, 0
+    for topic in changed:
+        state = session.get(TopicState, topic.name)
+        if state is None:
+            session.add(
+                TopicState(topic=topic.name, rules_hash=topic.rules_hash(), evaluated_at=now)
+            )
+        else:
+            state.rules_hash, state.evaluated_at = topic.rules_hash(), now
+    return added, dropped
+
+
+def topic_rows(matches: Sequence[TopicMatch]) -> list[StoryTopic]:
+    """A story's topics as stored, each with why it matched."""
+    wanted = {m.topic: m for m in matches}
+    return [
+        StoryTopic(
+            topic=m.topic, terms=list(m.terms), matched_by=m.by, example=m.example, score=m.score
+        )
+        for _, m in sorted(wanted.items())
+    ]
+
+
+def stories_in_topic(session: Session, topic: str, ids: Sequence[int]) -> set[int]:
+    """Of `ids`, the stories stored under `topic`."""
+    if not ids:
+        return set()
+    rows = session.scalars(
+        select(StoryTopic.story_id).where(StoryTopic.topic == topic, StoryTopic.story_id.in_(ids))
+    )
+    return set(rows)
