@@ -7,7 +7,9 @@
   a quote and a backslash inside it);
 - `a NEAR/5 b` both, at most 5 words apart, in either order (terms or phrases only);
 - `title:`, `text:`, `outlet:`, `url:` restrict a term, a phrase or a group to one field;
-  unprefixed terms look in the headline and the text;
+  unprefixed terms look in the headline and the text; `lead:` is the headline and the first
+  paragraph (at most LEAD_WORDS words), what a story is about rather than what it mentions
+  in passing (Factiva's "hlp");
 - `NOT`, `AND`, `OR` (upper case: lower case they are words), parentheses; two operands
   side by side mean AND. Precedence: NOT binds tightest, then NEAR/n, then AND, then OR, so
   `a OR b AND NOT c` is `a OR (b AND (NOT c))`.
@@ -25,10 +27,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-FIELDS = ("title", "text", "outlet", "url")
+FIELDS = ("title", "lead", "text", "outlet", "url")
+LEAD_WORDS = 60  # `lead:` is the headline and the first paragraph, cut at this many words
 _DEFAULT_FIELDS = ("title", "text")
 _WORD = re.compile(r"\w+")
 _LOOKALIKES = str.maketrans({"ı": "i", "ſ": "s", "\u212a": "k", "ß": "ss"})
+# The combining marks NFKD leaves after the letters of Latin, Greek and Cyrillic script.
+_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 class QuerySyntaxError(ValueError):
@@ -44,8 +49,7 @@ def fold(text: str) -> str:
     """Lower case without accents: what queries and stories are compared as."""
     text = text.casefold()
     if not text.isascii():
-        text = unicodedata.normalize("NFKD", text.translate(_LOOKALIKES))
-        text = "".join(c for c in text if not unicodedata.combining(c))
+        text = _MARKS.sub("", unicodedata.normalize("NFKD", text.translate(_LOOKALIKES)))
     return text
 
 
@@ -320,19 +324,41 @@ def positive_terms(node: Node) -> list[Term]:
 class Document:
     """A story's fields, split into words once; look-ups are built when first needed."""
 
-    __slots__ = ("_positions", "_raw", "_sets", "_sorted", "_words")
+    __slots__ = ("_folded", "_positions", "_raw", "_sets", "_sorted", "_words")
 
     def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
         self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
+        self._folded: dict[str, str] = {}
         self._words: dict[str, list[str]] = {}
         self._sets: dict[str, frozenset[str]] = {}
         self._sorted: dict[str, list[str]] = {}
         self._positions: dict[str, dict[str, list[int]]] = {}
 
+    def folded(self, name: str) -> str:
+        """Field `name` (not "lead") folded: what the quick test looks for words in."""
+        found = self._folded.get(name)
+        if found is None:
+            found = self._folded[name] = fold(self._raw[name])
+        return found
+
+    def all_folded(self) -> str:
+        """Every field folded, in one string."""
+        found = self._folded.get("*")
+        if found is None:
+            parts = [self.folded(name) for name in ("title", "text", "outlet", "url")]
+            found = self._folded["*"] = "\n".join(parts)
+        return found
+
     def words(self, name: str) -> list[str]:
         found = self._words.get(name)
         if found is None:
-            found = self._words[name] = words(self._raw[name])
+            if name == "lead":
+                text = self.folded("text").lstrip()
+                first = text[: text.find("\n")] if "\n" in text else text
+                found = self.words("title") + _WORD.findall(first)[:LEAD_WORDS]
+            else:
+                found = _WORD.findall(self.folded(name))
+            self._words[name] = found
         return found
 
     def vocabulary(self, name: str) -> frozenset[str]:
@@ -353,13 +379,22 @@ class Document:
             out.append(word)
         return out
 
-    def positions(self, name: str) -> dict[str, list[int]]:
-        found = self._positions.get(name)
+    def positions(self, name: str, word: str) -> list[int]:
+        """Where `word` occurs in field `name` (found with list.index: C speed, per word)."""
+        cache = self._positions.setdefault(name, {})
+        found = cache.get(word)
         if found is None:
-            found = {}
-            for index, word in enumerate(self.words(name)):
-                found.setdefault(word, []).append(index)
-            self._positions[name] = found
+            found = []
+            if word in self.vocabulary(name):
+                tokens = self.words(name)
+                at = tokens.index(word)
+                while True:
+                    found.append(at)
+                    try:
+                        at = tokens.index(word, at + 1)
+                    except ValueError:
+                        break
+            cache[word] = found
         return found
 
 
@@ -374,17 +409,18 @@ def _spans(term: Term, doc: Document, name: str) -> list[tuple[int, int]]:
     vocabulary = doc.vocabulary(name)
     if not all(w in vocabulary for w in term.words[: -1 if term.prefix else None]):
         return []
-    positions = doc.positions(name)
     last = len(term.words) - 1
     if term.prefix:
-        starts_of_last = {p for w in doc.starting_with(name, term.words[-1]) for p in positions[w]}
+        starts_of_last = {
+            p for w in doc.starting_with(name, term.words[-1]) for p in doc.positions(name, w)
+        }
         if last == 0:
             return sorted((p, p) for p in starts_of_last)
     else:
-        starts_of_last = set(positions.get(term.words[-1], ()))
+        starts_of_last = set(doc.positions(name, term.words[-1]))
     tokens = doc.words(name)
     spans = []
-    for start in positions.get(term.words[0], ()):
+    for start in doc.positions(name, term.words[0]):
         end = start + last
         if (
             end < len(tokens)
@@ -423,20 +459,41 @@ def _near(node: Near, doc: Document) -> bool:
 Matcher = Callable[[Document], bool]
 
 
+def _words_of_any(words: frozenset[str], fields: tuple[str, ...]) -> Matcher:
+    """Any of several single words (an OR of them): one set operation per field."""
+    return lambda doc: any(not doc.vocabulary(f).isdisjoint(words) for f in fields)
+
+
 def _compile(node: Node) -> Matcher:
     if isinstance(node, Term):
         term = node
+        if len(term.words) == 1 and not term.prefix:
+            return _words_of_any(frozenset(term.words), term.fields)
         return lambda doc: term_in(term, doc)
     if isinstance(node, Near):
         near = node
-        return lambda doc: _near(near, doc)
+        left, right = _compile(Or(node.left)), _compile(Or(node.right))
+        return lambda doc: left(doc) and right(doc) and _near(near, doc)
     if isinstance(node, Not):
         inner = _compile(node.operand)
         return lambda doc: not inner(doc)
-    parts = tuple(_compile(operand) for operand in _cheap_first(node.operands))
     if isinstance(node, And):
+        parts = tuple(_compile(operand) for operand in _cheap_first(node.operands))
         return lambda doc: all(part(doc) for part in parts)
-    return lambda doc: any(part(doc) for part in parts)
+    # OR: the plain words of each set of fields become one set, tested first
+    plain: dict[tuple[str, ...], set[str]] = {}
+    rest = []
+    for operand in node.operands:
+        if isinstance(operand, Term) and len(operand.words) == 1 and not operand.prefix:
+            plain.setdefault(operand.fields, set()).update(operand.words)
+        else:
+            rest.append(operand)
+    matchers = [_words_of_any(frozenset(w), f) for f, w in plain.items()]
+    matchers += [_compile(operand) for operand in _cheap_first(tuple(rest))]
+    if len(matchers) == 1:
+        return matchers[0]
+    options = tuple(matchers)
+    return lambda doc: any(option(doc) for option in options)
 
 
 def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
@@ -446,6 +503,40 @@ def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
     )
 
 
+def _clauses(node: Node) -> list[frozenset[str]] | None:
+    """A necessary condition of `node` as clauses: each a set of words one of which must
+    occur in the story's folded text. None: no condition (a NOT holds of most texts)."""
+    if isinstance(node, Term):
+        return [frozenset([max(node.words, key=len)])]
+    if isinstance(node, Near):
+        left = frozenset(max(t.words, key=len) for t in node.left)
+        right = frozenset(max(t.words, key=len) for t in node.right)
+        return [left, right]
+    if isinstance(node, Not):
+        return None
+    found = [_clauses(operand) for operand in node.operands]
+    if isinstance(node, And):
+        return [clause for clauses in found if clauses for clause in clauses] or None
+    if any(clauses is None for clauses in found):
+        return None
+    return [frozenset(w for clauses in found if clauses for w in min(clauses, key=len))]
+
+
+def _quick_test(tree: Node) -> Matcher | None:
+    """The clauses of `tree` as substring tests over all fields folded (C-speed `in`, no
+    splitting into words): when one fails, the query cannot match."""
+    clauses = _clauses(tree)
+    if not clauses:
+        return None
+    ordered = tuple(tuple(sorted(c, key=len, reverse=True)) for c in sorted(clauses, key=len))
+
+    def quick(doc: Document) -> bool:
+        folded = doc.all_folded()
+        return all(any(w in folded for w in clause) for clause in ordered)
+
+    return quick
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """A compiled query: `matches(doc)`, and `explain(doc)` for the terms that made it."""
@@ -453,18 +544,35 @@ class Query:
     source: str
     tree: Node
     matches: Matcher
+    terms: tuple[tuple[str, Matcher], ...]  # the terms not under a NOT, as written
 
     def explain(self, doc: Document) -> tuple[str, ...]:
-        """The query's terms (as written) found in `doc`, but for those under a NOT."""
-        seen = dict.fromkeys(t.source for t in positive_terms(self.tree) if term_in(t, doc))
-        return tuple(seen)
+        """The query's terms (as written) found in `doc`, but for those under a NOT; a
+        repeated term once."""
+        out = []
+        for source, found in self.terms:
+            if found(doc):
+                out.append(source)
+        return tuple(dict.fromkeys(out))
+
+
+def _quick_then(term: Term) -> Matcher:
+    """A term's matcher behind a substring test of its longest word."""
+    longest = max(term.words, key=len)
+    found = _compile(term)
+    return lambda doc: longest in doc.all_folded() and found(doc)
 
 
 @lru_cache(maxsize=256)
 def compile_query(query: str) -> Query:
     """Parse and compile once (per process): topic rules travel to the workers as text."""
     tree = parse(query)
-    return Query(query, tree, _compile(tree))
+    full = _compile(tree)
+    quick = _quick_test(tree)
+    terms = tuple((t.source, _quick_then(t)) for t in positive_terms(tree))
+    if quick is None:
+        return Query(query, tree, full, terms)
+    return Query(query, tree, lambda doc: quick(doc) and full(doc), terms)
 
 
 def literal_terms(query: str) -> list[str]:
