@@ -123,6 +123,18 @@ def full_rules(config: Config, articles: Sequence[Article]) -> tuple[TopicRule, 
     return build_rules(config, [f"{a.title}\n\n{a.text}" for a in articles])
 
 
+def like_alone(
+    rules: Sequence[TopicRule], articles: Sequence[Article]
+) -> list[tuple[str, float, float]]:
+    """(topic, precision, recall) of the similarity rule alone, for the topics that have one."""
+    out = []
+    for rule in rules:
+        if rule.like is not None:
+            alone = TopicRule(rule.name, like=rule.like)
+            out.append((rule.name, *precision_recall([alone], articles, rule.name)))
+    return out
+
+
 def cost_us(rules: Sequence[TopicRule], articles: Sequence[Article], repeat: int) -> float:
     """Microseconds to match one article, the best of `repeat` passes over the set."""
     best = float("inf")
@@ -140,6 +152,10 @@ def run(options: Options) -> Report:
     queries = query_rules(config)
     full = full_rules(config, articles)
     rows: list[Row] = []
+    for topic, p, r in like_alone(full, articles):
+        base_p, base_r = precision_recall(KEYWORD_RULES, articles, topic)
+        rows.append(Row(f"topics {topic}, like alone", "precision", p, base_p))
+        rows.append(Row(f"topics {topic}, like alone", "recall", r, base_r))
     for topic in TOPICS:
         base_p, base_r = precision_recall(KEYWORD_RULES, articles, topic)
         for label, rules in (("query", queries), ("query + like", full)):
