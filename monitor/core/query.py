@@ -544,23 +544,47 @@ class Query:
     source: str
     tree: Node
     matches: Matcher
-    terms: tuple[tuple[str, Matcher], ...]  # the terms not under a NOT, as written
+    explainer: Explainer
 
     def explain(self, doc: Document) -> tuple[str, ...]:
-        """The query's terms (as written) found in `doc`, but for those under a NOT; a
-        repeated term once."""
-        out = []
-        for source, found in self.terms:
-            if found(doc):
-                out.append(source)
-        return tuple(dict.fromkeys(out))
+        """The terms (as written) of the parts of the query that hold for `doc`, those
+        under a NOT apart; each once."""
+        return tuple(dict.fromkeys(self.explainer(doc) or ()))
 
 
-def _quick_then(term: Term) -> Matcher:
-    """A term's matcher behind a substring test of its longest word."""
-    longest = max(term.words, key=len)
-    found = _compile(term)
-    return lambda doc: longest in doc.all_folded() and found(doc)
+Explainer = Callable[[Document], list[str] | None]  # the terms that made it hold, or None
+
+
+def _explainer(node: Node) -> Explainer:
+    """Like _compile, but says which terms made each part hold (run on matches only)."""
+    if isinstance(node, Term | Near):
+        holds = _compile(node)
+        terms = [node] if isinstance(node, Term) else [*node.left, *node.right]
+        found = [(t.source, _compile(t)) for t in terms]
+        return lambda doc: [s for s, m in found if m(doc)] if holds(doc) else None
+    if isinstance(node, Not):
+        inner = _compile(node.operand)
+        return lambda doc: None if inner(doc) else []
+    parts = [_explainer(operand) for operand in node.operands]
+    if isinstance(node, And):
+
+        def every(doc: Document) -> list[str] | None:
+            out: list[str] = []
+            for part in parts:
+                terms = part(doc)
+                if terms is None:
+                    return None
+                out += terms
+            return out
+
+        return every
+
+    def some(doc: Document) -> list[str] | None:
+        found = [part(doc) for part in parts]
+        held = [terms for terms in found if terms is not None]
+        return [t for terms in held for t in terms] if held else None
+
+    return some
 
 
 @lru_cache(maxsize=256)
@@ -569,10 +593,10 @@ def compile_query(query: str) -> Query:
     tree = parse(query)
     full = _compile(tree)
     quick = _quick_test(tree)
-    terms = tuple((t.source, _quick_then(t)) for t in positive_terms(tree))
+    explainer = _explainer(tree)
     if quick is None:
-        return Query(query, tree, full, terms)
-    return Query(query, tree, lambda doc: quick(doc) and full(doc), terms)
+        return Query(query, tree, full, explainer)
+    return Query(query, tree, lambda doc: quick(doc) and full(doc), explainer)
 
 
 def literal_terms(query: str) -> list[str]:

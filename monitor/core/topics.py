@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from monitor.core.query import Document, compile_query
+from monitor.core.query import Document, Term, compile_query
+from monitor.core.query import parse as parse_query
 from monitor.core.similarity import Similar, best_example
 
 
@@ -112,3 +113,18 @@ def _match_rule(rule: TopicRule, haystack: str, folded: str, doc: Document) -> T
         if best is not None and best[1] >= rule.like.threshold:
             return TopicMatch(rule.name, (), "like", best[0], best[1])
     return None
+
+
+def highlights(match: TopicMatch) -> list[re.Pattern[str]]:
+    """Patterns that find, in a story's raw headline and text, the terms that made `match`
+    (none for a match by similarity): what `monitor topics test` highlights."""
+    if match.by == "keywords":
+        return [_term_pattern(term) for term in match.terms]
+    patterns = []
+    for source in match.terms:
+        term = parse_query(source)
+        if isinstance(term, Term):
+            words = r"\W+".join(re.escape(w) for w in term.words)
+            tail = r"\w*" if term.prefix else ""
+            patterns.append(re.compile(rf"(?<!\w){words}{tail}(?!\w)", re.IGNORECASE))
+    return patterns

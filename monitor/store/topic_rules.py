@@ -184,3 +184,40 @@ def stories_in_topic(session: Session, topic: str, ids: Sequence[int]) -> set[in
         select(StoryTopic.story_id).where(StoryTopic.topic == topic, StoryTopic.story_id.in_(ids))
     )
     return set(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """What a topic's rules (or a query) find among the stored stories: `monitor topics test`."""
+
+    stories: int  # stored in the window
+    without_text: int  # of them off-topic, stored without their text
+    matches: list[tuple[StoredStory, TopicMatch]]
+    added: list[tuple[StoredStory, TopicMatch]]  # matches not listed under the compared topic
+    dropped: list[StoredStory] | None  # listed under it, no match; None: compared with none
+
+
+def try_rule(session: Session, rule: TopicRule, compare_with: str | None, since: datetime) -> Trial:
+    """Match `rule` against every story stored since `since`, on-topic or not, and compare
+    with the stories listed under topic `compare_with` (None: listed under any topic)."""
+    stored = stored_stories(session, since)
+    ids = [s.id for s in stored]
+    if compare_with is not None:
+        listed = stories_in_topic(session, compare_with, ids)
+    else:
+        listed = {s.id for s in stored if s.status == "active"}
+    matches = []
+    for story in stored:
+        found = match_stored([rule], story)
+        if found:
+            matches.append((story, found[0]))
+    matched = {story.id for story, _ in matches}
+    return Trial(
+        stories=len(stored),
+        without_text=sum(1 for s in stored if not s.text and s.status == "offtopic"),
+        matches=matches,
+        added=[(s, m) for s, m in matches if s.id not in listed],
+        dropped=[s for s in stored if s.id in listed and s.id not in matched]
+        if compare_with is not None
+        else None,
+    )

@@ -1,0 +1,212 @@
+"""Topic queries and examples through the whole path: a local newsroom polled with the default
+topics, why each story matched (`monitor show`), `monitor topics test`, and stored stories
+matched again when the rules change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.demo.newsroom import NewsArticle, Newsroom
+from monitor.demo.webserver import WebServer
+from tests.test_end_to_end import CHIPS, DEEPSEEK, FOOTBALL, STARGATE, Monitor
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = (ROOT / "config" / "monitor.toml").read_text(encoding="utf-8")
+DEFAULT_TOPICS = DEFAULTS[DEFAULTS.index("[matching]") : DEFAULTS.index("# Sources:")]
+
+# The seed article as another outlet retells it, its maker unnamed: no query term, only
+# its likeness to the seed.
+UNNAMED = NewsArticle(
+    slug="assistant-tops-chart",
+    title="AI assistant overtakes ChatGPT on Apple's chart in under three weeks",
+    byline="Wire staff",
+    paragraphs=(
+        "An AI assistant released just 17 days ago has overtaken OpenAI's ChatGPT to become "
+        "the top-rated free app on Apple's U.S. App Store, according to a report published on "
+        "January 27.",
+        "Its developer says the assistant runs on its V3 model, an open-source alternative "
+        "that it claims can compete with the leading closed-source models, a boast that has "
+        "drawn attention in Silicon Valley.",
+        "The surge has revived the debate over U.S. chip export controls. The developer's "
+        "researchers wrote that the model was trained on Nvidia H800 chips for less than $6 "
+        "million, raising questions about restrictions the Biden administration has expanded "
+        "since 2021.",
+        "Venture capitalist Nic Carter said the app's success dispels the notion that the "
+        "United States holds an unassailable lead in artificial intelligence.",
+    ),
+)
+# Named once, in a list further down: not about it.
+APP_LIST = NewsArticle(
+    slug="best-free-apps",
+    title="The 50 best free iPhone apps this year",
+    byline="Reviews desk",
+    paragraphs=(
+        "Whether you just bought a new iPhone or want to refresh your home screen, these are "
+        "the free apps worth downloading, from photo editors to budgeting tools.",
+        "Our picks include maps, music, language lessons and note-taking apps, plus chatbots "
+        "such as ChatGPT, Claude, Gemini, Perplexity and DeepSeek.",
+        "For each app we note what is free and what needs a subscription.",
+    ),
+)
+STARGATE_FILM = NewsArticle(
+    slug="stargate-at-30",
+    title="Stargate at 30: how a sci-fi gamble became a franchise",
+    byline="Film desk",
+    paragraphs=(
+        "When Stargate opened in October 1994, critics were lukewarm. Instead the film about "
+        "an ancient ring that opens a portal to a desert planet became a surprise hit.",
+        "Its success led to Stargate SG-1 and two more television series.",
+    ),
+)
+
+
+def write_config(folder: Path, server: WebServer, db_url: str, topics: str) -> Path:
+    seeds = ROOT / "config" / "seeds"
+    config = folder / "monitor.toml"
+    config.write_text(
+        f"""
+[database]
+url = "{db_url}"
+[fetch]
+timeout = "5s"
+per_host_delay = "0s"
+per_host_concurrency = 4
+allow_private_addresses = true
+[polling]
+interval = "1s"
+recheck = ["1h"]
+[seeds]
+path = "{seeds}"
+{topics}
+[[sources]]
+name = "daily-test-tech"
+url = "{server.url("/feeds/tech.xml")}"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture
+def newsroom(web_server: WebServer) -> Newsroom:
+    room = Newsroom()
+    room.serve(web_server)
+    for article in (DEEPSEEK, CHIPS, STARGATE, UNNAMED, APP_LIST, STARGATE_FILM, FOOTBALL):
+        room.publish(article, "tech")
+    return room
+
+
+def by_title(monitor: Monitor) -> dict[str, dict[str, object]]:
+    return {s["title"]: s for s in monitor.json("list", "--since", "all")}
+
+
+def test_default_topics_find_explain_and_try(
+    tmp_path: Path, web_server: WebServer, newsroom: Newsroom, db_url: str
+) -> None:
+    config = write_config(tmp_path, web_server, db_url, DEFAULT_TOPICS)
+    monitor = Monitor(config, CliRunner())
+    monitor("db", "upgrade")
+    assert "4 new" in monitor("poll")
+    listed = by_title(monitor)
+    assert {title: s["topics"] for title, s in listed.items()} == {
+        DEEPSEEK.title: ["deepseek"],
+        CHIPS.title: ["chip-exports"],
+        STARGATE.title: ["stargate"],
+        UNNAMED.title: ["deepseek"],
+    }
+
+    # why: the query's terms, or the example and its score
+    named = monitor.json("show", str(listed[DEEPSEEK.title]["id"]))
+    assert named["matched"] == [
+        {
+            "topic": "deepseek",
+            "by": "query",
+            "terms": ["lead:DeepSeek*", "lead:Hangzhou", 'lead:"reasoning model"'],
+            "example": None,
+            "score": None,
+            "explanation": 'query terms lead:DeepSeek*, lead:Hangzhou, lead:"reasoning model"',
+        }
+    ]
+    unnamed = monitor.json("show", str(listed[UNNAMED.title]["id"]))
+    (like,) = unnamed["matched"]
+    assert like["by"] == "like" and like["example"] == "seed 000_9edbe6fc9148524f"
+    assert 0.25 <= like["score"] < 1
+    shown = monitor("show", str(listed[UNNAMED.title]["id"]))
+    assert f"in deepseek: similar to seed 000_9edbe6fc9148524f (score {like['score']:.2f})" in shown
+    shown = monitor("show", str(listed[CHIPS.title]["id"]))
+    assert "in chip-exports: query terms export*, control*" in shown
+
+    # a topic tried as configured: nothing to add or drop
+    tried = monitor.json("topics", "test", "deepseek")
+    assert tried["stories"] == 7 and tried["matches"] == 2
+    assert tried["added"] == [] and tried["dropped"] == []
+    # an ad-hoc query against a topic: what it would add and drop
+    tried = monitor.json("topics", "test", "Stargate", "--topic", "stargate", "--since", "all")
+    assert [row["title"] for row in tried["added"]] == [STARGATE_FILM.title]
+    assert tried["dropped"] == []
+    text = monitor("topics", "test", "DeepSeek OR title:cup", "--topic", "deepseek")
+    # the app list is stored off-topic without its text: only its headline is matched
+    assert (
+        "2 matches; compared with topic deepseek as stored: 1 would be added, 1 would be "
+        "dropped" in text
+    )
+    added = text[text.index("would be added:") : text.index("would be dropped:")]
+    dropped = text[text.index("would be dropped:") : text.index("sample of the matches")]
+    assert FOOTBALL.title in added and UNNAMED.title in dropped
+    assert "lead:DeepSeek*" not in text  # the ad-hoc query's terms, not the topic's
+    assert "query terms title:cup" in text
+
+
+def test_a_query_error_and_an_unknown_topic_are_one_line(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    config = write_config(tmp_path, web_server, db_url, DEFAULT_TOPICS)
+    Monitor(config, CliRunner())("db", "upgrade")
+    for args, message in (
+        (
+            ("chips AND (",),
+            "monitor: 'chips AND (' is not a topic (topics: deepseek, chip-exports, stargate) "
+            "nor a query: column 12: the query ends where a term was expected\n",
+        ),
+        (
+            ("chips", "--topic", "chip"),
+            "monitor: no topic named 'chip' (topics: deepseek, chip-exports, stargate)\n",
+        ),
+    ):
+        result = CliRunner().invoke(cli, ["--config", str(config), "topics", "test", *args])
+        assert result.exit_code != 0
+        assert result.stderr == message
+
+
+def test_changed_rules_match_stored_stories_again(
+    tmp_path: Path, web_server: WebServer, newsroom: Newsroom, db_url: str
+) -> None:
+    topics = '[[topics]]\nname = "deepseek"\nquery = "DeepSeek"\n'
+    config = write_config(tmp_path, web_server, db_url, topics)
+    monitor = Monitor(config, CliRunner())
+    monitor("db", "upgrade")
+    assert "2 new" in monitor("poll")  # DEEPSEEK and APP_LIST: the name anywhere
+    assert set(by_title(monitor)) == {DEEPSEEK.title, APP_LIST.title}
+
+    # the rule narrowed, a new topic whose headline matches a story stored off-topic
+    topics = (
+        '[[topics]]\nname = "deepseek"\nquery = "title:DeepSeek"\n'
+        '[[topics]]\nname = "football"\nquery = "title:(cup OR goal)"\n'
+    )
+    write_config(tmp_path, web_server, db_url, topics)
+    monitor("poll")
+    listed = by_title(monitor)
+    assert {t: s["topics"] for t, s in listed.items()} == {
+        DEEPSEEK.title: ["deepseek"],
+        FOOTBALL.title: ["football"],
+    }
+    # the story stored off-topic had no text: it was fetched at once
+    football = monitor.json("show", str(listed[FOOTBALL.title]["id"]))
+    assert football["version_count"] == 1 and "header in the last minute" in football["text"]
+    # unchanged rules: nothing matched again
+    assert "topics changed" not in monitor("poll")
