@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +17,10 @@ from monitor.core.query import (
     QuerySyntaxError,
     Term,
     compile_query,
+    fold,
     parse,
     quote,
+    split_folded,
     words,
 )
 from monitor.core.topics import TopicRule, explain, match_topics
@@ -226,3 +230,10 @@ def test_a_topic_with_keywords_and_a_query_and_its_explanations() -> None:
         'query terms "export controls", chip*, Nvidia'
     )
     assert explain("like", (), "seed 000_x", 0.4123) == "similar to seed 000_x (score 0.41)"
+
+
+@given(st.text(max_size=80))
+def test_words_are_runs_of_word_characters_however_split(text: str) -> None:
+    folded = fold(text)
+    assert split_folded(folded) == re.findall(r"\w+", folded)
+    assert fold(folded) == folded  # folding twice changes nothing

@@ -32,7 +32,12 @@ STOP_WORDS = frozenset(_STOP_WORDS.split())
 
 def content_words(text: str) -> list[str]:
     """The words that carry meaning: folded, without stop words and one-letter tokens."""
-    return [w for w in words(text) if len(w) > 1 and w not in STOP_WORDS]
+    return meaningful(words(text))
+
+
+def meaningful(folded: Sequence[str]) -> list[str]:
+    """Of words already folded (monitor.core.query.words), those that carry meaning."""
+    return [w for w in folded if len(w) > 1 and w not in STOP_WORDS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +105,10 @@ def build(examples: Sequence[tuple[str, str]], corpus: Corpus, threshold: float)
     return Similar(tuple(built), idf, other, threshold)
 
 
-def best_example(similar: Similar, text: str) -> tuple[str, float] | None:
-    """The example closest to `text` and the cosine, or None when the text has no words."""
-    counts = Counter(content_words(text))
+def best_example(similar: Similar, folded: Sequence[str]) -> tuple[str, float] | None:
+    """The example closest to a text, given as its folded words (monitor.core.query.words),
+    and the cosine; None when the text has no words that carry meaning."""
+    counts = Counter(meaningful(folded))
     if not counts or not similar.examples:
         return None
     weights = _weights(counts, similar.idf, similar.other_idf)

@@ -90,7 +90,9 @@ def match_topics(
 
     The cheaper rules go first: the examples are scored only when no term matched."""
     haystack = f"{title}\n\n{text}"
-    folded = haystack.translate(_ASCII_LOOKALIKES).lower()
+    folded = ""
+    if any(rule.keywords or rule.exclude for rule in rules):
+        folded = haystack.translate(_ASCII_LOOKALIKES).lower()
     doc = Document(title, text, outlet, url)
     matches = []
     for rule in rules:
@@ -101,7 +103,7 @@ def match_topics(
 
 
 def _match_rule(rule: TopicRule, haystack: str, folded: str, doc: Document) -> TopicMatch | None:
-    terms = _found(rule.keywords, haystack, folded)
+    terms = _found(rule.keywords, haystack, folded) if rule.keywords else ()
     if terms:
         return TopicMatch(rule.name, terms)
     if rule.query is not None:
@@ -109,7 +111,7 @@ def _match_rule(rule: TopicRule, haystack: str, folded: str, doc: Document) -> T
         if query.matches(doc):
             return TopicMatch(rule.name, query.explain(doc), "query")
     if rule.like is not None:
-        best = best_example(rule.like, haystack)
+        best = best_example(rule.like, doc.words("title") + doc.words("text"))
         if best is not None and best[1] >= rule.like.threshold:
             return TopicMatch(rule.name, (), "like", best[0], best[1])
     return None
