@@ -235,9 +235,9 @@ class Pipeline:
     def prepare_topics(self) -> None:
         """At start: weigh the topics' examples by the stored stories, and match stored
         stories again for the topics whose rules changed (monitor.store.topic_rules)."""
-        with self.sessions.begin() as session:
+        with self.sessions() as session:
             self.stories.refresh_rules(session)
-            added, dropped = reevaluate(session, self.config, self.stories.rules, self.clock())
+        added, dropped = reevaluate(self.sessions, self.config, self.stories.rules, self.clock())
         if added or dropped:
             log.info(
                 "topics changed: %s added to a topic, %s taken out of one",

@@ -10,13 +10,13 @@ configuration.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Config, TopicConfig
 from monitor.core import similarity
@@ -80,8 +80,21 @@ class StoredStory:
     watched: bool  # from an `article` source: always listed, whatever its topics
 
 
-def stored_stories(session: Session, since: datetime) -> list[StoredStory]:
+BATCH = 500  # stories read, matched and written at a time: memory and transactions stay small
+
+
+def stored_story_ids(session: Session, since: datetime) -> list[int]:
     """Every story first seen since `since`, on-topic or not, newest first."""
+    query = (
+        select(Story.id)
+        .where(Story.first_seen_at >= since)
+        .order_by(Story.first_seen_at.desc(), Story.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def stored_stories(session: Session, ids: Sequence[int]) -> list[StoredStory]:
+    """The stories `ids` with the text of their latest version, in the order of `ids`."""
     rows = session.execute(
         select(
             Story.id,
@@ -96,13 +109,18 @@ def stored_stories(session: Session, since: datetime) -> list[StoredStory]:
             Version, and_(Version.story_id == Story.id, Version.number == Story.version_count)
         )
         .outerjoin(Source, Source.id == Story.source_id)
-        .where(Story.first_seen_at >= since)
-        .order_by(Story.first_seen_at.desc(), Story.id.desc())
+        .where(Story.id.in_(ids))
     )
-    return [
-        StoredStory(id, title or "", text or "", outlet or "", url, status, kind == "article")
+    found = {
+        id: StoredStory(id, title or "", text or "", outlet or "", url, status, kind == "article")
         for id, title, text, outlet, url, status, kind in rows
-    ]
+    }
+    return [found[id] for id in ids if id in found]
+
+
+def batches(ids: Sequence[int], size: int = BATCH) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def match_stored(rules: Sequence[TopicRule], story: StoredStory) -> list[TopicMatch]:
@@ -117,7 +135,7 @@ def changed_topics(session: Session, config: Config) -> list[TopicConfig]:
 
 
 def reevaluate(
-    session: Session, config: Config, rules: Sequence[TopicRule], now: datetime
+    sessions: sessionmaker[Session], config: Config, rules: Sequence[TopicRule], now: datetime
 ) -> tuple[int, int]:
     """Match stories stored within [matching] reevaluate again against the topics whose rules
     changed; returns (stories added to a topic, stories taken out of one).
@@ -125,44 +143,56 @@ def reevaluate(
     A listed story left with no topic becomes off-topic (its versions are kept); an off-topic
     story that now matches is listed, and fetched at once if it was stored without its text.
     A topic never recorded (a new one, or the first start after an upgrade) counts as changed.
+    Stories are read and matched a batch at a time outside any transaction; each batch's
+    changes are written in a short one. The rules are recorded last, so a start that stops
+    half-way does it again.
     """
-    changed = changed_topics(session, config)
+    with sessions() as session:
+        changed = changed_topics(session, config)
+        ids = stored_story_ids(session, now - config.matching.reevaluate) if changed else []
     if not changed:
         return 0, 0
     names = {t.name for t in changed}
     changed_rules = [r for r in rules if r.name in names]
     added = dropped = 0
-    for stored in stored_stories(session, now - config.matching.reevaluate):
-        if stored.watched:
-            continue
-        matches = {m.topic: m for m in match_stored(changed_rules, stored)}
-        story = session.get(Story, stored.id)
-        assert story is not None
-        kept = [row for row in story.topics if row.topic not in names]
-        before = {row.topic for row in story.topics if row.topic in names}
-        after = set(matches)
-        if before == after and all(
-            row.matched_by == matches[row.topic].by for row in story.topics if row.topic in after
-        ):
-            continue
-        added += bool(after - before)
-        dropped += bool(before - after)
-        story.topics = sorted([*kept, *topic_rows(list(matches.values()))], key=lambda r: r.topic)
-        if story.status == "active" and not story.topics:
-            story.status = "offtopic"
-        elif story.status == "offtopic" and story.topics:
-            story.status = "active"
-            if story.version_count == 0:
-                story.next_check_at, story.recheck_step = now, 0
-    for topic in changed:
-        state = session.get(TopicState, topic.name)
-        if state is None:
-            session.add(
-                TopicState(topic=topic.name, rules_hash=topic.rules_hash(), evaluated_at=now)
-            )
-        else:
+    for batch in batches(ids):
+        with sessions() as session:
+            stored = [s for s in stored_stories(session, batch) if not s.watched]
+        matched = {s.id: {m.topic: m for m in match_stored(changed_rules, s)} for s in stored}
+        with sessions.begin() as session:
+            for story_id, matches in matched.items():
+                story = session.get(Story, story_id)
+                if story is None:
+                    continue
+                gained, lost = _retopic(story, names, matches, now)
+                added += gained
+                dropped += lost
+    with sessions.begin() as session:
+        for topic in changed:
+            state = session.get(TopicState, topic.name)
+            if state is None:
+                state = TopicState(topic=topic.name, rules_hash="", evaluated_at=now)
+                session.add(state)
             state.rules_hash, state.evaluated_at = topic.rules_hash(), now
     return added, dropped
+
+
+def _retopic(
+    story: Story, names: set[str], matches: dict[str, TopicMatch], now: datetime
+) -> tuple[bool, bool]:
+    """Give `story` the changed topics (`names`) that now match it; (gained one, lost one)."""
+    before = {row.topic: row.matched_by for row in story.topics if row.topic in names}
+    if before == {topic: m.by for topic, m in matches.items()}:
+        return False, False
+    kept = [row for row in story.topics if row.topic not in names]
+    story.topics = sorted([*kept, *topic_rows(list(matches.values()))], key=lambda r: r.topic)
+    if story.status == "active" and not story.topics:
+        story.status = "offtopic"
+    elif story.status == "offtopic" and story.topics:
+        story.status = "active"
+        if story.version_count == 0:  # stored without its text: fetch it now
+            story.next_check_at, story.recheck_step = now, 0
+    return bool(matches.keys() - before.keys()), bool(before.keys() - matches.keys())
 
 
 def topic_rows(matches: Sequence[TopicMatch]) -> list[StoryTopic]:
@@ -200,24 +230,31 @@ class Trial:
 def try_rule(session: Session, rule: TopicRule, compare_with: str | None, since: datetime) -> Trial:
     """Match `rule` against every story stored since `since`, on-topic or not, and compare
     with the stories listed under topic `compare_with` (None: listed under any topic)."""
-    stored = stored_stories(session, since)
-    ids = [s.id for s in stored]
-    if compare_with is not None:
-        listed = stories_in_topic(session, compare_with, ids)
-    else:
-        listed = {s.id for s in stored if s.status == "active"}
-    matches = []
-    for story in stored:
-        found = match_stored([rule], story)
-        if found:
-            matches.append((story, found[0]))
-    matched = {story.id for story, _ in matches}
+    ids = stored_story_ids(session, since)
+    matches: list[tuple[StoredStory, TopicMatch]] = []
+    added: list[tuple[StoredStory, TopicMatch]] = []
+    dropped: list[StoredStory] = []
+    without_text = 0
+    for batch in batches(ids):
+        stored = stored_stories(session, batch)
+        if compare_with is not None:
+            listed = stories_in_topic(session, compare_with, batch)
+        else:
+            listed = {s.id for s in stored if s.status == "active"}
+        for story in stored:
+            without_text += not story.text and story.status == "offtopic"
+            found = match_stored([rule], story)
+            if found:
+                matches.append((story, found[0]))
+                if story.id not in listed:
+                    added.append((story, found[0]))
+            elif story.id in listed:
+                dropped.append(story)
+        session.expunge_all()
     return Trial(
-        stories=len(stored),
-        without_text=sum(1 for s in stored if not s.text and s.status == "offtopic"),
+        stories=len(ids),
+        without_text=without_text,
         matches=matches,
-        added=[(s, m) for s, m in matches if s.id not in listed],
-        dropped=[s for s in stored if s.id in listed and s.id not in matched]
-        if compare_with is not None
-        else None,
+        added=added,
+        dropped=dropped if compare_with is not None else None,
     )
