@@ -4,12 +4,15 @@ matched again when the rules change."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from monitor.app import open_app
 from monitor.cli import cli
+from monitor.core.topics import TopicRule
 from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import WebServer
 from tests.test_end_to_end import CHIPS, DEEPSEEK, FOOTBALL, STARGATE, Monitor
@@ -210,3 +213,32 @@ def test_changed_rules_match_stored_stories_again(
     assert football["version_count"] == 1 and "header in the last minute" in football["text"]
     # unchanged rules: nothing matched again
     assert "topics changed" not in monitor("poll")
+
+
+def test_housekeeping_weighs_the_examples_by_the_stories_stored_since(
+    tmp_path: Path, web_server: WebServer, newsroom: Newsroom, db_url: str
+) -> None:
+    """The words of the examples are weighed by the stored corpus at start and again by
+    housekeeping: a word all the examples have, and few stored stories, counts for more."""
+    config = write_config(tmp_path, web_server, db_url, DEFAULT_TOPICS)
+    Monitor(config, CliRunner())("db", "upgrade")
+    app = open_app(config)
+    app.sync()
+
+    async def run() -> tuple[float, float]:
+        async with app.pipeline() as pipeline:
+            before = _idf(pipeline.stories.rules, "chatgpt")
+            await pipeline.run_pass()  # prepares the topics, then stores the newsroom's stories
+            pipeline.refresh_topics()
+            return before, _idf(pipeline.stories.rules, "chatgpt")
+
+    try:
+        before, after = asyncio.run(run())
+    finally:
+        app.close()
+    assert after > before  # the stored stories joined the corpus: few have the word
+
+
+def _idf(rules: tuple[TopicRule, ...], word: str) -> float:
+    (like,) = [rule.like for rule in rules if rule.like is not None]
+    return like.idf[word]
