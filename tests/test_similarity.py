@@ -74,3 +74,18 @@ def test_the_threshold_decides(threshold: float) -> None:
     score = (best_example(similar, words(half)) or ("", 0.0))[1]
     assert 0.2 < score < 0.9
     assert bool(found) is (score >= threshold)
+
+
+def test_an_example_file_beside_the_config(tmp_path: Path) -> None:
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "cup.txt").write_text(FOOTBALL, encoding="utf-8")
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f'[seeds]\npath = "{SEEDS}"\n[[topics]]\nname = "football"\n'
+        'like = ["examples/cup.txt"]\nlike_threshold = 0.5\n',
+        encoding="utf-8",
+    )
+    rules = build_rules(load_config(config))
+    (match,) = match_topics(rules, "Cup final", "A late header settled the cup final.")
+    assert (match.topic, match.by, match.example) == ("football", "like", "cup.txt")
+    assert match_topics(rules, "", APP) == []
