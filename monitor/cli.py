@@ -1179,8 +1179,17 @@ def _print_trial(report: dict[str, Any], trial: Any) -> None:
 
 
 def _highlighted(text: str, patterns: list[Any]) -> Text:
+    """The matched terms in reverse video on a terminal, else between asterisks (*chips*)."""
     from rich.text import Text
 
+    if not out.is_terminal:
+        spans = sorted({m.span() for p in patterns for m in p.finditer(text)})
+        marked, at = [], 0
+        for start, end in spans:
+            if start >= at:
+                marked += [text[at:start], "*", text[start:end], "*"]
+                at = end
+        return Text("".join([*marked, text[at:]]))
     shown = Text(text)
     for pattern in patterns:
         shown.highlight_regex(pattern, style="bold reverse")

@@ -163,6 +163,9 @@ def test_default_topics_find_explain_and_try(
     assert FOOTBALL.title in added and UNNAMED.title in dropped
     assert "lead:DeepSeek*" not in text  # the ad-hoc query's terms, not the topic's
     assert "query terms title:cup" in text
+    sample = text[text.index("sample of the matches") :]  # piped: the terms between asterisks
+    assert "Late goal settles a tense *cup* final" in sample
+    assert "*DeepSeek* raises prices" in sample
 
 
 def test_a_query_error_and_an_unknown_topic_are_one_line(
