@@ -224,11 +224,14 @@ def test_a_topic_with_keywords_and_a_query_and_its_explanations() -> None:
     found = match_topics(rules, "DeepSeek and export controls", "Nvidia chips.")
     assert [(m.topic, m.by, m.terms) for m in found] == [
         ("old", "keywords", ("DeepSeek",)),
-        ("new", "query", ('"export controls"', "chip*", "Nvidia")),
+        ("new", "query", ('"export controls"', "chip* (chips)", "Nvidia")),
     ]
     assert explain("query", found[1].terms, None, None) == (
-        'query terms "export controls", chip*, Nvidia'
+        'query terms "export controls", chip* (chips), Nvidia'
     )
+    many = compile_query("semi*")
+    doc = Document("Semis", "semiconductors, semiconductor, semifinal")
+    assert many.explain(doc) == ("semi* (semis, semiconductor, semiconductors, …)",)
     assert explain("like", (), "seed 000_x", 0.4123) == "similar to seed 000_x (score 0.41)"
 
 

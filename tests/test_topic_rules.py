@@ -129,10 +129,12 @@ def test_default_topics_find_explain_and_try(
         {
             "topic": "deepseek",
             "by": "query",
-            "terms": ["lead:DeepSeek*", "lead:Hangzhou", 'lead:"reasoning model"'],
+            "terms": ["lead:DeepSeek* (deepseek)", "lead:Hangzhou", 'lead:"reasoning model"'],
             "example": None,
             "score": None,
-            "explanation": 'query terms lead:DeepSeek*, lead:Hangzhou, lead:"reasoning model"',
+            "explanation": (
+                'query terms lead:DeepSeek* (deepseek), lead:Hangzhou, lead:"reasoning model"'
+            ),
         }
     ]
     unnamed = monitor.json("show", str(listed[UNNAMED.title]["id"]))
@@ -142,7 +144,7 @@ def test_default_topics_find_explain_and_try(
     shown = monitor("show", str(listed[UNNAMED.title]["id"]))
     assert f"in deepseek: similar to seed 000_9edbe6fc9148524f (score {like['score']:.2f})" in shown
     shown = monitor("show", str(listed[CHIPS.title]["id"]))
-    assert "in chip-exports: query terms export*, control*" in shown
+    assert "in chip-exports: query terms export* (export), control* (controls)" in shown
 
     # a topic tried as configured: nothing to add or drop
     tried = monitor.json("topics", "test", "deepseek")

@@ -572,13 +572,25 @@ class Query:
 Explainer = Callable[[Document], list[str] | None]  # the terms that made it hold, or None
 
 
+WILDCARD_WORDS = 3  # words a wildcard matched, named in an explanation
+
+
+def _as_found(term: Term, doc: Document) -> str:
+    """A term as written; a wildcard with the words it matched: `chip* (chips, chipmakers)`."""
+    if not term.prefix or len(term.words) > 1:
+        return term.source
+    words = dict.fromkeys(w for f in term.fields for w in doc.starting_with(f, term.words[0]))
+    named = list(words)[:WILDCARD_WORDS] + (["…"] if len(words) > WILDCARD_WORDS else [])
+    return f"{term.source} ({', '.join(named)})"
+
+
 def _explainer(node: Node) -> Explainer:
     """Like _compile, but says which terms made each part hold (run on matches only)."""
     if isinstance(node, Term | Near):
         holds = _compile(node)
         terms = [node] if isinstance(node, Term) else [*node.left, *node.right]
-        found = [(t.source, _compile(t)) for t in terms]
-        return lambda doc: [s for s, m in found if m(doc)] if holds(doc) else None
+        found = [(t, _compile(t)) for t in terms]
+        return lambda doc: [_as_found(t, doc) for t, m in found if m(doc)] if holds(doc) else None
     if isinstance(node, Not):
         inner = _compile(node.operand)
         return lambda doc: None if inner(doc) else []

@@ -123,8 +123,8 @@ def highlights(match: TopicMatch) -> list[re.Pattern[str]]:
     if match.by == "keywords":
         return [_term_pattern(term) for term in match.terms]
     patterns = []
-    for source in match.terms:
-        term = parse_query(source)
+    for found in match.terms:
+        term = parse_query(found.split(" (", 1)[0])  # a wildcard names its words after it
         if isinstance(term, Term):
             words = r"\W+".join(re.escape(w) for w in term.words)
             tail = r"\w*" if term.prefix else ""
