@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Config, TopicConfig
@@ -159,14 +160,17 @@ def reevaluate(
         with sessions() as session:
             stored = [s for s in stored_stories(session, batch) if not s.watched]
         matched = {s.id: {m.topic: m for m in match_stored(changed_rules, s)} for s in stored}
-        with sessions.begin() as session:
-            for story_id, matches in matched.items():
-                story = session.get(Story, story_id)
-                if story is None:
-                    continue
-                gained, lost = _retopic(story, names, matches, now)
-                added += gained
-                dropped += lost
+        try:
+            with sessions.begin() as session:
+                for story_id, matches in matched.items():
+                    story = session.get(Story, story_id)
+                    if story is None:
+                        continue
+                    gained, lost = _retopic(story, names, matches, now)
+                    added += gained
+                    dropped += lost
+        except IntegrityError:  # a worker starting beside this one wrote the same rows
+            log.info("topics: another worker matched these stories again meanwhile")
     with sessions.begin() as session:
         for topic in changed:
             state = session.get(TopicState, topic.name)
