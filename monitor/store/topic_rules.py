@@ -46,7 +46,8 @@ def build_rules(config: Config, stored: Sequence[str] = ()) -> tuple[TopicRule, 
             if corpus is None:
                 seeds = [_read(p) for p in sorted(config.seeds_dir.glob("*.txt"))]
                 texts = [text for pairs in examples.values() for _, text in pairs]
-                corpus = similarity.Corpus.of([*seeds, *texts, *stored])
+                own = dict.fromkeys([*seeds, *texts])  # a seed that is an example: once
+                corpus = similarity.Corpus.of([*own, *stored])
             like = similarity.build(examples[topic.name], corpus, topic.like_threshold)
         rules.append(rule_of(topic, like))
     return tuple(rules)
