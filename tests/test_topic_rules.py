@@ -5,6 +5,7 @@ matched again when the rules change."""
 from __future__ import annotations
 
 import asyncio
+import quopri
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,16 @@ def test_default_topics_find_explain_and_try(
     assert 0.25 <= like["score"] < 1
     shown = monitor("show", str(listed[UNNAMED.title]["id"]))
     assert f"in deepseek: similar to seed 000_9edbe6fc9148524f (score {like['score']:.2f})" in shown
+    # the digest says why a story is there when no word of the topic's is in it
+    email = monitor("digest", "--since", "1h", "--to", "desk@example.org")
+    digest = email[: email.index("Content-Type: text/html")]  # the plain-text part
+    html = quopri.decodestring(email[len(digest) :].encode()).decode()  # and the HTML part
+    assert "why: similar to seed 000_9edbe6fc9148524f" in html
+    entry = digest[digest.index(UNNAMED.title) :]
+    assert entry.index(f"why: similar to seed 000_9edbe6fc9148524f (score {like['score']:.2f})") < (
+        entry.index("\n* ") if "\n* " in entry else len(entry)
+    )
+    assert digest.count("why: ") == 1  # stories matched by their words need no "why"
     shown = monitor("show", str(listed[CHIPS.title]["id"]))
     assert "in chip-exports: query terms export* (export), control* (controls)" in shown
 
