@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import quopri
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from monitor.app import open_app
 from monitor.cli import cli
+from monitor.config import load_config
 from monitor.core.topics import TopicRule
 from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import WebServer
+from monitor.store.models import Source, Story, StoryTopic, Version
+from monitor.store.topic_rules import BATCH, build_rules, reevaluate
 from tests.test_end_to_end import CHIPS, DEEPSEEK, FOOTBALL, STARGATE, Monitor
 
 pytestmark = pytest.mark.integration
@@ -258,3 +263,68 @@ def test_housekeeping_weighs_the_examples_by_the_stories_stored_since(
 def _idf(rules: tuple[TopicRule, ...], word: str) -> float:
     (like,) = [rule.like for rule in rules if rule.like is not None]
     return like.idf[word]
+
+
+def test_many_stored_stories_are_matched_again_in_batches(tmp_path: Path, db_url: str) -> None:
+    """More stories than one batch (topic_rules.BATCH), listed and off-topic, some outside
+    the window: each lands where the new rules put it, and only those in the window move."""
+    config_path = tmp_path / "monitor.toml"
+    config_path.write_text(
+        f'[database]\nurl = "{db_url}"\n[seeds]\npath = "{ROOT / "config" / "seeds"}"\n'
+        '[matching]\nreevaluate = "10d"\n'
+        '[[topics]]\nname = "chips"\nquery = "title:chip*"\n',
+        encoding="utf-8",
+    )
+    Monitor(config_path, CliRunner())("db", "upgrade")
+    app = open_app(config_path)
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    count = BATCH * 2 + 50
+    try:
+        with app.sessions.begin() as session:
+            source = Source(name="s", kind="feed", url="https://example.org/f", created_at=now)
+            session.add(source)
+            session.flush()
+            for n in range(count):
+                chips = n % 3 == 0  # the headline says chips; others were listed by a word
+                story = Story(
+                    url=f"https://example.org/{n}",
+                    source_id=source.id,
+                    first_seen_at=now - timedelta(days=20 if n % 10 == 9 else 1),
+                    title=f"Story {n} about {'chips' if chips else 'rules'}",
+                    status="active" if n % 2 == 0 else "offtopic",
+                    version_count=1 if n % 2 == 0 else 0,
+                )
+                session.add(story)
+                session.flush()
+                if n % 2 == 0:
+                    session.add(
+                        Version(
+                            story_id=story.id,
+                            number=1,
+                            fetched_at=now,
+                            title=story.title,
+                            text="Text.",
+                            content_hash=str(n),
+                        )
+                    )
+                    story.topics = [StoryTopic(topic="chips", terms=["rules"])]
+        config = load_config(config_path)
+        added, dropped = reevaluate(app.sessions, config, build_rules(config), now)
+        with app.sessions() as session:
+            stories = session.scalars(select(Story).order_by(Story.id)).all()
+            for n, story in enumerate(stories):
+                in_window = n % 10 != 9
+                chips = n % 3 == 0
+                listed_before = n % 2 == 0
+                expected = chips if in_window else listed_before
+                assert (story.status == "active") is expected, (n, story.status)
+                assert [t.topic for t in story.topics] == (["chips"] if expected else [])
+                if in_window and chips and not listed_before:
+                    assert story.next_check_at == now  # fetched at once: it has no text
+        in_window = [n for n in range(count) if n % 10 != 9]
+        assert added == sum(1 for n in in_window if n % 3 == 0 and n % 2 == 1)
+        assert dropped == sum(1 for n in in_window if n % 3 != 0 and n % 2 == 0)
+        # recorded: the same rules again change nothing
+        assert reevaluate(app.sessions, config, build_rules(config), now) == (0, 0)
+    finally:
+        app.close()
