@@ -5,9 +5,10 @@ matched again when the rules change."""
 from __future__ import annotations
 
 import asyncio
-import quopri
 from datetime import UTC, datetime, timedelta
+from email import message_from_string
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import select
@@ -150,10 +151,14 @@ def test_default_topics_find_explain_and_try(
     shown = monitor("show", str(listed[UNNAMED.title]["id"]))
     assert f"in deepseek: similar to seed 000_9edbe6fc9148524f (score {like['score']:.2f})" in shown
     # the digest says why a story is there when no word of the topic's is in it
-    email = monitor("digest", "--since", "1h", "--to", "desk@example.org")
-    digest = email[: email.index("Content-Type: text/html")]  # the plain-text part
-    html = quopri.decodestring(email[len(digest) :].encode()).decode()  # and the HTML part
-    assert "why: similar to seed 000_9edbe6fc9148524f" in html
+    message = message_from_string(monitor("digest", "--since", "1h", "--to", "desk@example.org"))
+    parts = {
+        part.get_content_type(): cast(bytes, part.get_payload(decode=True)).decode()
+        for part in message.walk()
+        if not part.is_multipart()
+    }
+    digest = parts["text/plain"]
+    assert "why: similar to seed 000_9edbe6fc9148524f" in parts["text/html"]
     entry = digest[digest.index(UNNAMED.title) :]
     assert entry.index(f"why: similar to seed 000_9edbe6fc9148524f (score {like['score']:.2f})") < (
         entry.index("\n* ") if "\n* " in entry else len(entry)
@@ -321,9 +326,9 @@ def test_many_stored_stories_are_matched_again_in_batches(tmp_path: Path, db_url
                 assert [t.topic for t in story.topics] == (["chips"] if expected else [])
                 if in_window and chips and not listed_before:
                     assert story.next_check_at == now  # fetched at once: it has no text
-        in_window = [n for n in range(count) if n % 10 != 9]
-        assert added == sum(1 for n in in_window if n % 3 == 0 and n % 2 == 1)
-        assert dropped == sum(1 for n in in_window if n % 3 != 0 and n % 2 == 0)
+        window = [n for n in range(count) if n % 10 != 9]
+        assert added == sum(1 for n in window if n % 3 == 0 and n % 2 == 1)
+        assert dropped == sum(1 for n in window if n % 3 != 0 and n % 2 == 0)
         # recorded: the same rules again change nothing
         assert reevaluate(app.sessions, config, build_rules(config), now) == (0, 0)
     finally:
