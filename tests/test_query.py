@@ -240,3 +240,15 @@ def test_words_are_runs_of_word_characters_however_split(text: str) -> None:
     folded = fold(text)
     assert split_folded(folded) == re.findall(r"\w+", folded)
     assert fold(folded) == folded  # folding twice changes nothing
+
+
+@pytest.mark.parametrize("char", ["𝙰", "Ŀ", "ŀ", "\u0387", "\ufe31", "\ufe32", "\ufe58", "𝚤"])
+def test_folding_is_done_once_and_for_all(char: str) -> None:
+    """Characters whose compatibility form is upper case or punctuation (found by the
+    property above): folding them twice changes nothing."""
+    assert fold(fold(char)) == fold(char)
+
+
+def test_styled_letters_match_their_plain_word() -> None:
+    assert matches("deepseek", "𝐃𝐞𝐞𝐩𝐒𝐞𝐞𝐤 tops the chart")
+    assert matches("ﬁnance", "", "FINANCE")  # the ligature is f and i

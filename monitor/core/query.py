@@ -58,7 +58,10 @@ def fold(text: str) -> str:
     """Lower case without accents: what queries and stories are compared as."""
     text = text.casefold()
     if not text.isascii():
-        text = _MARKS.sub("", unicodedata.normalize("NFKD", text.translate(_LOOKALIKES)))
+        # translated after NFKD, which makes some of those characters (ŀ into l·), and
+        # casefolded again: NFKD turns some letters into upper-case ones (𝙰 into A)
+        text = unicodedata.normalize("NFKD", text).translate(_LOOKALIKES)
+        text = _MARKS.sub("", text).casefold()
     return text
 
 
