@@ -97,6 +97,7 @@ from bench import (
     write_feed_config,
 )
 from bench.feedserver import RunningServer, article_url, run_server
+from bench.topics import KEYWORD_RULES
 from monitor.app import App, open_app
 from monitor.config import CONFIG_ENV, DATABASE_ENV, load_config
 from monitor.demo.generated import (
@@ -317,9 +318,8 @@ def article_content(k: int) -> ArticleContent:
 
 @functools.cache
 def _keyword_words() -> frozenset[str]:
-    """The words of the default topics' keywords and excludes, lower-cased."""
-    topics = load_config(DEFAULT_CONFIG).topics
-    terms = [term for topic in topics for term in (*topic.keywords, *topic.exclude)]
+    """The words of the topics' keywords and excludes, lower-cased."""
+    terms = [term for topic in KEYWORD_RULES for term in (*topic.keywords, *topic.exclude)]
     return frozenset(word.lower() for term in terms for word in term.split())
 
 
@@ -792,11 +792,12 @@ def run(options: Options) -> Report:
 
 
 def write_ingest_config(folder: Path, server: RunningServer, url: str, feeds: int) -> Path:
-    """The bench config: the default topics, the default seeds, one source per feed; fetch
-    and processing settings at their defaults but for the one-local-host ones."""
-    defaults = load_config(DEFAULT_CONFIG)
+    """The bench config: the default topics' keyword lists (bench.topics.KEYWORD_RULES: the
+    articles are written to them; the cost of the default queries is bench/topics.py's), the
+    default seeds, one source per feed; fetch and processing settings at their defaults but
+    for the one-local-host ones."""
     lines = local_host_settings(url, CONCURRENCY, respect_robots=False)  # with the seeds
-    for topic in defaults.topics:
+    for topic in KEYWORD_RULES:
         lines += [
             "[[topics]]",
             f"name = {toml_string(topic.name)}",

@@ -148,6 +148,8 @@ alerts_cli = typer.Typer(
     invoke_without_command=True,
 )
 cli.add_typer(alerts_cli, name="alerts")
+topics_cli = typer.Typer(help="Topic rules, tried on the stored stories.", no_args_is_help=True)
+cli.add_typer(topics_cli, name="topics")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 UtcOption = Annotated[
@@ -853,6 +855,8 @@ def show(
         dup = detail["duplicate_of"]
         meta.append(f"duplicate of {dup['kind']} {dup['id']} ({dup['similarity']:.2f})")
     out.print(Text(views.clean(" · ".join(meta)), style="dim"))
+    for match in detail["matched"]:
+        out.print(Text(views.clean(f"in {match['topic']}: {match['explanation']}"), style="dim"))
     for alias in detail["aliases"]:
         out.print(Text(f"also at {views.clean(alias)}", style="dim"))
     if detail["canonical_hint"]:
@@ -1152,6 +1156,129 @@ def extract(
         out.print(Text(views.clean(article.text)))
     if failed:
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- topics
+
+SAMPLE = 10  # stories shown with their matched terms by `monitor topics test`
+LISTED = 50  # added and dropped stories listed at most
+
+
+@topics_cli.command("test")
+def topics_test(
+    name_or_query: Annotated[
+        str, typer.Argument(metavar="NAME|QUERY", help="A configured topic, or a query to try.")
+    ],
+    since: Annotated[
+        str,
+        typer.Option("--since", metavar="WINDOW", help="Stories stored in: 30d, 2026-01-27, all."),
+    ] = "30d",
+    topic: Annotated[
+        str | None,
+        typer.Option("--topic", metavar="NAME", help="Compare a query with this topic."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Try a topic's rules, or a query, on the stored stories (stores nothing)."""
+    from monitor.core.query import QuerySyntaxError, parse
+    from monitor.core.topics import TopicRule
+    from monitor.store.topic_rules import build_rules, corpus_texts, try_rule
+
+    cutoff = parse_since(since, datetime.now(UTC)) or datetime(1970, 1, 1, tzinfo=UTC)
+    with app_context(state.config) as app, app.sessions() as session:
+        names = [t.name for t in app.config.topics]
+        for chosen in [topic] if topic else []:
+            if chosen not in names:
+                raise NotFoundError(f"no topic named {chosen!r} (topics: {', '.join(names)})")
+        compare: str | None
+        configured = name_or_query in names
+        if configured:
+            rules = build_rules(app.config, corpus_texts(session))
+            rule = next(r for r in rules if r.name == name_or_query)
+            compare = topic or name_or_query
+        else:
+            try:
+                parse(name_or_query)
+            except QuerySyntaxError as exc:
+                known = f" (topics: {', '.join(names)})" if names else ""
+                raise UsageError(
+                    f"{name_or_query!r} is not a topic{known} nor a query: {exc}"
+                ) from None
+            rule = TopicRule(topic or "query", query=name_or_query)
+            compare = topic
+        trial = try_rule(session, rule, compare, cutoff)
+    report = views.topic_trial(name_or_query, configured, compare, since, trial)
+    if as_json:
+        _print_json(report)
+        return
+    _print_trial(report, trial)
+
+
+def _print_trial(report: dict[str, Any], trial: Any) -> None:
+    from rich.text import Text
+
+    from monitor.core.topics import highlights
+
+    what = f"topic {report['topic']}" if report["configured"] else "the query"
+    stored = count(report["stories"], "story", "stories")
+    out.print(Text(f"{what}, on the {stored} stored (window {report['since']}):", style="bold"))
+    if report["without_text"]:
+        out.print(
+            Text(
+                f"  {count(report['without_text'], 'off-topic story', 'off-topic stories')} "
+                "kept without text: matched on headline, outlet and URL",
+                style="dim",
+            )
+        )
+    compared = report["compared_with"]
+    line = f"  {count(report['matches'], 'match', 'matches')}"
+    if compared:
+        line += f"; compared with topic {compared} as stored"
+    else:
+        line += "; compared with the stories listed under any topic"
+    line += f": {len(report['added'])} would be added"
+    if report["dropped"] is not None:
+        line += f", {len(report['dropped'])} would be dropped"
+    out.print(Text(line))
+    for heading, rows in (
+        ("would be added", report["added"]),
+        ("would be dropped", report["dropped"]),
+    ):
+        if rows:
+            out.print(Text(f"{heading}:", style="bold"))
+            for row in rows[:LISTED]:
+                why = f"  [{row['explanation']}]" if row.get("explanation") else ""
+                out.print(Text(views.clean(f"  {row['id']}  {row['title']}{why}")))
+    if not trial.matches:
+        return
+    out.print(Text("sample of the matches (matched terms highlighted):", style="bold"))
+    for story, match in trial.matches[:SAMPLE]:
+        patterns = highlights(match)
+        head = Text(f"  {story.id}  ")
+        head.append_text(_highlighted(views.clean(story.title) or "(no headline)", patterns))
+        out.print(head)
+        snippet = views.snippet(story.text, patterns)
+        if snippet:
+            out.print(Text("      ").append_text(_highlighted(snippet, patterns)))
+        out.print(Text(f"      {views.clean(views.explain_match(match))}", style="dim"))
+
+
+def _highlighted(text: str, patterns: list[Any]) -> Text:
+    """The matched terms in reverse video on a terminal, else between asterisks (*chips*)."""
+    from rich.text import Text
+
+    if not out.is_terminal:
+        spans = sorted({m.span() for p in patterns for m in p.finditer(text)})
+        marked, at = [], 0
+        for start, end in spans:
+            if start >= at:
+                marked += [text[at:start], "*", text[start:end], "*"]
+                at = end
+        return Text("".join([*marked, text[at:]]))
+    shown = Text(text)
+    for pattern in patterns:
+        shown.highlight_regex(pattern, style="bold reverse")
+    return shown
 
 
 @db_cli.command("upgrade")

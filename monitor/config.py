@@ -5,6 +5,8 @@ The keys here are a contract with users' config files: add to them, never rename
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import tomllib
@@ -23,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.core.query import parse as parse_query
 from monitor.core.schedule import tick_interval
 from monitor.core.selectors import check_selector
 from monitor.deliver.rules import AlertRule, DeliveryConfig
@@ -220,17 +223,50 @@ class SeedsConfig(_Section):
     path: Path = Path("seeds")
 
 
-class TopicConfig(_Section):
-    name: str = Field(min_length=1)
-    keywords: list[str] = Field(min_length=1)
-    exclude: list[str] = Field(default_factory=list)
+SEEDS_LIKE = "seeds"  # in a topic's `like`: every seed
 
-    @field_validator("keywords", "exclude")
+
+class TopicConfig(_Section):
+    """A topic: keywords, a query (monitor.core.query) or example articles, or several."""
+
+    name: str = Field(min_length=1)
+    keywords: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    query: str | None = None
+    # Example articles: "seeds" (every seed), a seed's id, or a text file's path.
+    like: list[str] = Field(default_factory=list)
+    like_threshold: float = Field(0.3, gt=0, le=1)
+
+    @field_validator("keywords", "exclude", "like")
     @classmethod
     def _no_blank_terms(cls, terms: list[str]) -> list[str]:
         if any(not term.strip() for term in terms):
             raise ValueError("terms must not be blank")
         return terms
+
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, query: str | None) -> str | None:
+        if query is not None:
+            parse_query(query)  # a QuerySyntaxError is a ValueError naming the column
+        return query
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> TopicConfig:
+        if not (self.keywords or self.query or self.like):
+            raise _CrossKeyError("keywords", "a topic needs keywords, a query or like")
+        return self
+
+    def rules_hash(self) -> str:
+        """Changes when the rules that decide what the topic holds change."""
+        rules = [self.keywords, self.exclude, self.query, self.like, self.like_threshold]
+        return hashlib.sha256(json.dumps(rules).encode()).hexdigest()[:16]
+
+
+class MatchingConfig(_Section):
+    """Stored stories seen within `reevaluate` are matched again when a topic's rules change."""
+
+    reevaluate: Duration = timedelta(days=30)
 
 
 SourceKind = Literal["feed", "page", "sitemap", "article"]
@@ -297,6 +333,7 @@ class Config(_Section):
     seeds: SeedsConfig = SeedsConfig()
     clusters: ClustersConfig = ClustersConfig()
     service: ServiceConfig = ServiceConfig()
+    matching: MatchingConfig = MatchingConfig()
     topics: list[TopicConfig] = Field(default_factory=list)
     sources: list[SourceConfig] = Field(default_factory=list)
     digest: DigestConfig = DigestConfig()
@@ -360,6 +397,28 @@ class Config(_Section):
     def seeds_dir(self) -> Path:
         return _relative_to(self.base_dir, self.seeds.path)
 
+    def examples(self, topic: TopicConfig) -> list[tuple[str, Path]]:
+        """The example articles of a topic's `like`, as (label, file); ConfigError when one
+        names neither a seed nor a file."""
+        out: dict[str, Path] = {}
+        for index, entry in enumerate(topic.like):
+            if entry == SEEDS_LIKE:
+                for path in sorted(self.seeds_dir.glob("*.txt")):
+                    out[f"seed {path.stem}"] = path
+                continue
+            seed = self.seeds_dir / f"{entry}.txt"
+            path = _relative_to(self.base_dir, Path(entry))
+            if seed.is_file():
+                out[f"seed {entry}"] = seed
+            elif path.is_file():
+                out[path.name] = path
+            else:
+                at = self.topics.index(topic)
+                raise ConfigError(
+                    f"topics[{at}].like[{index}]: {entry!r} is neither a seed id nor a file"
+                )
+        return list(out.items())
+
 
 def _relative_to(base: Path, path: Path) -> Path:
     return path if path.is_absolute() else base / path
@@ -409,7 +468,13 @@ def load_config(path: Path) -> Config:
             raise ConfigError(f"{name}: smtp.ca_file: no such file: {ca_file}")
         update["smtp"] = config.smtp.model_copy(update={"ca_file": ca_file})
     _check_seeds(_relative_to(base_dir, config.seeds.path), name)
-    return config.model_copy(update=update)
+    config = config.model_copy(update=update)
+    try:
+        for topic in config.topics:
+            config.examples(topic)
+    except ConfigError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return config
 
 
 def _check_seeds(folder: Path, name: str) -> None:

@@ -6,17 +6,20 @@ a terminal, and it is always handed to Rich as plain Text, never as markup.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.dates import as_utc
 from monitor.core.text import sanitize
+from monitor.core.topics import TopicMatch, explain
 
 if TYPE_CHECKING:  # annotations only: the views load neither the config nor the models
     from monitor.config import SourceConfig
     from monitor.store.extraction import SourceHealth
     from monitor.store.models import LinkFailure, Seed, Source, Story, Version
     from monitor.store.queries import Waiting
+    from monitor.store.topic_rules import StoredStory, Trial
 
 
 def clean(text: str | None) -> str:
@@ -131,6 +134,7 @@ def story_detail(
             "byline": current.byline if current else None,
             "text": current.text if current else None,
             "topic_terms": {t.topic: list(t.terms) for t in story.topics},
+            "matched": matched(story),
             "next_check": iso(story.next_check_at),
             "aliases": [url for url in aliases or [] if url != story.url],
             "canonical_hint": story.canonical_hint,
@@ -138,6 +142,75 @@ def story_detail(
         }
     )
     return detail
+
+
+def matched(story: Story) -> list[dict[str, Any]]:
+    """Why the story is in each of its topics (the `matched` field of `monitor show --json`):
+    `by` "keywords" (the keywords found, in `terms`), "query" (the query's terms found, as
+    written, in `terms`) or "like" (the closest example and its cosine `score`)."""
+    return [
+        {
+            "topic": t.topic,
+            "by": t.matched_by or "keywords",
+            "terms": list(t.terms),
+            "example": t.example,
+            "score": t.score,
+            "explanation": explain(t.matched_by, t.terms, t.example, t.score),
+        }
+        for t in story.topics
+    ]
+
+
+def explain_match(match: TopicMatch) -> str:
+    return explain(match.by, match.terms, match.example, match.score)
+
+
+def snippet(text: str, patterns: list[re.Pattern[str]], width: int = 200) -> str:
+    """About `width` characters of `text` (sanitised, on one line) around the first match."""
+    flat = sanitize(text)
+    starts = [m.start() for p in patterns if (m := p.search(flat))]
+    at = max(0, min(starts) - width // 4) if starts else 0
+    piece = flat[at : at + width]
+    return ("…" if at else "") + piece + ("…" if at + width < len(flat) else "")
+
+
+def topic_trial(
+    argument: str, configured: bool, compared_with: str | None, since: str, trial: Trial
+) -> dict[str, Any]:
+    """The `monitor topics test --json` document."""
+
+    def row(story: StoredStory, match: TopicMatch | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": story.id,
+            "title": story.title,
+            "url": story.url,
+            "status": story.status,
+        }
+        if match is not None:
+            out.update(
+                {
+                    "by": match.by,
+                    "terms": list(match.terms),
+                    "example": match.example,
+                    "score": match.score,
+                    "explanation": explain_match(match),
+                }
+            )
+        return out
+
+    return {
+        "topic": argument if configured else None,
+        "query": None if configured else argument,
+        "configured": configured,
+        "compared_with": compared_with,
+        "since": since,
+        "stories": trial.stories,
+        "without_text": trial.without_text,
+        "matches": len(trial.matches),
+        "added": [row(s, m) for s, m in trial.added],
+        "dropped": None if trial.dropped is None else [row(s, None) for s in trial.dropped],
+        "sample": [row(s, m) for s, m in trial.matches[:10]],
+    }
 
 
 def short_time(value: datetime | None, *, utc: bool = False) -> str:

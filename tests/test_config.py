@@ -76,7 +76,27 @@ def test_format_duration_round_trips() -> None:
         ('[fetch]\nconcurrency = "many"\n', "monitor.toml: fetch.concurrency:"),
         ('[fetch]\ntimeout = "fast"\n', "monitor.toml: fetch.timeout: 'fast' is not a duration"),
         ('[polling]\nrecheck = ["1h", "later"]\n', "monitor.toml: polling.recheck[1]: 'later'"),
-        ('[[topics]]\nname = "x"\n', "monitor.toml: topics[0].keywords: required key is missing"),
+        (
+            '[[topics]]\nname = "x"\n',
+            "monitor.toml: topics[0].keywords: a topic needs keywords, a query or like",
+        ),
+        (
+            '[[topics]]\nname = "a"\nkeywords = ["a"]\n[[topics]]\nname = "x"\n'
+            'query = "chip* AND (Nvidia OR"\n',
+            "monitor.toml: topics[1].query: column 21: the query ends where a term was expected",
+        ),
+        (
+            '[[topics]]\nname = "x"\nquery = "headline:chips"\n',
+            "monitor.toml: topics[0].query: column 1: unknown field 'headline'",
+        ),
+        (
+            "[[topics]]\nname = \"x\"\nquery = '''\nchips AND\n  (a NEAR/3 NOT b)'''\n",
+            "monitor.toml: topics[0].query: line 2, column 6: NEAR/3 joins terms",
+        ),
+        (
+            '[[topics]]\nname = "x"\nlike = ["no-such-seed"]\n',
+            "monitor.toml: topics[0].like[0]: 'no-such-seed' is neither a seed id nor a file",
+        ),
         (
             '[[sources]]\nname = "a"\nurl = "ftp://x"\n',
             "monitor.toml: sources[0].url: 'ftp://x' is not an http(s) URL",

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, defer
 
 from monitor.core.diff import compute_diff, version_text
 from monitor.core.text import one_line
+from monitor.core.topics import explain
 from monitor.digest.content import (
     ChangedItem,
     Digest,
@@ -236,7 +237,7 @@ def _section(
     removed: Sequence[tuple[Story, RemovedItem]],
 ) -> TopicSection:
     """One topic's lists, each cut at MAX_ITEMS (how many were left out is kept)."""
-    new_items = _group([s for s in new if _in_topic(s, topic)], keys)
+    new_items = _group([s for s in new if _in_topic(s, topic)], keys, topic)
     changed_items = [i for s, i in changed if _in_topic(s, topic)]
     removed_items = [i for s, i in removed if _in_topic(s, topic)]
     lists = (new_items, changed_items, removed_items)
@@ -247,6 +248,13 @@ def _section(
         removed=tuple(removed_items[:MAX_ITEMS]),
         omitted=sum(max(0, len(items) - MAX_ITEMS) for items in lists),
     )
+
+
+def _why(story: Story, topic: str) -> str:
+    for row in story.topics:
+        if row.topic == topic and row.matched_by == "like":
+            return explain(row.matched_by, row.terms, row.example, row.score)
+    return ""
 
 
 def _in_topic(story: Story, topic: str) -> bool:
@@ -289,8 +297,9 @@ def _clusters(stories: Sequence[Story], keys: dict[int, int]) -> list[tuple[Stor
     ]
 
 
-def _group(stories: Sequence[Story], keys: dict[int, int]) -> list[NewItem]:
-    """One item per cluster: its lead, and the other outlets as "also"."""
+def _group(stories: Sequence[Story], keys: dict[int, int], topic: str) -> list[NewItem]:
+    """One item per cluster: its lead, the other outlets as "also", and why the lead is in
+    `topic` when it matched by similarity to an example."""
     items = []
     for lead, members in _clusters(stories, keys):
         others = list(dict.fromkeys(outlet(s) for s in members if s is not lead))
@@ -300,6 +309,7 @@ def _group(stories: Sequence[Story], keys: dict[int, int]) -> list[NewItem]:
                 story=link(lead),
                 also=tuple(others[:ALSO_NAMED]),
                 also_more=max(0, len(others) - ALSO_NAMED),
+                why=_why(lead, topic),
             )
         )
     return items

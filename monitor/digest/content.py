@@ -35,14 +35,18 @@ class Link:
 @dataclass(frozen=True, slots=True)
 class NewItem:
     """A new story, the outlets that carried copies of it ("also: a, b, +N"), the first
-    sentence or two of its text (what a reader decides on, as in a news alert), and the
-    other topics it is listed under (so an entry seen twice is not taken for two stories)."""
+    sentence or two of its text (what a reader decides on, as in a news alert), the other
+    topics it is listed under (so an entry seen twice is not taken for two stories), and why
+    it is in the topic when it is there by its likeness to an example."""
 
     story: Link
     also: tuple[str, ...] = ()
     also_more: int = 0
     snippet: str = ""
     also_under: tuple[str, ...] = ()
+    # Why it is in the section's topic when no word of the topic's says so: "similar to
+    # seed 000_x (score 0.31)" (monitor.core.topics.explain); "" for a match by its terms.
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from monitor.store.claims import renew_leases
 from monitor.store.known_keys import KnownKeys
 from monitor.store.models import Source, Story
 from monitor.store.source_state import FinishedSource, PollRecord, SourceStateWriter
+from monitor.store.topic_rules import reevaluate
 from monitor.store.writer import Extracted, StoryWriter, story_urls
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,24 @@ class Pipeline:
     def close(self) -> None:
         self.writer.close()
 
+    def prepare_topics(self) -> None:
+        """At start: weigh the topics' examples by the stored stories, and match stored
+        stories again for the topics whose rules changed (monitor.store.topic_rules)."""
+        with self.sessions() as session:
+            self.stories.refresh_rules(session)
+        added, dropped = reevaluate(self.sessions, self.config, self.stories.rules, self.clock())
+        if added or dropped:
+            log.info(
+                "topics changed: %s added to a topic, %s taken out of one",
+                count(added, "story", "stories"),
+                count(dropped, "story", "stories"),
+            )
+
+    def refresh_topics(self) -> None:
+        """Housekeeping: the examples weighed by the stored stories as they are now."""
+        with self.sessions() as session:
+            self.stories.refresh_rules(session)
+
     # ------------------------------------------------------------ the pass
 
     async def run_pass(
@@ -247,6 +266,8 @@ class Pipeline:
     ) -> PassSummary:
         summary = PassSummary()
         self._taken = set()  # URLs this pass is already fetching, from any source
+        if not self.stories.corpus_read:
+            await self.writer.run(self.prepare_topics)
         if progress is not None:
             progress.start(await self.writer.run(self._count_due, source_names))
         workers = self.config.fetch.concurrency

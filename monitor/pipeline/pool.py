@@ -87,7 +87,15 @@ def process_page(task: PageTask) -> ProcessedPage:
         article,
         normalized,
         fingerprint(normalized),
-        tuple(match_topics(task.topics, article.title, article.text)),
+        tuple(
+            match_topics(
+                task.topics,
+                article.title,
+                article.text,
+                outlet=article.site_name or "",
+                url=task.url,
+            )
+        ),
         cluster_terms(article.title, article.text, article.published),
         compress_html(task.body),
     )

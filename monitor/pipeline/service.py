@@ -80,6 +80,7 @@ class Service:
         try:  # on the writer's thread: the event loop keeps serving the pass's requests
             pruned, links = await self.pipeline.writer.run(prune)
             reindexed = await self.pipeline.writer.run(reindex)
+            await self.pipeline.writer.run(self.pipeline.refresh_topics)
         except Exception:
             log.exception("housekeeping failed; it runs again in an hour")
             return

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # Alembic loads only when a migration runs: it is a tenth of 
 MIGRATIONS = "monitor:migrations"
 """The Alembic scripts, as a package resource: Alembic finds them through importlib.resources,
 so an installed wheel migrates from wherever it is installed."""
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 """The newest migration in monitor/migrations/versions/ (tests/test_store.py checks that it is):
 known here so that checking a database's schema needs no Alembic."""
 SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -199,6 +199,22 @@ class StoryTopic(Base):
     )
     topic: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
     terms: Mapped[list[str]] = mapped_column(JSON)
+    # Why it matched (monitor.core.topics.TopicMatch): "keywords" (also when None: stored
+    # before queries existed), "query", or "like" with the closest example and its score.
+    matched_by: Mapped[str | None] = mapped_column(String(10))
+    example: Mapped[str | None] = mapped_column(String(300))
+    score: Mapped[float | None] = mapped_column(Float)
+
+
+class TopicState(Base):
+    """The rules each topic's stored stories were last matched with (config.TopicConfig
+    .rules_hash): when they change, stories are matched again at the next start."""
+
+    __tablename__ = "topic_states"
+
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rules_hash: Mapped[str] = mapped_column(String(64))
+    evaluated_at: Mapped[datetime]
 
 
 class Version(Base):

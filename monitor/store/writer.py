@@ -29,7 +29,8 @@ from monitor.fetch import Failed, Fetched, NotModified
 from monitor.store import extraction, queries
 from monitor.store.clusters import StoredEvents
 from monitor.store.dedupe import DuplicateMatch, find_duplicate, index_story
-from monitor.store.models import Story, StoryTopic, Version
+from monitor.store.models import Story, Version
+from monitor.store.topic_rules import build_rules, corpus_texts, topic_rows
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,8 @@ class StoryWriter:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.rules = tuple(
-            TopicRule(t.name, tuple(t.keywords), tuple(t.exclude)) for t in config.topics
-        )
+        self.rules: tuple[TopicRule, ...] = build_rules(config)
+        self.corpus_read = False  # the stored stories have weighed the examples
         self._events = StoredEvents(config.clusters.window)
         # Alert events, written in the transaction of what causes them (monitor.deliver).
         self.outbox = Outbox(config.alerts, config.delivery)
@@ -165,6 +165,12 @@ class StoryWriter:
         published = article.published or (entry.published if entry else None) or now
         return cluster_terms(title, article.text, published)
 
+    def refresh_rules(self, session: Session) -> None:
+        """Weigh the topics' examples by the stored stories as they are now."""
+        if any(rule.like is not None for rule in self.rules):
+            self.rules = build_rules(self.config, corpus_texts(session))
+        self.corpus_read = True
+
     def _best_cluster(
         self, session: Session, terms: frozenset[str], topics: list[str], now: datetime
     ) -> tuple[int, float] | None:
@@ -192,12 +198,18 @@ class StoryWriter:
         entry, the previous version): then they are matched again here."""
         if title == extracted.article.title:
             return extracted.topics
-        return match_topics(self.rules, title, extracted.article.text)
+        article = extracted.article
+        return match_topics(
+            self.rules,
+            title,
+            article.text,
+            outlet=article.site_name or "",
+            url=extracted.fetched.url,
+        )
 
     @staticmethod
     def _set_topics(story: Story, matches: Sequence[TopicMatch]) -> None:
-        wanted = {m.topic: list(m.terms) for m in matches}
-        story.topics = [StoryTopic(topic=t, terms=terms) for t, terms in sorted(wanted.items())]
+        story.topics = topic_rows(matches)
 
     @staticmethod
     def _add_version(

@@ -87,6 +87,19 @@ SCHEMAS: dict[str, Any] = {
             "next_check": TIME,
             "aliases": {"type": "array", "items": {"type": "string"}},
             "canonical_hint": NULLABLE_STRING,
+            "matched": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "topic": {"type": "string"},
+                        "by": {"enum": ["keywords", "query", "like"]},
+                        "terms": {"type": "array", "items": {"type": "string"}},
+                        "example": NULLABLE_STRING,
+                        "score": {"type": ["number", "null"]},
+                        "explanation": {"type": "string"},
+                    }
+                ),
+            },
             "versions": {"type": "array", "items": VERSION},
         }
     ),

@@ -1,0 +1,636 @@
+"""The topic query language: parse once, match many stories (pure).
+
+    ("export controls" OR "entity list" OR BIS) AND (chip* OR Nvidia) AND NOT title:opinion
+
+- a bare word matches that whole word; `chip*` any word that starts with `chip`;
+- `"export controls"` a phrase: its words next to each other, in order (`\\"` and `\\\\` escape
+  a quote and a backslash inside it);
+- `a NEAR/5 b` both, at most 5 words apart, in either order (terms or phrases only);
+- `title:`, `text:`, `outlet:`, `url:` restrict a term, a phrase or a group to one field;
+  unprefixed terms look in the headline and the text; `lead:` is the headline and the first
+  paragraph (at most LEAD_WORDS words), what a story is about rather than what it mentions
+  in passing (Factiva's "hlp");
+- `NOT`, `AND`, `OR` (upper case: lower case they are words), parentheses; two operands
+  side by side mean AND. Precedence: NOT binds tightest, then NEAR/n, then AND, then OR, so
+  `a OR b AND NOT c` is `a OR (b AND (NOT c))`.
+
+Matching ignores case and accents and works on whole words: text is split into words (runs
+of letters and digits), so `DeepSeek-R1` is the phrase "deepseek r1" and `U.S.` "u s".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+FIELDS = ("title", "lead", "text", "outlet", "url")
+LEAD_WORDS = 60  # `lead:` is the headline and the first paragraph, cut at this many words
+_DEFAULT_FIELDS = ("title", "text")
+_WORD = re.compile(r"\w+")
+# Letters casefold leaves apart from their ASCII twins, and the punctuation news text is full
+# of (a separator either way, but as a space the text often becomes ASCII: faster to split).
+_LOOKALIKES = str.maketrans(
+    {"ı": "i", "ſ": "s", "\u212a": "k", "ß": "ss"}
+    | dict.fromkeys("\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0\u00ab\u00bb\u2022\u00b7", " ")
+)
+# Every ASCII character that is not a word character (\w), as a space.
+_ASCII_SEPARATORS = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
+)
+# The combining marks NFKD leaves after the letters of Latin, Greek and Cyrillic script.
+_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
+class QuerySyntaxError(ValueError):
+    """A query that cannot be parsed; `column` is 1-based."""
+
+    def __init__(self, message: str, column: int) -> None:
+        super().__init__(f"column {column}: {message}")
+        self.message = message
+        self.column = column
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: what queries and stories are compared as."""
+    text = text.casefold()
+    if not text.isascii():
+        # translated after NFKD, which makes some of those characters (ŀ into l·), and
+        # casefolded again: NFKD turns some letters into upper-case ones (𝙰 into A)
+        text = unicodedata.normalize("NFKD", text).translate(_LOOKALIKES)
+        text = _MARKS.sub("", text).casefold()
+    return text
+
+
+def words(text: str) -> list[str]:
+    """The folded words of `text`, in order."""
+    return split_folded(fold(text))
+
+
+def split_folded(folded: str) -> list[str]:
+    """The words of folded text: runs of \\w (ASCII text is split by str.split, faster)."""
+    if folded.isascii():
+        return folded.translate(_ASCII_SEPARATORS).split()
+    return _WORD.findall(folded)
+
+
+# ---------------------------------------------------------------- the syntax tree
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word, a wildcard (`prefix`: its last word is a prefix) or a phrase, in some fields."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+    fields: tuple[str, ...] = _DEFAULT_FIELDS
+    source: str = field(default="", compare=False)  # as written, for explanations
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """Any of `left` within `distance` words of any of `right`."""
+
+    left: tuple[Term, ...]
+    right: tuple[Term, ...]
+    distance: int
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    operands: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    operands: tuple[Node, ...]
+
+
+Node = Term | Near | Not | And | Or
+
+
+# ---------------------------------------------------------------- tokens
+
+_OPERATORS = ("AND", "OR", "NOT")
+_NEAR = re.compile(r"NEAR/(\d+)$")
+_BARE_END = set(' \t\r\n()"')
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str  # "(", ")", "AND", "OR", "NOT", "NEAR", "phrase", "word", "field"
+    value: str
+    column: int
+    number: int = 0  # NEAR's distance
+
+
+def _tokens(query: str) -> Iterator[_Token]:
+    i = 0
+    while i < len(query):
+        char = query[i]
+        column = i + 1
+        if char.isspace():
+            i += 1
+        elif char in "()":
+            yield _Token(char, char, column)
+            i += 1
+        elif char == '"':
+            i, text = _phrase(query, i)
+            yield _Token("phrase", text, column)
+        else:
+            start = i
+            while i < len(query) and query[i] not in _BARE_END:
+                if query[i] == ":" and query[start:i].lower() in FIELDS:
+                    break
+                i += 1
+            word = query[start:i]
+            if i < len(query) and query[i] == ":":
+                yield _Token("field", word.lower(), column)
+                i += 1
+                if i >= len(query) or query[i].isspace():
+                    raise QuerySyntaxError(f"{word}: needs a term right after it", column)
+            elif word in _OPERATORS:
+                yield _Token(word, word, column)
+            elif near := _NEAR.match(word):
+                yield _Token("NEAR", word, column, int(near.group(1)))
+            elif word.startswith("NEAR"):
+                raise QuerySyntaxError(f"{word!r}: write NEAR/n with a number of words", column)
+            else:
+                if ":" in word:
+                    name = word.split(":", 1)[0]
+                    raise QuerySyntaxError(
+                        f"unknown field {name!r} (fields: {', '.join(FIELDS)}; quote a "
+                        "term that has a colon)",
+                        column,
+                    )
+                yield _Token("word", word, column)
+
+
+def _phrase(query: str, start: int) -> tuple[int, str]:
+    """The text of the quoted phrase opening at `start`, and the index after it."""
+    out = []
+    i = start + 1
+    while i < len(query):
+        char = query[i]
+        if char == "\\" and i + 1 < len(query) and query[i + 1] in '"\\':
+            out.append(query[i + 1])
+            i += 2
+        elif char == '"':
+            return i + 1, "".join(out)
+        else:
+            out.append(char)
+            i += 1
+    raise QuerySyntaxError("a quoted phrase is not closed", start + 1)
+
+
+def quote(phrase: str) -> str:
+    """`phrase` written as a query phrase (the inverse of how the parser reads one)."""
+    return '"' + phrase.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ---------------------------------------------------------------- the parser
+
+
+class _Parser:
+    """Recursive descent: or := and (OR and)*; and := near (AND? near)*;
+    near := unary (NEAR/n unary)*; unary := NOT unary | field? (term | "(" or ")")."""
+
+    def __init__(self, query: str) -> None:
+        self.query = query
+        self.tokens = list(_tokens(query))
+        self.at = 0
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def take(self) -> _Token:
+        token = self.tokens[self.at]
+        self.at += 1
+        return token
+
+    def end_column(self) -> int:
+        return len(self.query.rstrip()) + 1
+
+    def parse(self) -> Node:
+        if not self.tokens:
+            raise QuerySyntaxError("the query is empty", 1)
+        node = self.parse_or(_DEFAULT_FIELDS)
+        extra = self.peek()
+        if extra is not None:
+            raise QuerySyntaxError(f"unexpected {extra.value!r}", extra.column)
+        return node
+
+    def parse_or(self, fields: tuple[str, ...]) -> Node:
+        operands = [self.parse_and(fields)]
+        while (token := self.peek()) is not None and token.kind == "OR":
+            self.take()
+            operands.append(self.parse_and(fields))
+        return operands[0] if len(operands) == 1 else Or(tuple(operands))
+
+    def parse_and(self, fields: tuple[str, ...]) -> Node:
+        operands = [self.parse_near(fields)]
+        while (token := self.peek()) is not None and token.kind not in ("OR", ")"):
+            if token.kind == "AND":
+                self.take()
+            operands.append(self.parse_near(fields))
+        return operands[0] if len(operands) == 1 else And(tuple(operands))
+
+    def parse_near(self, fields: tuple[str, ...]) -> Node:
+        node = self.parse_unary(fields)
+        while (token := self.peek()) is not None and token.kind == "NEAR":
+            self.take()
+            left, right = _alternatives(node), _alternatives(self.parse_unary(fields))
+            if left is None or right is None:
+                raise QuerySyntaxError(
+                    f"{token.value} joins terms, phrases or (a OR b) groups of them", token.column
+                )
+            node = Near(left, right, token.number)
+        return node
+
+    def parse_unary(self, fields: tuple[str, ...]) -> Node:
+        token = self.peek()
+        if token is None:
+            raise QuerySyntaxError("the query ends where a term was expected", self.end_column())
+        self.take()
+        if token.kind == "NOT":
+            return Not(self.parse_unary(fields))
+        if token.kind == "field":
+            inner = self.peek()
+            if inner is None or inner.kind not in ("(", "word", "phrase"):
+                raise QuerySyntaxError(f"{token.value}: needs a term right after it", token.column)
+            return self.parse_unary((token.value,))
+        if token.kind == "(":
+            node = self.parse_or(fields)
+            close = self.peek()
+            if close is None or close.kind != ")":
+                raise QuerySyntaxError("'(' is not closed", token.column)
+            self.take()
+            return node
+        if token.kind in ("word", "phrase"):
+            return _term(token, fields)
+        raise QuerySyntaxError(f"unexpected {token.value!r}", token.column)
+
+
+def _alternatives(node: Node) -> tuple[Term, ...] | None:
+    """A term, or an OR of terms, as NEAR's operand; None for anything else."""
+    if isinstance(node, Term):
+        return (node,)
+    if isinstance(node, Or) and all(isinstance(n, Term) for n in node.operands):
+        return tuple(n for n in node.operands if isinstance(n, Term))
+    return None
+
+
+def _term(token: _Token, fields: tuple[str, ...]) -> Term:
+    text = token.value
+    prefix = token.kind == "word" and text.endswith("*")
+    if prefix:
+        text = text[:-1]
+        if "*" in text:
+            raise QuerySyntaxError("'*' may only end a word", token.column)
+    elif token.kind == "word" and "*" in text:
+        raise QuerySyntaxError("'*' may only end a word", token.column)
+    found = tuple(words(text))
+    if not found:
+        what = "the phrase" if token.kind == "phrase" else repr(token.value)
+        raise QuerySyntaxError(f"{what} has no letters or digits to match", token.column)
+    if prefix and not _WORD.fullmatch(fold(text)[-1:] or "-"):
+        raise QuerySyntaxError("'*' must follow a letter or digit", token.column)
+    source = quote(token.value) if token.kind == "phrase" else token.value
+    if fields != _DEFAULT_FIELDS:
+        source = f"{fields[0]}:{source}"
+    return Term(found, prefix, fields, source)
+
+
+@lru_cache(maxsize=256)
+def parse(query: str) -> Node:
+    """The syntax tree of `query`; QuerySyntaxError says what is wrong and where (the column,
+    and the line too in a query of several lines)."""
+    try:
+        return _Parser(query).parse()
+    except QuerySyntaxError as exc:
+        if "\n" not in query:
+            raise
+        before = query[: exc.column - 1]
+        line = before.count("\n") + 1
+        column = exc.column - (before.rfind("\n") + 1)
+        error = QuerySyntaxError(exc.message, column)
+        error.args = (f"line {line}, column {column}: {exc.message}",)
+        raise error from None
+
+
+def positive_terms(node: Node) -> list[Term]:
+    """The terms whose presence can make the query match (those not under a NOT)."""
+    if isinstance(node, Term):
+        return [node]
+    if isinstance(node, Near):
+        return [*node.left, *node.right]
+    if isinstance(node, Not):
+        return []
+    return [term for operand in node.operands for term in positive_terms(operand)]
+
+
+# ---------------------------------------------------------------- matching
+
+
+class Document:
+    """A story's fields, split into words once; look-ups are built when first needed."""
+
+    __slots__ = ("_folded", "_positions", "_raw", "_sets", "_sorted", "_words")
+
+    def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
+        self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
+        self._folded: dict[str, str] = {}
+        self._words: dict[str, list[str]] = {}
+        self._sets: dict[str, frozenset[str]] = {}
+        self._sorted: dict[str, list[str]] = {}
+        self._positions: dict[str, dict[str, list[int]]] = {}
+
+    def folded(self, name: str) -> str:
+        """Field `name` (not "lead") folded: what the quick test looks for words in."""
+        found = self._folded.get(name)
+        if found is None:
+            found = self._folded[name] = fold(self._raw[name])
+        return found
+
+    def all_folded(self) -> str:
+        """Every field folded, in one string."""
+        found = self._folded.get("*")
+        if found is None:
+            parts = [self.folded(name) for name in ("title", "text", "outlet", "url")]
+            found = self._folded["*"] = "\n".join(parts)
+        return found
+
+    def words(self, name: str) -> list[str]:
+        found = self._words.get(name)
+        if found is None:
+            if name == "lead":
+                text = self.folded("text").lstrip()
+                first = text[: text.find("\n")] if "\n" in text else text
+                found = self.words("title") + split_folded(first)[:LEAD_WORDS]
+            else:
+                found = split_folded(self.folded(name))
+            self._words[name] = found
+        return found
+
+    def vocabulary(self, name: str) -> frozenset[str]:
+        found = self._sets.get(name)
+        if found is None:
+            found = self._sets[name] = frozenset(self.words(name))
+        return found
+
+    def starting_with(self, name: str, prefix: str) -> list[str]:
+        """The distinct words of field `name` that start with `prefix`."""
+        ordered = self._sorted.get(name)
+        if ordered is None:
+            ordered = self._sorted[name] = sorted(self.vocabulary(name))
+        out = []
+        for word in ordered[bisect_left(ordered, prefix) :]:
+            if not word.startswith(prefix):
+                break
+            out.append(word)
+        return out
+
+    def positions(self, name: str, word: str) -> list[int]:
+        """Where `word` occurs in field `name` (found with list.index: C speed, per word)."""
+        cache = self._positions.setdefault(name, {})
+        found = cache.get(word)
+        if found is None:
+            found = []
+            if word in self.vocabulary(name):
+                tokens = self.words(name)
+                at = tokens.index(word)
+                while True:
+                    found.append(at)
+                    try:
+                        at = tokens.index(word, at + 1)
+                    except ValueError:
+                        break
+            cache[word] = found
+        return found
+
+
+def _has_word(term: Term, doc: Document, name: str) -> bool:
+    if term.prefix:
+        return bool(doc.starting_with(name, term.words[0]))
+    return term.words[0] in doc.vocabulary(name)
+
+
+def _spans(term: Term, doc: Document, name: str) -> list[tuple[int, int]]:
+    """Where `term` occurs in field `name`: (first word, last word) positions."""
+    vocabulary = doc.vocabulary(name)
+    if not all(w in vocabulary for w in term.words[: -1 if term.prefix else None]):
+        return []
+    last = len(term.words) - 1
+    if term.prefix:
+        starts_of_last = {
+            p for w in doc.starting_with(name, term.words[-1]) for p in doc.positions(name, w)
+        }
+        if last == 0:
+            return sorted((p, p) for p in starts_of_last)
+    else:
+        starts_of_last = set(doc.positions(name, term.words[-1]))
+    tokens = doc.words(name)
+    spans = []
+    for start in doc.positions(name, term.words[0]):
+        end = start + last
+        if (
+            end < len(tokens)
+            and end in starts_of_last
+            and all(tokens[start + i] == term.words[i] for i in range(1, last))
+        ):
+            spans.append((start, end))
+    return spans
+
+
+def term_in(term: Term, doc: Document) -> bool:
+    """Whether `term` occurs in any of its fields."""
+    for name in term.fields:
+        if len(term.words) == 1:
+            if _has_word(term, doc, name):
+                return True
+        elif _spans(term, doc, name):
+            return True
+    return False
+
+
+def _near(node: Near, doc: Document) -> bool:
+    for name in dict.fromkeys(f for term in node.left for f in term.fields):
+        lefts = [s for t in node.left if name in t.fields for s in _spans(t, doc, name)]
+        if not lefts:
+            continue
+        rights = [s for t in node.right if name in t.fields for s in _spans(t, doc, name)]
+        for r_start, r_end in rights:
+            for l_start, l_end in lefts:
+                gap = r_start - l_end - 1 if r_start > l_end else l_start - r_end - 1
+                if gap <= node.distance:
+                    return True
+    return False
+
+
+Matcher = Callable[[Document], bool]
+
+
+def _words_of_any(words: frozenset[str], fields: tuple[str, ...]) -> Matcher:
+    """Any of several single words (an OR of them): one set operation per field."""
+    return lambda doc: any(not doc.vocabulary(f).isdisjoint(words) for f in fields)
+
+
+def _compile(node: Node) -> Matcher:
+    if isinstance(node, Term):
+        term = node
+        if len(term.words) == 1 and not term.prefix:
+            return _words_of_any(frozenset(term.words), term.fields)
+        longest = max(term.words, key=len)  # a substring test first: most texts lack it
+        return lambda doc: longest in doc.all_folded() and term_in(term, doc)
+    if isinstance(node, Near):
+        near = node
+        left, right = _compile(Or(node.left)), _compile(Or(node.right))
+        return lambda doc: left(doc) and right(doc) and _near(near, doc)
+    if isinstance(node, Not):
+        inner = _compile(node.operand)
+        return lambda doc: not inner(doc)
+    if isinstance(node, And):
+        parts = tuple(_compile(operand) for operand in _cheap_first(node.operands))
+        return lambda doc: all(part(doc) for part in parts)
+    # OR: the plain words of each set of fields become one set, tested first
+    plain: dict[tuple[str, ...], set[str]] = {}
+    rest = []
+    for operand in node.operands:
+        if isinstance(operand, Term) and len(operand.words) == 1 and not operand.prefix:
+            plain.setdefault(operand.fields, set()).update(operand.words)
+        else:
+            rest.append(operand)
+    matchers = [_words_of_any(frozenset(w), f) for f, w in plain.items()]
+    matchers += [_compile(operand) for operand in _cheap_first(tuple(rest))]
+    if len(matchers) == 1:
+        return matchers[0]
+    options = tuple(matchers)
+    return lambda doc: any(option(doc) for option in options)
+
+
+def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
+    """Single words before phrases and groups: AND and OR stop at the first answer."""
+    return tuple(
+        sorted(operands, key=lambda n: 0 if isinstance(n, Term) and len(n.words) == 1 else 1)
+    )
+
+
+def _clauses(node: Node) -> list[frozenset[str]] | None:
+    """A necessary condition of `node` as clauses: each a set of words one of which must
+    occur in the story's folded text. None: no condition (a NOT holds of most texts)."""
+    if isinstance(node, Term):
+        return [frozenset([max(node.words, key=len)])]
+    if isinstance(node, Near):
+        left = frozenset(max(t.words, key=len) for t in node.left)
+        right = frozenset(max(t.words, key=len) for t in node.right)
+        return [left, right]
+    if isinstance(node, Not):
+        return None
+    found = [_clauses(operand) for operand in node.operands]
+    if isinstance(node, And):
+        return [clause for clauses in found if clauses for clause in clauses] or None
+    if any(clauses is None for clauses in found):
+        return None
+    return [frozenset(w for clauses in found if clauses for w in min(clauses, key=len))]
+
+
+def _quick_test(tree: Node) -> Matcher | None:
+    """The clauses of `tree` as substring tests over all fields folded (C-speed `in`, no
+    splitting into words): when one fails, the query cannot match."""
+    clauses = _clauses(tree)
+    if not clauses:
+        return None
+    ordered = tuple(tuple(sorted(c, key=len, reverse=True)) for c in sorted(clauses, key=len))
+
+    def quick(doc: Document) -> bool:
+        folded = doc.all_folded()
+        return all(any(w in folded for w in clause) for clause in ordered)
+
+    return quick
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A compiled query: `matches(doc)`, and `explain(doc)` for the terms that made it."""
+
+    source: str
+    tree: Node
+    matches: Matcher
+    explainer: Explainer
+
+    def explain(self, doc: Document) -> tuple[str, ...]:
+        """The terms (as written) of the parts of the query that hold for `doc`, those
+        under a NOT apart; each once."""
+        return tuple(dict.fromkeys(self.explainer(doc) or ()))
+
+
+Explainer = Callable[[Document], list[str] | None]  # the terms that made it hold, or None
+
+
+WILDCARD_WORDS = 3  # words a wildcard matched, named in an explanation
+
+
+def _as_found(term: Term, doc: Document) -> str:
+    """A term as written; a wildcard with the words it matched: `chip* (chips, chipmakers)`."""
+    if not term.prefix or len(term.words) > 1:
+        return term.source
+    words = dict.fromkeys(w for f in term.fields for w in doc.starting_with(f, term.words[0]))
+    named = list(words)[:WILDCARD_WORDS] + (["…"] if len(words) > WILDCARD_WORDS else [])
+    return f"{term.source} ({', '.join(named)})"
+
+
+def _explainer(node: Node) -> Explainer:
+    """Like _compile, but says which terms made each part hold (run on matches only)."""
+    if isinstance(node, Term | Near):
+        holds = _compile(node)
+        terms = [node] if isinstance(node, Term) else [*node.left, *node.right]
+        found = [(t, _compile(t)) for t in terms]
+        return lambda doc: [_as_found(t, doc) for t, m in found if m(doc)] if holds(doc) else None
+    if isinstance(node, Not):
+        inner = _compile(node.operand)
+        return lambda doc: None if inner(doc) else []
+    parts = [_explainer(operand) for operand in node.operands]
+    if isinstance(node, And):
+
+        def every(doc: Document) -> list[str] | None:
+            out: list[str] = []
+            for part in parts:
+                terms = part(doc)
+                if terms is None:
+                    return None
+                out += terms
+            return out
+
+        return every
+
+    def some(doc: Document) -> list[str] | None:
+        found = [part(doc) for part in parts]
+        held = [terms for terms in found if terms is not None]
+        return [t for terms in held for t in terms] if held else None
+
+    return some
+
+
+@lru_cache(maxsize=256)
+def compile_query(query: str) -> Query:
+    """Parse and compile once (per process): topic rules travel to the workers as text."""
+    tree = parse(query)
+    full = _compile(tree)
+    quick = _quick_test(tree)
+    explainer = _explainer(tree)
+    if quick is None:
+        return Query(query, tree, full, explainer)
+    return Query(query, tree, lambda doc: quick(doc) and full(doc), explainer)
+
+
+def literal_terms(query: str) -> list[str]:
+    """The words and phrases a query names, as plain text (wildcards without their star)."""
+    return [" ".join(t.words) for t in positive_terms(parse(query))]
