@@ -1,0 +1,111 @@
+"""What is on a page but is not the article: furniture lines, and pages that hold no article.
+
+Pure functions over extracted paragraphs. The main-text extractor removes most navigation,
+sidebars and footers by their place in the page; what slips through sits *inside* the
+article's container and reads like a paragraph: "Read more: …", share prompts, newsletter
+boxes, copyright and standards lines, photo credits. Those are recognised by how they open,
+in the languages the monitored press writes in, and only when short: a long paragraph that
+happens to start "Subscribe" is prose.
+
+A page whose extracted text is a consent wall, a paywall stub or a teaser linking to the real
+article is "not the article": storing it as a version would make every later check look like
+an edit (or hide one), so the caller records it as a rejection instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+__all__ = ["FURNITURE_MAX_CHARS", "is_furniture", "not_article_reason", "without_furniture"]
+
+FURNITURE_MAX_CHARS = 250  # a paragraph longer than this is prose, whatever it opens with
+
+_FURNITURE = re.compile(
+    r"""^\W{0,3}(?:
+    read\ (?:more|also|next|this)|also\ read|see\ also|
+    related(?:\ (?:articles?|stories|posts|content|coverage))?\s*:|
+    more\ (?:on|from|about)\ (?:this|the)\b|
+    lesen\ sie\ (?:auch|mehr|hier)|mehr\ zum\ thema|weitere\ artikel|weiterlesen|auch\ interessant|
+    das\ könnte\ (?:sie|dich)|passend\ dazu|zum\ thema\s*:|
+    lea\ (?:también|además|más)|lee\ (?:también|además|más)|mira\s*:|[tl]e\ puede\ interesar|
+    lire\ (?:aussi|également|la\ suite)|à\ lire\ (?:aussi|également)|voir\ aussi|
+    czytaj\ (?:też|także|więcej)|zobacz\ (?:też|także)|
+    share\ (?:this|on|via)|share\s*:|teilen\ (?:mit|auf)|partager|compartir|
+    follow\ (?:us|\S+\ on)|folg(?:en\ sie|t)\ uns|síguenos|suivez-nous|
+    sign\ up|subscribe|never\ miss|newsletter|jetzt\ (?:abonnieren|anmelden)|suscr[ií]b|abonnez|
+    advertisement|anzeige\b|werbung\b|publicidad|publicité|
+    all\ rights\ reserved|alle\ rechte\ vorbehalten|this\ article\ is\ the\ copyright|
+    copyright\b|©|our\ standards\s*:|
+    (?:titel)?(?:bild|foto|photo)s?\s*(?:credits?)?\s*:|crédits?\ photos?|
+    keine\ kommentare|no\ comments|tags?\s*:|schlagwörter\s*:|
+    (?:impressum|imprint|datenschutz\w*|cookie[-\w]*|privacy(?:\ policy)?|
+    terms(?:\ (?:of\ (?:use|service)|and\ conditions))?|kontakt|contact(?:\ us)?)\W*$
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def is_furniture(paragraph: str) -> bool:
+    """A short line that opens the way site furniture does ("Read more:", "Share on …")."""
+    return len(paragraph) < FURNITURE_MAX_CHARS and _FURNITURE.match(paragraph) is not None
+
+
+def without_furniture(paragraphs: Iterable[str]) -> list[str]:
+    return [p for p in paragraphs if not is_furniture(p)]
+
+
+# --- not the article -----------------------------------------------------------------------
+
+SHORT_WORDS = 150  # an article stub is shorter than this; real news rarely is
+
+# A consent wall asks for consent (a _CONSENT word) about cookies or data (a _TRACKING word).
+_CONSENT = re.compile(
+    r"\b(?:consent\w*|accept\ (?:all|cookies)|reject\ all|agree|manage\ (?:options|preferences)|"
+    r"legitimate\ interest|einwilligung|einwilligen|zustimm\w*|akzeptieren|"
+    r"consentement|accepter|consentimiento|aceptar|zgod\w*)\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+_TRACKING = re.compile(
+    r"\b(?:cookies?|tracking|your\ (?:data|privacy)|personal\ data|our\ partners|"
+    r"personali[sz]ed\ (?:ads|content)|datenschutz\w*|daten|données|datos)\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+_PAYWALL = re.compile(
+    r"(?:subscribe\ (?:now\ )?to\ (?:continue|read|keep)|already\ a\ (?:subscriber|member)|"
+    r"(?:this|the)\ (?:full\ )?(?:article|story|content)\ is\ (?:only\ )?(?:available\ )?"
+    r"(?:for|to)\ (?:subscribers|members)|for\ subscribers\ only|subscribers\ only|"
+    r"(?:continue|keep)\ reading\ with\ a\ (?:subscription|digital)|"
+    r"sign\ in\ to\ (?:continue|read)|log\ in\ to\ (?:continue|read)|"
+    r"unlock\ this\ (?:article|story)|"
+    r"jetzt\ (?:weiterlesen|abonnieren|freischalten)|\w*plus-?artikel|nur\ für\ abonnenten|"
+    r"réservé\ aux\ abonnés|exclusivo\ para\ suscriptores)",
+    re.IGNORECASE | re.VERBOSE,
+)
+_CONTINUE = re.compile(
+    r"^\W{0,3}(?:continue\ reading|read\ (?:the\ )?(?:full|whole|entire|complete)\ "
+    r"(?:article|story|report|piece)|read\ more|full\ story|weiterlesen|"
+    r"den\ (?:ganzen|vollständigen)\ artikel|lire\ la\ suite|leer\ más|seguir\ leyendo)",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def not_article_reason(
+    paragraphs: Sequence[str], *, free: bool | None = None, structured_body: bool = False
+) -> str | None:
+    """Why the extracted paragraphs are not an article ("consent wall", "paywall stub",
+    "teaser"), or None. `paragraphs` are as extracted, furniture still in; `free` is the
+    page's schema.org isAccessibleForFree; `structured_body`: the text came from the page's
+    own structured data (JSON-LD or microdata articleBody), which publishers fill with the
+    whole article even behind a paywall."""
+    text = " ".join(paragraphs)
+    words = len(text.split())
+    if words >= SHORT_WORDS or structured_body:
+        return None
+    if _CONSENT.search(text) and _TRACKING.search(text):
+        return "consent wall"
+    if free is False or _PAYWALL.search(text):
+        return "paywall stub"
+    if paragraphs and _CONTINUE.match(paragraphs[-1]) and words < SHORT_WORDS // 2:
+        return "teaser"
+    return None
