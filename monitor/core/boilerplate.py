@@ -17,7 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-__all__ = ["FURNITURE_MAX_CHARS", "is_furniture", "not_article_reason", "without_furniture"]
+__all__ = [
+    "FURNITURE_MAX_CHARS",
+    "is_furniture",
+    "is_onward_link",
+    "is_teaser_text",
+    "not_article_reason",
+    "without_furniture",
+]
 
 FURNITURE_MAX_CHARS = 250  # a paragraph longer than this is prose, whatever it opens with
 
@@ -58,6 +65,7 @@ def without_furniture(paragraphs: Iterable[str]) -> list[str]:
 # --- not the article -----------------------------------------------------------------------
 
 SHORT_WORDS = 150  # an article stub is shorter than this; real news rarely is
+TEASER_WORDS = 75  # a teaser is a headline and a paragraph or two
 
 # A consent wall asks for consent (a _CONSENT word) about cookies or data (a _TRACKING word).
 _CONSENT = re.compile(
@@ -90,14 +98,29 @@ _CONTINUE = re.compile(
 )
 
 
+def is_teaser_text(paragraphs: Sequence[str]) -> bool:
+    """Short enough to be a teaser: worth looking for a "continue reading" link."""
+    return sum(len(p.split()) for p in paragraphs) < TEASER_WORDS
+
+
+def is_onward_link(anchor_text: str) -> bool:
+    """'Continue reading', 'Read the full story', 'Weiterlesen': a link to the article."""
+    return len(anchor_text) < FURNITURE_MAX_CHARS and _CONTINUE.match(anchor_text) is not None
+
+
 def not_article_reason(
-    paragraphs: Sequence[str], *, free: bool | None = None, structured_body: bool = False
+    paragraphs: Sequence[str],
+    *,
+    free: bool | None = None,
+    structured_body: bool = False,
+    onward_link: bool = False,
 ) -> str | None:
     """Why the extracted paragraphs are not an article ("consent wall", "paywall stub",
     "teaser"), or None. `paragraphs` are as extracted, furniture still in; `free` is the
     page's schema.org isAccessibleForFree; `structured_body`: the text came from the page's
     own structured data (JSON-LD or microdata articleBody), which publishers fill with the
-    whole article even behind a paywall."""
+    whole article even behind a paywall; `onward_link`: the page links on to the article
+    ("Continue reading on …"), which the main-text extractor drops as a link line."""
     text = " ".join(paragraphs)
     words = len(text.split())
     if words >= SHORT_WORDS or structured_body:
@@ -106,6 +129,8 @@ def not_article_reason(
         return "consent wall"
     if free is False or _PAYWALL.search(text):
         return "paywall stub"
-    if paragraphs and _CONTINUE.match(paragraphs[-1]) and words < SHORT_WORDS // 2:
+    if is_teaser_text(paragraphs) and (
+        onward_link or (paragraphs and is_onward_link(paragraphs[-1]))
+    ):
         return "teaser"
     return None

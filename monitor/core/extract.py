@@ -40,7 +40,12 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
-from monitor.core.boilerplate import not_article_reason, without_furniture
+from monitor.core.boilerplate import (
+    is_onward_link,
+    is_teaser_text,
+    not_article_reason,
+    without_furniture,
+)
 from monitor.core.dates import parse_date
 from monitor.core.selectors import check_selector
 
@@ -139,9 +144,26 @@ def _extract(
         text=_join(without_furniture(chosen.paragraphs)),
         site_name=page.site_name or page.ld.publisher,
         not_article=not_article_reason(
-            chosen.paragraphs, free=page.ld.free, structured_body=chosen.structured
+            chosen.paragraphs,
+            free=page.ld.free,
+            structured_body=chosen.structured,
+            onward_link=is_teaser_text(chosen.paragraphs) and _links_onward(tree, url),
         ),
     )
+
+
+def _links_onward(tree: LexborHTMLParser, url: str | None) -> bool:
+    """Whether the page links on to its article elsewhere ("Continue reading on …"): one
+    such link. Several are a list of other posts' excerpts, each with its "Read more"."""
+    base = _document_base(tree, url)
+    here = urldefrag(url or "").url
+    targets = set()
+    for anchor in tree.css("a[href]"):
+        if is_onward_link(_collapse(anchor.text(deep=True)) or ""):
+            target = _absolute_http_url(anchor.attributes.get("href"), base)
+            if target is not None and urldefrag(target).url != here:
+                targets.add(urldefrag(target).url)
+    return len(targets) == 1
 
 
 # --- page metadata (selectolax) ------------------------------------------------------------

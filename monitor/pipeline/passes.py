@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, utcnow
 from monitor.config import Config, SourceConfig
-from monitor.core import schedule
+from monitor.core import decide, schedule
 from monitor.core.changes import is_removal
 from monitor.core.encoding import decode_html
 from monitor.core.sources.feed import FeedEntry, parse_feed
@@ -662,6 +662,8 @@ class Pipeline:
         processed = await self.pool.process(task)
         if isinstance(processed, PageFailed):
             return processed
+        if (reason := decide.rejection(processed.article)) is not None:
+            return PageFailed(reason, crashed=False)
         return Extracted(
             article=processed.article,
             fetched=fetched,
