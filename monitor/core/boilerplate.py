@@ -30,22 +30,33 @@ FURNITURE_MAX_CHARS = 250  # a paragraph longer than this is prose, whatever it 
 
 _FURNITURE = re.compile(
     r"""^\W{0,3}(?:
-    read\ (?:more|also|next|this)|also\ read|see\ also|
+    read\ (?:more|also|next|this)\b|also\ read\b|see\ also\b|
     related(?:\ (?:articles?|stories|posts|content|coverage))?\s*:|
     more\ (?:on|from|about)\ (?:this|the)\b|
-    lesen\ sie\ (?:auch|mehr|hier)|mehr\ zum\ thema|weitere\ artikel|weiterlesen|auch\ interessant|
+    lesen\ sie\ (?:auch|mehr|hier)|mehr\ zum\ thema|weitere\ artikel|weiterlesen\b|
+    auch\ interessant|
     das\ könnte\ (?:sie|dich)|passend\ dazu|zum\ thema\s*:|
     lea\ (?:también|además|más)|lee\ (?:también|además|más)|mira\s*:|[tl]e\ puede\ interesar|
     lire\ (?:aussi|également|la\ suite)|à\ lire\ (?:aussi|également)|voir\ aussi|
     czytaj\ (?:też|także|więcej)|zobacz\ (?:też|także)|
-    share\ (?:this|on|via)|share\s*:|teilen\ (?:mit|auf)|partager|compartir|
+    share\ (?:this|on|via)|share\s*:|teilen\ (?:mit|auf)|partager\b|compartir\b|
     follow\ (?:us|\S+\ on)|folg(?:en\ sie|t)\ uns|síguenos|suivez-nous|
-    sign\ up|subscribe|never\ miss|newsletter|jetzt\ (?:abonnieren|anmelden)|suscr[ií]b|abonnez|
-    advertisement|anzeige\b|werbung\b|publicidad|publicité|
+    sign\ up\b|subscribe\b|never\ miss\b|newsletter\b|
+    jetzt\ (?:abonnieren|anmelden)|suscr[ií]b|abonnez|
+    (?:advertisement|anzeige|werbung|publicidad|publicité)\W*$|
     all\ rights\ reserved|alle\ rechte\ vorbehalten|this\ article\ is\ the\ copyright|
     copyright\b|©|our\ standards\s*:|
     (?:titel)?(?:bild|foto|photo)s?\s*(?:credits?)?\s*:|crédits?\ photos?|
     keine\ kommentare|no\ comments|tags?\s*:|schlagwörter\s*:|
+    schon\ gelesen|weitere\ (?:themen|informationen\s*:)|inhaltsverzeichnis|table\ of\ contents|
+    (?:last\ )?updated\s*(?:on\b|at\b|:|\d)|aktualisiert\ am|mis\ à\ jour\ le|
+    learn\ more\b|mehr\ erfahren\b|en\ savoir\ plus|más\ información|dowiedz\ się\ więcej|
+    (?:zum|für\ den|unseren?)\ newsletter|
+    get\ (?:the|our)\ \S+(?:\ \S+){0,4}\ (?:newsletter|app|edition)|
+    for\ (?:the\ )?(?:latest|more)\b.{0,80}\b(?:download|follow|subscribe|sign\ up)|
+    follow\ (?:\S+\ ){1,3}on\b|unterstütze\b|support\ (?:us|our\ journalism)|apóyanos|
+    hazte\ miembro|become\ a\ (?:member|supporter)|
+    we\ want\ to\ hear|(?:tell|let)\ us\ (?:know\ )?what\ you\ think|
     (?:impressum|imprint|datenschutz\w*|cookie[-\w]*|privacy(?:\ policy)?|
     terms(?:\ (?:of\ (?:use|service)|and\ conditions))?|kontakt|contact(?:\ us)?)\W*$
     )""",
@@ -67,11 +78,15 @@ def without_furniture(paragraphs: Iterable[str]) -> list[str]:
 SHORT_WORDS = 150  # an article stub is shorter than this; real news rarely is
 TEASER_WORDS = 75  # a teaser is a headline and a paragraph or two
 
-# A consent wall asks for consent (a _CONSENT word) about cookies or data (a _TRACKING word).
+# A consent wall offers a consent platform's choices (a _CONSENT phrase, the words of its
+# buttons) about cookies or data (a _TRACKING word). A news brief about cookie rules may say
+# "consent" and "cookies", but rarely "Accept all" or "Manage options".
 _CONSENT = re.compile(
-    r"\b(?:consent\w*|accept\ (?:all|cookies)|reject\ all|agree|manage\ (?:options|preferences)|"
-    r"legitimate\ interest|einwilligung|einwilligen|zustimm\w*|akzeptieren|"
-    r"consentement|accepter|consentimiento|aceptar|zgod\w*)\b",
+    r"\b(?:(?:accept|reject|decline|allow|refuse)\ (?:all|cookies)|i\ (?:agree|accept)\b|"
+    r"manage\ (?:options|preferences|settings|cookies)|(?:cookie|privacy)\ settings|"
+    r"alle\ (?:akzeptieren|ablehnen)|(?:akzeptieren|zustimmen)\ und\ weiter|"
+    r"einstellungen\ verwalten|tout\ (?:accepter|refuser)|(?:aceptar|rechazar)\ todo|"
+    r"(?:akceptuj|zaakceptuj)\w*\ wszystk)",
     re.IGNORECASE | re.VERBOSE,
 )
 _TRACKING = re.compile(

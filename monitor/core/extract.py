@@ -223,7 +223,7 @@ def _declared_date(tree: LexborHTMLParser) -> datetime | None:
     for prop in _DATE_META:
         if (found := parse_date(_meta(tree, prop))) is not None:
             return found
-    for node in tree.css('[itemprop="datePublished"]'):
+    for node in tree.css('[itemprop="datePublished"], article time[datetime]'):
         value = node.attributes.get("content") or node.attributes.get("datetime")
         if (found := parse_date(value or node.text(deep=True))) is not None:
             return found
