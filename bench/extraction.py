@@ -165,13 +165,22 @@ def score(pages: Sequence[Page], extractor: Extractor) -> Score:
     return Score(right=right, total=total, cpu_ms=tuple(cpu))
 
 
-def _rows(label: str, pages: Sequence[Page]) -> list[Row]:
+def _measure(label: str, pages: Sequence[Page], report: Report) -> None:
     mine = score(pages, ours)
     base = score(pages, trafilatura_default)
-    return [
+    report.rows += [
         Row(f"extraction, {label}", "score (share right)", mine.share, base.share),
         Row(f"extraction, {label}", "CPU ms per page (median)", mine.median_ms, base.median_ms),
     ]
+    report.notes.append(
+        f"{label}: monitor {mine.share:.4f} ({mine.right}/{mine.total} snippets right), "
+        f"CPU ms per page p90 {_p90(mine.cpu_ms):.1f}; trafilatura default {base.share:.4f} "
+        f"({base.right}/{base.total}), p90 {_p90(base.cpu_ms):.1f}"
+    )
+
+
+def _p90(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else 0.0
 
 
 def run(options: Options) -> Report:
@@ -179,11 +188,11 @@ def run(options: Options) -> Report:
     limit = QUICK_PAGES if options.quick else None
     if (CORPUS / "evaldata.json").is_file():
         pages = list(corpus_pages(limit=limit))
-        report.rows += _rows(f"trafilatura-eval ({len(pages)} pages)", pages)
+        _measure(f"trafilatura-eval ({len(pages)} pages)", pages, report)
     else:
         report.notes.append(f"trafilatura-eval skipped: no corpus at {CORPUS}")
     news = list(saved_pages()) + list(demo_pages())
-    report.rows += _rows(f"our news pages ({len(news)})", news)
+    _measure(f"our news pages ({len(news)})", news, report)
     report.notes.append(
         "score = share of with/without snippets on the right side; baseline = "
         "trafilatura.extract(html) with its defaults; CPU = median process time per page"

@@ -412,6 +412,8 @@ def _ld_body(value: object) -> tuple[str, ...]:
 _PRUNE_TAGS = [
     "script", "style", "noscript", "template", "svg", "iframe", "object", "link",
     "nav", "footer", "aside",
+    "img", "picture", "video", "audio", "source", "canvas", "map",
+    "button", "input", "select", "textarea",
 ]  # fmt: skip
 _PRUNE_ROLES = "[role=navigation], [role=contentinfo]"
 _KEEP = {"html", "head", "body", "main", "article"}
