@@ -135,7 +135,7 @@ def _extract(
         else ()
     )
     pruned = _pruned_html(tree)
-    chosen = _choose_text(page, selected, _main_text(pruned, url), headlines)
+    chosen = _choose_text(page, selected, _main_text(pruned, html, url), headlines)
     return Article(
         title=title,
         byline=page.ld.byline or page.author,
@@ -438,9 +438,11 @@ def _pruned_html(tree: LexborHTMLParser) -> str:
 _SHORT_TEXT = 1000
 
 
-def _main_text(html: str, url: str | None) -> tuple[str, ...]:
-    """trafilatura's paragraphs of the main text: the precise pass, else the full cascade."""
-    found = _run_trafilatura(html, url, fast=True)
+def _main_text(pruned: str, html: str, url: str | None) -> tuple[str, ...]:
+    """trafilatura's paragraphs of the main text: the precise pass over the pruned page, else
+    the full cascade over the whole page (its readability and jusText comparisons read the
+    page's layout, which pruning changes: some sites put their text in an <aside>)."""
+    found = _run_trafilatura(pruned, url, fast=True)
     if sum(map(len, found)) < _SHORT_TEXT:
         fuller = _run_trafilatura(html, url, fast=False)
         if sum(map(len, fuller)) > sum(map(len, found)):
