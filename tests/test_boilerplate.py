@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.core.boilerplate import is_furniture, not_article_reason, without_furniture
+from monitor.core.boilerplate import (
+    is_furniture,
+    is_onward_link,
+    not_article_reason,
+    without_furniture,
+)
 
 NEWS = (
     "The regional transport authority said on Monday that it would add two night buses to the "
@@ -81,6 +86,10 @@ def test_teaser_needs_a_link_onward_and_little_text() -> None:
     assert not_article_reason([*lead, "Continue reading on Partner News"]) == "teaser"
     assert not_article_reason(lead) is None
     assert not_article_reason([NEWS, NEWS], onward_link=True) is None
+    # A related link is not the way on to this article.
+    related = "Read more: Ring road congestion costs hauliers £40m a year, study finds"
+    assert not is_onward_link(related)
+    assert is_onward_link("Read the full story")
 
 
 def test_a_long_article_is_never_rejected() -> None:

@@ -77,6 +77,7 @@ def without_furniture(paragraphs: Iterable[str]) -> list[str]:
 
 SHORT_WORDS = 150  # an article stub is shorter than this; real news rarely is
 TEASER_WORDS = 75  # a teaser is a headline and a paragraph or two
+ONWARD_MAX_WORDS = 6  # "Continue reading on Partner News"
 
 # A consent wall offers a consent platform's choices (a _CONSENT phrase, the words of its
 # buttons) about cookies or data (a _TRACKING word). A news brief about cookie rules may say
@@ -119,8 +120,9 @@ def is_teaser_text(paragraphs: Sequence[str]) -> bool:
 
 
 def is_onward_link(anchor_text: str) -> bool:
-    """'Continue reading', 'Read the full story', 'Weiterlesen': a link to the article."""
-    return len(anchor_text) < FURNITURE_MAX_CHARS and _CONTINUE.match(anchor_text) is not None
+    """'Continue reading', 'Read the full story', 'Weiterlesen': a link to the article. A
+    longer anchor ("Read more: <another story's headline>") is a related link."""
+    return len(anchor_text.split()) <= ONWARD_MAX_WORDS and _CONTINUE.match(anchor_text) is not None
 
 
 def not_article_reason(
