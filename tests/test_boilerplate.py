@@ -32,6 +32,8 @@ NEWS = (
         "Photo: Reuters / M. Holm",
         "Advertisement",
         "Impressum",
+        "This site uses cookies. By continuing to browse you agree to our use of cookies.",
+        "Wir verwenden Cookies, um Ihnen das beste Nutzererlebnis zu bieten.",
     ],
 )
 def test_furniture_lines(line: str) -> None:

@@ -56,6 +56,9 @@ _FURNITURE = re.compile(
     for\ (?:the\ )?(?:latest|more)\b.{0,80}\b(?:download|follow|subscribe|sign\ up)|
     follow\ (?:\S+\ ){1,3}on\b|unterstütze\b|support\ (?:us|our\ journalism)|apóyanos|
     hazte\ miembro|become\ a\ (?:member|supporter)|
+    (?:this|our)\ (?:web)?site\ uses\ cookies|we\ use\ cookies|wir\ (?:verwenden|nutzen)\ cookies|
+    diese\ (?:webseite|website|seite)\ (?:verwendet|nutzt)\ cookies|
+    (?:utilizamos|usamos)\ cookies|nous\ utilisons\ des\ cookies|
     we\ want\ to\ hear|(?:tell|let)\ us\ (?:know\ )?what\ you\ think|
     (?:impressum|imprint|datenschutz\w*|cookie[-\w]*|privacy(?:\ policy)?|
     terms(?:\ (?:of\ (?:use|service)|and\ conditions))?|kontakt|contact(?:\ us)?)\W*$
