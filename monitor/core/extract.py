@@ -196,14 +196,15 @@ class _Page:
 
 def _read_page(tree: LexborHTMLParser, url: str | None) -> _Page:
     base = _document_base(tree, url)
+    metas = _metas(tree)
     canonical = _absolute_http_url(_attr(tree, "link[rel~=canonical i]", "href"), base)
-    og_url = _absolute_http_url(_meta(tree, "og:url"), base)
+    og_url = _absolute_http_url(metas.get("og:url"), base)
     return _Page(
         ld=_linked_data(tree),
-        og_title=_collapse(_meta(tree, "og:title")),
-        published=_declared_date(tree),
-        author=_declared_author(tree),
-        site_name=_collapse(_meta(tree, "og:site_name")),
+        og_title=_collapse(metas.get("og:title")),
+        published=_declared_date(tree, metas),
+        author=_declared_author(tree, metas),
+        site_name=_collapse(metas.get("og:site_name")),
         canonical=canonical or og_url,
         title_tag=_first_text(tree, "head title"),
         h1=_first_text(tree, "article h1") or _first_text(tree, "h1"),
@@ -211,17 +212,17 @@ def _read_page(tree: LexborHTMLParser, url: str | None) -> _Page:
     )
 
 
-_DATE_META = (
-    "article:published_time", "og:published_time", "datePublished", "date", "pubdate",
+_DATE_META = (  # lower case, as _metas keys them
+    "article:published_time", "og:published_time", "datepublished", "date", "pubdate",
     "publishdate", "publish-date", "dc.date.issued", "dc.date", "dcterms.created",
     "sailthru.date", "parsely-pub-date",
 )  # fmt: skip
 
 
-def _declared_date(tree: LexborHTMLParser) -> datetime | None:
+def _declared_date(tree: LexborHTMLParser, metas: dict[str, str]) -> datetime | None:
     """The publication date the page declares in meta tags or microdata, if any."""
     for prop in _DATE_META:
-        if (found := parse_date(_meta(tree, prop))) is not None:
+        if (found := parse_date(metas.get(prop))) is not None:
             return found
     for node in tree.css('[itemprop="datePublished"], article time[datetime]'):
         value = node.attributes.get("content") or node.attributes.get("datetime")
@@ -230,9 +231,9 @@ def _declared_date(tree: LexborHTMLParser) -> datetime | None:
     return None
 
 
-def _declared_author(tree: LexborHTMLParser) -> str | None:
+def _declared_author(tree: LexborHTMLParser, metas: dict[str, str]) -> str | None:
     names = (
-        _attr(tree, 'meta[name="author" i], meta[property="article:author" i]', "content"),
+        metas.get("author") or metas.get("article:author"),
         _first_text(tree, '[itemprop="author"] [itemprop="name"]'),
         _first_text(tree, '[rel~="author"]'),
         _first_text(tree, '[itemprop="author"], .byline .author, .byline, .author'),
@@ -270,9 +271,19 @@ def _microdata_body(tree: LexborHTMLParser) -> tuple[str, ...]:
     return ()
 
 
-def _meta(tree: LexborHTMLParser, prop: str) -> str | None:
-    """Content of an Open Graph tag; many sites wrongly use ``name=`` for ``property=``."""
-    return _attr(tree, f'meta[property="{prop}" i], meta[name="{prop}" i]', "content")
+def _metas(tree: LexborHTMLParser) -> dict[str, str]:
+    """Each <meta> property or name (lower-cased) with its first non-empty content. Open
+    Graph tags count under either attribute: many sites wrongly use ``name=`` for them."""
+    found: dict[str, str] = {}
+    for node in tree.css("meta[content]"):
+        content = (node.attributes.get("content") or "").strip()
+        if not content:
+            continue
+        for attribute in ("property", "name", "itemprop"):
+            key = (node.attributes.get(attribute) or "").strip().lower()
+            if key:
+                found.setdefault(key, content)
+    return found
 
 
 def _attr(tree: LexborHTMLParser, selector: str, name: str) -> str | None:
