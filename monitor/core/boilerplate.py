@@ -43,12 +43,17 @@ _FURNITURE = re.compile(
     follow\ (?:us|\S+\ on)|folg(?:en\ sie|t)\ uns|síguenos|suivez-nous|
     sign\ up\b|subscribe\b|never\ miss\b|newsletter\b|
     jetzt\ (?:abonnieren|anmelden)|suscr[ií]b|abonnez|
-    (?:advertisement|anzeige|werbung|publicidad|publicité)\W*$|
+    (?:advertisement|anzeige|werbung|publicidad|publicité)(?:\W*$|\s+[-:|])|sponsored\s*[-:|]|
     all\ rights\ reserved|alle\ rechte\ vorbehalten|this\ article\ is\ the\ copyright|
     copyright\b|©|our\ standards\s*:|
     (?:titel)?(?:bild|foto|photo)s?\s*(?:credits?)?\s*:|crédits?\ photos?|
     keine\ kommentare|no\ comments|tags?\s*:|schlagwörter\s*:|
-    schon\ gelesen|weitere\ (?:themen|informationen\s*:)|inhaltsverzeichnis|table\ of\ contents|
+    schon\ gelesen|weitere\ (?:themen|informationen\s*:)|
+    weitere\ aktuelle\ (?:themen|artikel|beiträge|nachrichten)|kommentierte\ artikel|
+    meist[-\ ]?(?:gelesen|diskutiert|kommentiert)|most\ (?:read|popular|viewed|shared)\b|
+    letzte\ änderung|last\ modified|
+    sie\ sind\ (?:aktuell\ |derzeit\ )?nicht\ (?:eingeloggt|angemeldet)|you\ are\ not\ logged\ in|
+    inhaltsverzeichnis|table\ of\ contents|
     (?:last\ )?updated\s*(?:on\b|at\b|:|\d)|aktualisiert\ am|mis\ à\ jour\ le|
     learn\ more\b|mehr\ erfahren\b|en\ savoir\ plus|más\ información|dowiedz\ się\ więcej|
     (?:zum|für\ den|unseren?)\ newsletter|
