@@ -19,8 +19,8 @@ string.
 monitor: `monitor.core.extract.extract_article(html, url).text` (the text that is stored;
 the headline is a field of its own). Baseline: `trafilatura.extract(html)` with every option at
 its default (its output is the main text, no headline either). CPU ms per page is the median of
-`time.process_time()` around each call (one call per page; `--quick`: the first 100 pages
-of the corpus by file name, and the demo pages).
+`time.process_time()` around each call (one call per page, the two extractors taking turns
+page by page; `--quick`: the first 100 pages of the corpus by file name, and our pages).
 """
 
 from __future__ import annotations
@@ -151,23 +151,26 @@ def trafilatura_default(html: str, url: str | None) -> str:
     return trafilatura.extract(html) or ""
 
 
-def score(pages: Sequence[Page], extractor: Extractor) -> Score:
-    right = total = 0
-    cpu: list[float] = []
+def score(pages: Sequence[Page], *extractors: Extractor) -> list[Score]:
+    """Each extractor's score and CPU times on `pages`; the extractors take turns page by
+    page, so a change in the machine's load falls on all of them alike."""
+    right = [0] * len(extractors)
+    cpu: list[list[float]] = [[] for _ in extractors]
+    total = 0
     for page in pages:
-        started = time.process_time()
-        text = extractor(page.html, page.url)
-        cpu.append((time.process_time() - started) * 1000)
-        found = collapse(text)
-        right += sum(collapse(s) in found for s in page.with_)
-        right += sum(collapse(s) not in found for s in page.without)
         total += len(page.with_) + len(page.without)
-    return Score(right=right, total=total, cpu_ms=tuple(cpu))
+        for index, extractor in enumerate(extractors):
+            started = time.process_time()
+            text = extractor(page.html, page.url)
+            cpu[index].append((time.process_time() - started) * 1000)
+            found = collapse(text)
+            right[index] += sum(collapse(s) in found for s in page.with_)
+            right[index] += sum(collapse(s) not in found for s in page.without)
+    return [Score(r, total, tuple(c)) for r, c in zip(right, cpu, strict=True)]
 
 
 def _measure(label: str, pages: Sequence[Page], report: Report) -> None:
-    mine = score(pages, ours)
-    base = score(pages, trafilatura_default)
+    mine, base = score(pages, ours, trafilatura_default)
     report.rows += [
         Row(f"extraction, {label}", "score (share right)", mine.share, base.share),
         Row(f"extraction, {label}", "CPU ms per page (median)", mine.median_ms, base.median_ms),

@@ -24,5 +24,5 @@ def test_extraction_score_on_the_corpus_holds_its_floor() -> None:
         unavailable("corpora", f"the extraction corpus is not at {CORPUS}")
     pages = list(corpus_pages())
     assert len(pages) > 800, f"the corpus at {CORPUS} is incomplete: {len(pages)} pages"
-    measured = score(pages, ours)
+    [measured] = score(pages, ours)
     assert measured.share >= SCORE_FLOOR, f"{measured.right}/{measured.total}"
