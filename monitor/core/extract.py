@@ -38,7 +38,6 @@ import htmldate
 import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from trafilatura.settings import Document
-from trafilatura.utils import load_html
 
 from monitor.core.boilerplate import (
     is_onward_link,
@@ -251,12 +250,11 @@ _DATE_PARAMS: dict[str, Any] = {"original_date": True, "extensive_search": False
 
 
 def _undeclared_date(html: str, url: str | None) -> datetime | None:
-    """htmldate's reading of <time> elements and the URL, for pages that declare no date."""
+    """htmldate's reading of <time> elements, dated elements and the URL, for pages that
+    declare no date. `html` is selectolax's serialisation (a whole document: htmldate logs
+    errors for a fragment); given a string, htmldate parses it and spares a copy of a tree."""
     try:
-        tree = load_html(html)  # as trafilatura parses: htmldate logs errors on fragments
-        if tree is None:
-            return None
-        found = htmldate.find_date(tree, url=url, **_DATE_PARAMS)
+        found = htmldate.find_date(html, url=url, **_DATE_PARAMS)
     except Exception:  # a third-party parser on hostile input: no date, not a failed page
         log.debug("htmldate failed on %s", url, exc_info=True)
         return None
