@@ -16,9 +16,9 @@ marked ``not_article`` so the pipeline records it instead of storing it.
 ``fast`` mode with ``favor_precision`` (one algorithm, no fallback voting that can flip between
 renderings); only a page where it finds under ``_SHORT_TEXT`` characters is read again with
 trafilatura's full cascade, and the longer reading wins. Paragraphs are rebuilt from its
-element tree rather than from source line breaks. Its metadata extraction is not used (it
-costs a third of the time): the headline, byline and date come from what the page declares,
-and htmldate reads a date only for pages that declare none.
+element tree rather than from source line breaks. Its metadata extraction is not used (a
+large share of its cost, for fields the page declares anyway): the headline, byline and date
+come from what the page declares, and htmldate reads a date only for pages that declare none.
 """
 
 from __future__ import annotations
