@@ -1145,12 +1145,13 @@ def extract(
             "published": views.iso(article.published),
             "canonical_url": article.canonical_url,
             "text": article.text,
+            "not_article": article.not_article,
         }
         if as_json:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             continue
         out.print(Text(f"== {path}", style="bold"))
-        for key in ("title", "byline", "published", "canonical_url"):
+        for key in ("title", "byline", "published", "canonical_url", "not_article"):
             out.print(Text(f"{key}: {views.clean(record[key] or '-')}"))
         out.print()
         out.print(Text(views.clean(article.text)))

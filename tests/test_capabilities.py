@@ -71,5 +71,6 @@ def test_an_unknown_capability_is_refused_before_any_test_runs(
     result = run_suite(pytester, monkeypatch, require="chromium,postgresql")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert [line for line in result.errlines if line] == [
-        "ERROR: MONITOR_REQUIRE: unknown postgresql (known: chromium, postgres, systemd, openssl)"
+        "ERROR: MONITOR_REQUIRE: unknown postgresql "
+        "(known: chromium, postgres, systemd, openssl, corpora)"
     ]

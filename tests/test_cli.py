@@ -119,8 +119,18 @@ def test_extract_prints_one_json_object_per_file(monitor: Monitor) -> None:
     out = monitor("extract", *map(str, pages), "--json")
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["path"] for r in records] == [str(p) for p in pages]
-    assert set(records[0]) == {"path", "title", "byline", "published", "canonical_url", "text"}
+    assert set(records[0]) == {
+        "path", "title", "byline", "published", "canonical_url", "text", "not_article"
+    }  # fmt: skip
     assert all(r["text"] for r in records)
+
+
+def test_extract_says_when_a_page_is_not_the_article(monitor: Monitor) -> None:
+    wall = PAGES / "consent_wall.html"
+    [record] = [json.loads(line) for line in monitor("extract", str(wall), "--json").splitlines()]
+    assert record["not_article"] == "consent wall"
+    assert "not_article: consent wall" in monitor("extract", str(wall))
+    assert "not_article: -" in monitor("extract", str(PAGES / "news_article.html"))
 
 
 def test_extract_of_a_missing_file_names_it(monitor: Monitor, tmp_path: Path) -> None:

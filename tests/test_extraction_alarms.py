@@ -243,8 +243,9 @@ def test_a_footer_leaking_into_every_page_is_told_from_an_edit_wave(
     assert extraction(monitor)["state"] == "ok"
     wave = versions(monitor)
 
-    # A redesign puts the site's standards line inside every article body.
-    trust = "<p>Our Standards: The Daily Test Trust Principles.</p>"
+    # A redesign puts a line about the site inside every article body (one the extractor
+    # cannot know for furniture: it reads like prose).
+    trust = "<p>The Daily Test is an independent paper owned by its readers' trust.</p>"
     for article in stories:
         path = f"/news/{article.slug}"
         web_server.route(
@@ -324,3 +325,32 @@ def test_the_running_service_names_the_degraded_source_in_healthz_and_metrics(
 
 def _id(monitor: Monitor, title: str) -> int:
     return next(int(s["id"]) for s in monitor.json("list") if s["title"] == title)
+
+
+def test_a_consent_wall_over_every_page_is_an_alarm(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    """Pages rejected as not the article are stored nowhere, but they still count: a consent
+    wall that suddenly stands in front of every story marks the source degraded."""
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    monitor = Monitor(write_config(tmp_path, web_server, database=db_url), CliRunner())
+    monitor("db", "upgrade")
+    assert f"{STORIES} new" in monitor("poll")
+    for _ in range(2):
+        assert "0 changed" in recheck(monitor)
+    assert extraction(monitor)["state"] == "ok"
+    before = versions(monitor)
+
+    wall = (Path(__file__).parent / "data" / "pages" / "consent_wall.html").read_bytes()
+    for article in stories:
+        web_server.route(f"/news/{article.slug}", body=wall)
+    recheck(monitor)
+    health = extraction(monitor)
+    assert health["state"] == "degraded", health
+    assert str(health["reason"]).startswith("most pages are rejected as not the article")
+    assert versions(monitor) == before  # a wall is never a version
+    assert "most pages are rejected as not the article" in monitor.json("status")["health"]

@@ -15,6 +15,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from monitor.core.changes import is_removal
+from monitor.core.extract import Article
 from monitor.core.topics import TopicMatch
 from monitor.core.urls import canonicalize_url, identity_key, same_site
 
@@ -26,6 +27,20 @@ class Duplicate:
     kind: Literal["seed", "story"]
     id: str | int
     similarity: float
+
+
+# ---------------------------------------------------------------- a page that is not the article
+
+
+def rejection(article: Article) -> str | None:
+    """Why a fetched page is recorded as a rejection rather than read, or None to read it.
+
+    A consent wall, a paywall stub or a teaser (extract.Article.not_article) is neither a
+    new story nor a new version of one: stored, it would be taken for the article, and the
+    next check that reaches the real page would look like an edit. It is recorded the way a
+    failed link is (the reason in `monitor links`, tried again with back-off); a re-check
+    that meets one keeps the story's last version."""
+    return None if article.not_article is None else f"not the article: {article.not_article}"
 
 
 # ---------------------------------------------------------------- a page seen for the first time

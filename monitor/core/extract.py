@@ -5,9 +5,20 @@ exception. Metadata comes from what publishers declare for machines (JSON-LD, Op
 ``rel=canonical``) read with selectolax; the main text comes from trafilatura, which scored
 best on a news benchmark, unless a source configures its own CSS selectors.
 
+The text is arbitrated between three readings: a source's own CSS selectors (when they
+match), the page's structured data (JSON-LD ``articleBody``, microdata ``itemprop=articleBody``)
+and trafilatura's main-text extraction. Furniture that survives inside the article container
+("Read more: …", share and newsletter prompts, standards lines) is dropped by
+``monitor.core.boilerplate``, and a page that is a consent wall, a paywall stub or a teaser is
+marked ``not_article`` so the pipeline records it instead of storing it.
+
 ``Article.text`` feeds change detection, so it is kept deterministic: trafilatura runs in
-``fast`` mode (one algorithm, no fallback voting that can flip between renderings), and
-paragraphs are rebuilt from its element tree rather than from source line breaks.
+``fast`` mode with ``favor_precision`` (one algorithm, no fallback voting that can flip between
+renderings); only a page where it finds under ``_SHORT_TEXT`` characters is read again with
+trafilatura's full cascade, and the longer reading wins. Paragraphs are rebuilt from its
+element tree rather than from source line breaks. Its metadata extraction is not used (a
+large share of its cost, for fields the page declares anyway): the headline, byline and date
+come from what the page declares, and htmldate reads a date only for pages that declare none.
 """
 
 from __future__ import annotations
@@ -23,10 +34,17 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+import htmldate
 import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 from trafilatura.settings import Document
 
+from monitor.core.boilerplate import (
+    is_onward_link,
+    is_teaser_text,
+    not_article_reason,
+    without_furniture,
+)
 from monitor.core.dates import parse_date
 from monitor.core.selectors import check_selector
 
@@ -51,7 +69,7 @@ class Article:
     canonical_url: str | None  # absolute http(s): rel=canonical, else og:url
     text: str  # main text, paragraphs separated by "\n\n", single spaces within
     site_name: str | None = None  # the publication: og:site_name, else JSON-LD publisher
-    not_article: str | None = None
+    not_article: str | None = None  # why the page is not an article ("consent wall", …)
 
 
 EMPTY_ARTICLE = Article(title="", byline=None, published=None, canonical_url=None, text="")
@@ -107,18 +125,44 @@ def _extract(
 ) -> Article:
     tree = LexborHTMLParser(html)
     page = _read_page(tree, url)
-    doc = _run_trafilatura(html, url)
-    title = _choose_title(tree, page, doc, title_selector)
+    title = _choose_title(tree, page, title_selector)
     # Forms of the headline that may open the text; it is in Article.title already.
-    headlines = {title, page.ld.headline, page.og_title, page.h1, _collapse(doc.title)}
+    headlines = {title, page.ld.headline, page.og_title, page.h1}
+    selected = (
+        _without_headline(_selected_paragraphs(tree, text_selector), headlines)
+        if text_selector
+        else ()
+    )
+    pruned = _pruned_html(tree)
+    chosen = _choose_text(page, selected, _main_text(pruned, html, url), headlines)
     return Article(
         title=title,
-        byline=page.ld.byline or _clean_byline(doc.author),
-        published=page.ld.published or page.og_published or parse_date(doc.date),
+        byline=page.ld.byline or page.author,
+        published=page.ld.published or page.published or _undeclared_date(pruned, url),
         canonical_url=page.canonical,
-        text=_choose_text(tree, page, doc, text_selector, headlines),
+        text=_join(without_furniture(chosen.paragraphs)),
         site_name=page.site_name or page.ld.publisher,
+        not_article=not_article_reason(
+            chosen.paragraphs,
+            free=page.ld.free,
+            structured_body=chosen.structured,
+            onward_link=is_teaser_text(chosen.paragraphs) and _links_onward(tree, url),
+        ),
     )
+
+
+def _links_onward(tree: LexborHTMLParser, url: str | None) -> bool:
+    """Whether the page links on to its article elsewhere ("Continue reading on …"): one
+    such link. Several are a list of other posts' excerpts, each with its "Read more"."""
+    base = _document_base(tree, url)
+    here = urldefrag(url or "").url
+    targets = set()
+    for anchor in tree.css("a[href]"):
+        if is_onward_link(_collapse(anchor.text(deep=True)) or ""):
+            target = _absolute_http_url(anchor.attributes.get("href"), base)
+            if target is not None and urldefrag(target).url != here:
+                targets.add(urldefrag(target).url)
+    return len(targets) == 1
 
 
 # --- page metadata (selectolax) ------------------------------------------------------------
@@ -131,39 +175,113 @@ class _LinkedData:
     headline: str | None = None
     byline: str | None = None
     published: datetime | None = None
-    body: str | None = None
+    body: tuple[str, ...] = ()
     publisher: str | None = None
+    free: bool | None = None  # isAccessibleForFree: False on a paywalled article
 
 
 @dataclass(frozen=True, slots=True)
 class _Page:
     ld: _LinkedData
     og_title: str | None
-    og_published: datetime | None
+    published: datetime | None  # article:published_time and the like
+    author: str | None  # meta author, rel=author, itemprop=author
     site_name: str | None
     canonical: str | None
     title_tag: str | None
     h1: str | None
+    microdata_body: tuple[str, ...]  # itemprop=articleBody
 
 
 def _read_page(tree: LexborHTMLParser, url: str | None) -> _Page:
     base = _document_base(tree, url)
+    metas = _metas(tree)
     canonical = _absolute_http_url(_attr(tree, "link[rel~=canonical i]", "href"), base)
-    og_url = _absolute_http_url(_meta(tree, "og:url"), base)
+    og_url = _absolute_http_url(metas.get("og:url"), base)
     return _Page(
         ld=_linked_data(tree),
-        og_title=_collapse(_meta(tree, "og:title")),
-        og_published=parse_date(_meta(tree, "article:published_time")),
-        site_name=_collapse(_meta(tree, "og:site_name")),
+        og_title=_collapse(metas.get("og:title")),
+        published=_declared_date(tree, metas),
+        author=_declared_author(tree, metas),
+        site_name=_collapse(metas.get("og:site_name")),
         canonical=canonical or og_url,
         title_tag=_first_text(tree, "head title"),
         h1=_first_text(tree, "article h1") or _first_text(tree, "h1"),
+        microdata_body=_microdata_body(tree),
     )
 
 
-def _meta(tree: LexborHTMLParser, prop: str) -> str | None:
-    """Content of an Open Graph tag; many sites wrongly use ``name=`` for ``property=``."""
-    return _attr(tree, f'meta[property="{prop}" i], meta[name="{prop}" i]', "content")
+_DATE_META = (  # lower case, as _metas keys them
+    "article:published_time", "og:published_time", "datepublished", "date", "pubdate",
+    "publishdate", "publish-date", "dc.date.issued", "dc.date", "dcterms.created",
+    "sailthru.date", "parsely-pub-date",
+)  # fmt: skip
+
+
+def _declared_date(tree: LexborHTMLParser, metas: dict[str, str]) -> datetime | None:
+    """The publication date the page declares in meta tags or microdata, if any."""
+    for prop in _DATE_META:
+        if (found := parse_date(metas.get(prop))) is not None:
+            return found
+    for node in tree.css('[itemprop="datePublished"], article time[datetime]'):
+        value = node.attributes.get("content") or node.attributes.get("datetime")
+        if (found := parse_date(value or node.text(deep=True))) is not None:
+            return found
+    return None
+
+
+def _declared_author(tree: LexborHTMLParser, metas: dict[str, str]) -> str | None:
+    names = (
+        metas.get("author") or metas.get("article:author"),
+        _first_text(tree, '[itemprop="author"] [itemprop="name"]'),
+        _first_text(tree, '[rel~="author"]'),
+        _first_text(tree, '[itemprop="author"], .byline .author, .byline, .author'),
+    )
+    for name in names:
+        cleaned = _clean_byline(name)
+        if cleaned and not cleaned.startswith(("http://", "https://")) and len(cleaned) < 100:
+            return cleaned
+    return None
+
+
+# Only dates the page marks up (meta tags, <time>, the URL): htmldate's "extensive" text
+# search takes a copyright line's year for a publication date.
+_DATE_PARAMS: dict[str, Any] = {"original_date": True, "extensive_search": False}
+
+
+def _undeclared_date(html: str, url: str | None) -> datetime | None:
+    """htmldate's reading of <time> elements, dated elements and the URL, for pages that
+    declare no date. `html` is selectolax's serialisation (a whole document: htmldate logs
+    errors for a fragment); given a string, htmldate parses it and spares a copy of a tree."""
+    try:
+        found = htmldate.find_date(html, url=url, **_DATE_PARAMS)
+    except Exception:  # a third-party parser on hostile input: no date, not a failed page
+        log.debug("htmldate failed on %s", url, exc_info=True)
+        return None
+    return parse_date(found) if isinstance(found, str) else None
+
+
+def _microdata_body(tree: LexborHTMLParser) -> tuple[str, ...]:
+    for node in tree.css('[itemprop~="articleBody" i]'):
+        paragraphs = _node_paragraphs(node)
+        if paragraphs:
+            return tuple(paragraphs)
+    return ()
+
+
+def _metas(tree: LexborHTMLParser) -> dict[str, str]:
+    """Each <meta> property or name (lower-cased) with its first non-empty content. Open
+    Graph tags count under either attribute: many sites wrongly use ``name=`` for them."""
+    found: dict[str, str] = {}
+    for node in tree.css("meta[content]"):
+        content = (node.attributes.get("content") or "").strip()
+        if not content:
+            continue
+        for attribute in ("property", "name", "itemprop"):
+            key = (node.attributes.get(attribute) or "").strip().lower()
+            if key:
+                found.setdefault(key, content)
+    return found
 
 
 def _attr(tree: LexborHTMLParser, selector: str, name: str) -> str | None:
@@ -218,7 +336,16 @@ def _linked_data(tree: LexborHTMLParser) -> _LinkedData:
         published=parse_date(_ld_text(article.get("datePublished"))),
         body=_ld_body(article.get("articleBody")),
         publisher=_ld_names(article.get("publisher"), by_id),
+        free=_ld_free(article.get("isAccessibleForFree")),
     )
+
+
+def _ld_free(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
 
 
 def _json_ld_items(node: LexborNode) -> list[dict[str, Any]]:
@@ -276,50 +403,79 @@ def _ld_names(value: object, by_id: dict[str, dict[str, Any]]) -> str | None:
     return ", ".join(names) or None
 
 
-def _ld_body(value: object) -> str | None:
+def _ld_body(value: object) -> tuple[str, ...]:
     if not isinstance(value, str) or not value.strip():
-        return None
+        return ()
     if re.search(r"<(?:p|br|div|h\d)\b", value, re.I):  # some CMSs put HTML in articleBody
-        return _join(_node_paragraphs(LexborHTMLParser(value).body)) or None
+        return tuple(_node_paragraphs(LexborHTMLParser(value).body))
     lines = html_lib.unescape(value).splitlines()
-    return _join(" ".join(line.split()) for line in lines) or None
+    return tuple(p for p in (" ".join(line.split()) for line in lines) if p)
+
+
+# --- pruning before trafilatura -----------------------------------------------------------
+
+# What is never article text, removed from the tree before trafilatura parses it again: less
+# to parse and prune (inline scripts and styles are often most of a page's bytes), and the
+# site's navigation and footer cannot leak in. Pruning by class names ("share", "related")
+# was measured and rejected: pages put such words on the containers of the article itself.
+_PRUNE_TAGS = [
+    "script", "style", "noscript", "template", "svg", "iframe", "object", "link",
+    "nav", "footer", "aside",
+    "img", "picture", "video", "audio", "source", "canvas", "map",
+    "button", "input", "select", "textarea",
+]  # fmt: skip
+_PRUNE_ROLES = "[role=navigation], [role=contentinfo]"
+_KEEP = {"html", "head", "body", "main", "article"}
+
+
+def _pruned_html(tree: LexborHTMLParser) -> str:
+    """The page without its furniture (the tree is changed: read it first)."""
+    tree.strip_tags(_PRUNE_TAGS)
+    removed: set[int] = set()
+    for node in tree.css(_PRUNE_ROLES):
+        if node.tag not in _KEEP and not any(a.mem_id in removed for a in _ancestors(node)):
+            removed.add(node.mem_id)
+    for node in [n for n in tree.css(_PRUNE_ROLES) if n.mem_id in removed]:
+        node.decompose()
+    return tree.html or ""
 
 
 # --- trafilatura ---------------------------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class _Extracted:
-    title: str | None = None
-    author: str | None = None
-    date: str | None = None
-    paragraphs: tuple[str, ...] = ()
+# Under this many characters the precise single pass may have missed the article (a page
+# laid out in <div>s, a short piece among long comments): the full cascade reads it again.
+_SHORT_TEXT = 1000
 
 
-# Only dates the page marks up (meta tags, <time>, the URL): htmldate's "extensive" text
-# search takes a copyright line's year for a publication date.
-_DATE_PARAMS = {"original_date": True, "extensive_search": False}
+def _main_text(pruned: str, html: str, url: str | None) -> tuple[str, ...]:
+    """trafilatura's paragraphs of the main text: the precise pass over the pruned page, else
+    the full cascade over the whole page (its readability and jusText comparisons read the
+    page's layout, which pruning changes: some sites put their text in an <aside>)."""
+    found = _run_trafilatura(pruned, url, fast=True)
+    if sum(map(len, found)) < _SHORT_TEXT:
+        fuller = _run_trafilatura(html, url, fast=False)
+        if sum(map(len, fuller)) > sum(map(len, found)):
+            return fuller
+    return found
 
 
-def _run_trafilatura(html: str, url: str | None) -> _Extracted:
-    """Main text and fallback metadata; any failure inside trafilatura means 'nothing found'."""
+def _run_trafilatura(html: str, url: str | None, *, fast: bool) -> tuple[str, ...]:
+    """Any failure inside trafilatura means 'nothing found'."""
     try:
         doc = trafilatura.bare_extraction(
             html,
             url=url,
-            fast=True,
+            fast=fast,
+            favor_precision=fast,
             include_comments=False,
             include_tables=True,
-            with_metadata=True,
-            date_extraction_params=_DATE_PARAMS,
         )
     except Exception:  # a third-party parser on hostile input: never let it take us down
         log.debug("trafilatura failed on %s", url, exc_info=True)
-        return _Extracted()
-    if not isinstance(doc, Document):  # None when it found no text
-        return _Extracted()
-    paragraphs = () if doc.body is None else tuple(_xml_paragraphs(doc.body))
-    return _Extracted(title=doc.title, author=doc.author, date=doc.date, paragraphs=paragraphs)
+        return ()
+    if not isinstance(doc, Document) or doc.body is None:  # None when it found no text
+        return ()
+    return tuple(_xml_paragraphs(doc.body))
 
 
 # --- choosing the headline and text --------------------------------------------------------
@@ -327,19 +483,13 @@ def _run_trafilatura(html: str, url: str | None) -> _Extracted:
 _TITLE_SEPARATORS = (" | ", " – ", " — ", " - ", " :: ", " · ", " • ")
 
 
-def _choose_title(
-    tree: LexborHTMLParser, page: _Page, doc: _Extracted, title_selector: str | None
-) -> str:
-    """title_selector > JSON-LD > og:title > trafilatura > <h1> > <title> minus site suffix."""
+def _choose_title(tree: LexborHTMLParser, page: _Page, title_selector: str | None) -> str:
+    """title_selector > JSON-LD > og:title > <h1> > <title> minus site suffix."""
     site_names = [name for name in (page.site_name, page.ld.publisher) if name]
-    from_doc = _collapse(doc.title)
-    if from_doc and from_doc == page.title_tag:
-        from_doc = _strip_site_suffix(from_doc, site_names)
     candidates = (
         _first_text(tree, title_selector) if title_selector else None,
         page.ld.headline,
         page.og_title,
-        from_doc,
         page.h1,
         _strip_site_suffix(page.title_tag, site_names) if page.title_tag else None,
     )
@@ -359,34 +509,37 @@ def _strip_site_suffix(title: str, site_names: list[str]) -> str:
     return title
 
 
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    paragraphs: tuple[str, ...]
+    structured: bool  # from the page's JSON-LD or microdata articleBody
+
+
 def _choose_text(
-    tree: LexborHTMLParser,
-    page: _Page,
-    doc: _Extracted,
-    text_selector: str | None,
-    headlines: set[str | None],
-) -> str:
-    """text_selector > trafilatura > JSON-LD articleBody (when trafilatura found far less)."""
-    if text_selector and (
-        selected := _without_headline(_selected_paragraphs(tree, text_selector), headlines)
-    ):
-        return selected
-    text = _without_headline(doc.paragraphs, headlines)
-    body = page.ld.body
+    page: _Page, selected: tuple[str, ...], found: tuple[str, ...], headlines: set[str | None]
+) -> _Chosen:
+    """text_selector's paragraphs > main text > structured articleBody (when the main text is
+    far shorter or holds the same words: the structured copy keeps its paragraph breaks)."""
+    if selected:
+        return _Chosen(selected, structured=False)
+    text = _without_headline(found, headlines)
+    words = " ".join(text).split()
     # A page rendered by JavaScript, or a paywalled teaser, may show only a cookie notice
-    # or a few lines while its JSON-LD carries the whole article. When both hold the same
-    # words, the JSON-LD copy keeps its paragraph breaks.
-    if body and (len(text) < len(body) / 3 or text.split() == body.split()):
-        return body
-    return text
+    # or a few lines while its JSON-LD or microdata carry the whole article.
+    for body in (page.ld.body, _without_headline(page.microdata_body, headlines)):
+        if body and (
+            sum(map(len, text)) < sum(map(len, body)) / 3 or words == " ".join(body).split()
+        ):
+            return _Chosen(body, structured=True)
+    return _Chosen(text, structured=False)
 
 
-def _without_headline(paragraphs: Iterable[str], headlines: set[str | None]) -> str:
-    """Join paragraphs, dropping a first one that repeats the headline."""
-    kept = list(paragraphs)
+def _without_headline(paragraphs: Iterable[str], headlines: set[str | None]) -> tuple[str, ...]:
+    """The paragraphs without a first one that repeats the headline."""
+    kept = tuple(paragraphs)
     if kept and kept[0].casefold() in {h.casefold() for h in headlines if h}:
         kept = kept[1:]
-    return _join(kept)
+    return kept
 
 
 def _first_text(tree: LexborHTMLParser, selector: str) -> str | None:

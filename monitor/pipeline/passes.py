@@ -32,9 +32,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.clock import Clock, utcnow
 from monitor.config import Config, SourceConfig
-from monitor.core import schedule
+from monitor.core import decide, schedule
 from monitor.core.changes import is_removal
 from monitor.core.encoding import decode_html
+from monitor.core.extract import Article
 from monitor.core.sources.feed import FeedEntry, parse_feed
 from monitor.core.sources.page import parse_listing
 from monitor.core.sources.sitemap import parse_sitemap
@@ -555,7 +556,9 @@ class Pipeline:
         `removed` version), not a failure of the source.
         """
         observed: Extracted | Failed | PageFailed = (
-            result if isinstance(result, Failed) else await self._process(result, job.settings)
+            result
+            if isinstance(result, Failed)
+            else await self._process(result, job.settings, source_id=job.source.id)
         )
         if isinstance(observed, PageFailed):
             return 0, observed.message
@@ -633,7 +636,9 @@ class Pipeline:
             key = keys[entry.url]
             try:
                 async with self._article_slots:
-                    result = await self._fetch_article(entry.url, settings=job.settings)
+                    result = await self._fetch_article(
+                        entry.url, settings=job.settings, source_id=job.source.id
+                    )
                     if isinstance(result, Extracted):
                         stored += await self.writer.run(
                             self._store_new_story, summary, job.source.id, entry, result
@@ -687,16 +692,25 @@ class Pipeline:
         last_modified: str | None = None,
         *,
         settings: SourceConfig | None = None,
+        source_id: int | None = None,
+        story_id: int | None = None,
     ) -> ArticleResult:
         result = await self.fetcher.get(url, etag=etag, last_modified=last_modified)
         if not isinstance(result, Fetched):
             return result
-        return await self._process(result, settings)
+        return await self._process(result, settings, source_id=source_id, story_id=story_id)
 
     async def _process(
-        self, fetched: Fetched, settings: SourceConfig | None
+        self,
+        fetched: Fetched,
+        settings: SourceConfig | None,
+        *,
+        source_id: int | None = None,
+        story_id: int | None = None,
     ) -> Extracted | PageFailed:
-        """Extraction and fingerprinting, in the process pool."""
+        """Extraction and fingerprinting, in the process pool. A page that is not the
+        article still counts in its source's extraction statistics (a consent wall that
+        suddenly covers every page is a breakage), by the source's id or the story's."""
         task = PageTask(
             fetched.url,
             fetched.body,
@@ -708,6 +722,11 @@ class Pipeline:
         processed = await self.pool.process(task)
         if isinstance(processed, PageFailed):
             return processed
+        if (reason := decide.rejection(processed.article)) is not None:
+            await self.writer.run(
+                self._count_not_article, processed.article, fetched.url, source_id, story_id
+            )
+            return PageFailed(reason, crashed=False)
         return Extracted(
             article=processed.article,
             fetched=fetched,
@@ -717,6 +736,12 @@ class Pipeline:
             cluster_terms=processed.cluster_terms,
             compressed_html=processed.compressed_html,
         )
+
+    def _count_not_article(
+        self, article: Article, url: str, source_id: int | None, story_id: int | None
+    ) -> None:
+        with self.sessions.begin() as session:
+            extraction.record_not_article(session, article, url, self.clock(), source_id, story_id)
 
     def _store_new_story(
         self, summary: PassSummary, source_id: int, entry: FeedEntry, extracted: Extracted
@@ -794,7 +819,11 @@ class Pipeline:
         try:
             async with self._article_slots:
                 result = await self._fetch_article(
-                    job.url, job.etag, job.last_modified, settings=job.settings
+                    job.url,
+                    job.etag,
+                    job.last_modified,
+                    settings=job.settings,
+                    story_id=job.story_id,
                 )
                 summary.rechecked += 1
                 if await self.writer.run(self._write_recheck, job, result):

@@ -8,6 +8,7 @@ Synchronous, inside the caller's transaction, like monitor.store.writer.
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.core import breakage
-from monitor.store.models import HeldCheck, Source, SourceExtraction
+from monitor.store.models import HeldCheck, Source, SourceExtraction, Story
 
 if TYPE_CHECKING:  # the extractor's imports are heavy; read commands use this module
     from monitor.core.extract import Article
@@ -43,6 +44,25 @@ def page_of(
         before=before,
         changes=changes,
     )
+
+
+def record_not_article(
+    session: Session,
+    article: Article,
+    url: str,
+    now: datetime,
+    source_id: int | None,
+    story_id: int | None = None,
+) -> None:
+    """Count a page rejected as not the article (it is stored nowhere else) in the statistics
+    of its source, named directly or through the story being re-checked. A new link has no
+    story yet: a number derived from its URL tells its page from the others'."""
+    if source_id is None and story_id is not None:
+        source_id = session.scalar(select(Story.source_id).where(Story.id == story_id))
+    if source_id is None:
+        return
+    story = story_id if story_id is not None else -(zlib.crc32(url.encode()) + 1)
+    record(session, source_id, page_of(article, None, story=story), now)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ CAPABILITIES = {
     "postgres": "a PostgreSQL server named by MONITOR_TEST_DATABASE_URL",
     "systemd": "systemd-analyze 250 or later (the systemd unit checks)",
     "openssl": "the openssl command (the TLS tests' certificates)",
+    "corpora": "the shared page corpora at ../shared/corpora/ beside the checkout (extraction)",
 }
 
 
