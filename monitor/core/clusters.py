@@ -25,6 +25,14 @@ beat's vocabulary never match), and zero when they share words only and their he
 nothing (a lead that mentions another story's subject in passing is not its event: this
 holds even while the background is too small to tell famous words from rare ones).
 
+While the background holds fewer than SMALL_BACKGROUND = 1 / FAMOUS_SHARE stories (a fresh
+install), its counts cannot make any word famous: a word seen once is as rare as it can
+look. Until then what monitor knows beforehand decides: the words of the topic keywords a
+story matched (in every story of the topic by definition: "DeepSeek", "Stargate") and the
+stems common in general English (Zipf frequency COMMON_ZIPF or more in
+data/general_words.txt: "model", "campus", "reasoning") are famous; names and rarer words
+("Hangzhou", "coding") and facts stay specific.
+
 A story joins a cluster when the mean of its pair scores with the cluster's members in the
 window, each shrunk linearly with the time between the two (zero at the window's edge),
 reaches the threshold — of several, the one it resembles most (the same mean without the
