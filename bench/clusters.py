@@ -33,10 +33,12 @@ import json
 import random
 import tempfile
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from itertools import combinations
 from math import comb
 from pathlib import Path
@@ -46,7 +48,9 @@ from sqlalchemy.orm import Session
 
 from bench import Options, Report, Row
 from bench import clusters_baseline as baseline
+from monitor import defaults
 from monitor.core import clusters
+from monitor.core.topics import TopicRule, match_topics
 from monitor.store import db
 from monitor.store.clusters import StoredEvents
 from monitor.store.models import Story, StoryTopic
@@ -109,11 +113,33 @@ def cluster_monitor(
     for number, article in enumerate(articles):
         terms = clusters.cluster_terms(article.headline, article.text, article.published)
         index.expire(article.published)
-        best = index.best_cluster(terms, topics=ALL, seen=article.published, threshold=threshold)
+        best = index.best_cluster(
+            terms,
+            topics=ALL,
+            seen=article.published,
+            threshold=threshold,
+            keywords=keyword_terms(article),
+        )
         cluster = best[0] if best else number
         index.add(number, clusters.Indexed.of(cluster, article.published, ALL, terms))
         assigned.append(cluster)
     return assigned
+
+
+@cache
+def _shipped_topics() -> tuple[TopicRule, ...]:
+    """The topics of the shipped configuration (what `monitor init` writes)."""
+    topics = tomllib.loads(defaults.config_text())["topics"]
+    return tuple(
+        TopicRule(t["name"], tuple(t["keywords"]), tuple(t.get("exclude", ()))) for t in topics
+    )
+
+
+def keyword_terms(article: Article) -> frozenset[str]:
+    """The words of the shipped topics' keywords the article carries, as the writer passes
+    them for the keywords a story matched."""
+    matches = match_topics(_shipped_topics(), article.headline, article.text)
+    return clusters.keyword_terms(term for match in matches for term in match.terms)
 
 
 def cluster_baseline(articles: Sequence[Article]) -> list[int]:

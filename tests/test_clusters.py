@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 from bench.clusters import Article, cluster_monitor, load_articles, quality
 from monitor.core import clusters
 from monitor.core.clusters import EventIndex, Indexed, cluster_terms, split_terms
+from monitor.core.topics import TopicRule, match_topics
+from monitor.demo import content
 from monitor.demo.newsroom import NewsArticle, Newsroom, paragraphs_of, seed_text
 from monitor.demo.webserver import WebServer
 from monitor.store import db
@@ -354,6 +356,78 @@ def test_the_demo_articles_group_as_the_demo_says() -> None:
     assert index.best_cluster(terms(APP_STORE_B), topics=TOPICS, seen=now) is not None
     found = index.best_cluster(terms(APP_STORE_B), topics=TOPICS, seen=now)
     assert found is not None and found[0] == 1
+
+
+def _demo_newsroom_clusters(*, first_seen: datetime) -> dict[str, int]:
+    """The demo newsroom's stories (monitor/demo/content.py) clustered as the writer
+    clusters them, in the order they arrive (those on the front pages at start, then those
+    the script publishes, minutes apart), each with the topics and keywords it matches:
+    slug → cluster (its first story's number)."""
+    rules = [TopicRule(name, keywords, exclude) for name, keywords, exclude in content.TOPICS]
+    arriving = [article for article, _ in content.AT_START]
+    arriving += [e.article for e in content.SCRIPT if e.kind == "publish" and e.article]
+    index = EventIndex(WINDOW)
+    found = {}
+    for number, article in enumerate(arriving, start=1):
+        seen = first_seen + timedelta(minutes=10 * number)
+        published = article.published if number <= len(content.AT_START) else seen
+        text = "\n\n".join(article.paragraphs)
+        matches = match_topics(rules, article.title, text)
+        if not matches:  # off-topic: listed nowhere, clustered with nothing
+            continue
+        stored = cluster_terms(article.title, text, published)
+        topics = [m.topic for m in matches]
+        keywords = clusters.keyword_terms(term for m in matches for term in m.terms)
+        best = index.best_cluster(stored, topics=topics, seen=seen, keywords=keywords)
+        found[article.slug] = best[0] if best else number
+        index.add(number, Indexed.of(found[article.slug], seen, topics, stored))
+    return found
+
+
+def test_a_new_monitor_keeps_the_demo_newsrooms_events_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fresh install: a handful of stories in the background, every word of them seen
+    once or twice, so none looks famous by the counts. DeepSeek raising its API prices is
+    not DeepSeek releasing a model (both say DeepSeek, model, reasoning), the Abilene campus
+    is not the Nordic shortlist (Stargate, campus, partners, sites); each event two outlets
+    covered is still one cluster (the demo prints "2 outlets on one event")."""
+    found = _demo_newsroom_clusters(first_seen=datetime(2026, 11, 27, 9, tzinfo=UTC))
+    by_event = {
+        (content.DEEPSEEK_MODEL.slug, content.WIRE_DEEPSEEK_MODEL.slug),
+        (content.CHIP_RULE.slug, content.WIRE_ENTITY_LIST.slug),
+    }
+    for first, second in by_event:
+        assert found[first] == found[second], found
+    assert len(set(found.values())) == len(found) - len(by_event), found
+    assert found[content.DEEPSEEK_PRICES.slug] != found[content.DEEPSEEK_MODEL.slug]
+    assert found[content.STARGATE_ABILENE.slug] != found[content.WIRE_STARGATE_ABROAD.slug]
+    # Without what monitor knows before its own counts can tell (the topics' keywords and
+    # general English), the price rise joins the model release, Abilene the Nordic sites.
+    monkeypatch.setattr(clusters, "SMALL_BACKGROUND", 0)
+    merged = _demo_newsroom_clusters(first_seen=datetime(2026, 11, 27, 9, tzinfo=UTC))
+    assert merged[content.DEEPSEEK_PRICES.slug] == merged[content.DEEPSEEK_MODEL.slug]
+    assert merged[content.STARGATE_ABILENE.slug] == merged[content.WIRE_STARGATE_ABROAD.slug]
+
+
+def test_common_words_and_topic_keywords_are_famous_only_in_a_small_background() -> None:
+    """Words common in general English ("model", "campus") and the words of the keywords
+    a story matched are famous while the background holds fewer than SMALL_BACKGROUND
+    stories; then the background's own counts decide. A rare word is specific throughout."""
+    index = EventIndex(WINDOW)
+    keywords = clusters.keyword_terms(["DeepSeek", "Stargate project", "H20"])
+    assert keywords == {"w:deepse", "w:starga", "w:projec"}  # an identifier stays a fact
+    assert clusters.general_zipf("w:model") >= clusters.COMMON_ZIPF
+    assert clusters.general_zipf("w:hangzh") < clusters.COMMON_ZIPF
+
+    def specific(term: str) -> bool:
+        return clusters._Weights(index, index.background + 1, keywords).specific(term)
+
+    assert not specific("w:model") and not specific("w:campus") and not specific("w:deepse")
+    assert specific("w:hangzh") and specific("e:h20") and specific("n:140")
+    for number in range(clusters.SMALL_BACKGROUND):
+        index.learn({f"w:other{number}"})
+    assert specific("w:model") and specific("w:campus") and specific("w:deepse")
 
 
 @pytest.mark.integration

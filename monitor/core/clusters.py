@@ -25,6 +25,14 @@ beat's vocabulary never match), and zero when they share words only and their he
 nothing (a lead that mentions another story's subject in passing is not its event: this
 holds even while the background is too small to tell famous words from rare ones).
 
+While the background holds fewer than SMALL_BACKGROUND = 1 / FAMOUS_SHARE stories (a fresh
+install), its counts cannot make any word famous: a word seen once is as rare as it can
+look. Until then what monitor knows beforehand decides: the words of the topic keywords a
+story matched (in every story of the topic by definition: "DeepSeek", "Stargate") and the
+stems common in general English (Zipf frequency COMMON_ZIPF or more in
+data/general_words.txt: "model", "campus", "reasoning") are famous; names and rarer words
+("Hangzhou", "coding") and facts stay specific.
+
 A story joins a cluster when the mean of its pair scores with the cluster's members in the
 window, each shrunk linearly with the time between the two (zero at the window's edge),
 reaches the threshold — of several, the one it resembles most (the same mean without the
@@ -50,6 +58,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
 from itertools import islice
 
 LEAD_WORDS = 80  # of the text, after the headline
@@ -65,6 +75,8 @@ FAMOUS_SHARE = 0.05  # a word in more of the background's stories than this is f
 MIN_SPECIFIC = 1  # specific shared terms a pair needs (the famous-name guard)
 PRIOR_STORIES = 150  # the background counts this many stories more, without terms: until it
 #                      holds enough of its own, a word is taken to be rare, not famous
+SMALL_BACKGROUND = round(1 / FAMOUS_SHARE)  # fewer stories: no word can be told famous by them
+COMMON_ZIPF = 4.5  # as frequent in general English (Zipf scale): famous in a small background
 BACKGROUND_STORIES = 50_000  # past this many, the background's counts are halved
 MAX_POSTINGS = 128  # a term carried by more of the window's stories finds no candidates
 MAX_SCORED = 16  # candidate clusters scored: those sharing the most candidate-finding terms
@@ -221,6 +233,15 @@ def _stem(word: str) -> str:
     return word[:STEM]
 
 
+def keyword_terms(keywords: Iterable[str]) -> frozenset[str]:
+    """The words (w: terms) of the topic keywords a story matched: famous by definition
+    (every story of the topic carries one), whatever the background has seen. Identifiers
+    (H20) stay facts."""
+    return frozenset(
+        term for keyword in keywords for term in _word_terms(keyword) if term.startswith("w:")
+    )
+
+
 def kind(term: str) -> str:
     """A term's kind: e, n, p, d, q or w (see the module's docstring)."""
     return term[0] if term[1:2] == ":" else "w"
@@ -327,13 +348,15 @@ class EventIndex:
         topics: Iterable[str],
         seen: datetime,
         threshold: float = THRESHOLD,
+        keywords: frozenset[str] = frozenset(),
     ) -> tuple[int, float] | None:
         """The best-matching cluster of the window for a story (its stored terms), if it
-        matches well enough: (cluster id, score). See the module's docstring."""
+        matches well enough: (cluster id, score). `keywords`: the words of the topic keywords
+        it matched (`keyword_terms`). See the module's docstring."""
         story = Indexed.of(0, seen, topics, terms)
         if not story.terms or not story.topics:
             return None
-        weigh = _Weights(self, self._total + 1 + PRIOR_STORIES)
+        weigh = _Weights(self, self._total + 1 + PRIOR_STORIES, keywords)
         finding: Counter[int] = Counter()  # under the guard, only specific terms can
         for term in story.terms:
             holders = self._postings.get(term, ())
@@ -372,8 +395,11 @@ class _Weights:
     """Term weights for one look-up: kind weight × (idf / the highest idf)^RARITY_POWER, the
     idf over the background, the new story and PRIOR_STORIES."""
 
-    def __init__(self, index: EventIndex, total: int) -> None:
+    def __init__(
+        self, index: EventIndex, total: int, keywords: frozenset[str] = frozenset()
+    ) -> None:
         self.index = index
+        self.keywords = keywords
         self.total = total
         self.top = _idf(1, total)
         self.famous = FAMOUS_SHARE * total
@@ -390,18 +416,43 @@ class _Weights:
 
     def specific(self, term: str) -> bool:
         """Not a famous name: a fact (an identifier, a number, a date, a quotation), or a
-        word that few of the background's stories carry."""
+        word that few of the background's stories carry and, while the background is too
+        small to tell, neither a word of the story's topic keywords nor common in general
+        English."""
         known = self._specific.get(term)
         if known is None:
-            known = self._specific[term] = kind(
-                term
-            ) in SPECIFIC_KINDS or self.index.document_frequency(term) + 1 <= max(2.0, self.famous)
+            known = self._specific[term] = kind(term) in SPECIFIC_KINDS or (
+                self.index.document_frequency(term) + 1 <= max(2.0, self.famous)
+                and not (self.index.background < SMALL_BACKGROUND and self._famous_a_priori(term))
+            )
         return known
+
+    def _famous_a_priori(self, term: str) -> bool:
+        return term in self.keywords or general_zipf(term) >= COMMON_ZIPF
 
 
 def _is_word(term: str) -> bool:
     """A w: term (or one stored before terms had kinds)."""
     return term[1:2] != ":" or term[0] == "w"
+
+
+@cache
+def _general_words() -> dict[str, float]:
+    """Word stems (as `_stem` cuts them) of general English and their Zipf frequencies
+    (log10 of the uses per billion words), from the package's data/general_words.txt."""
+    text = resources.files("monitor.core").joinpath("data/general_words.txt")
+    stems = {}
+    for line in text.read_text("utf-8").splitlines():
+        if line and not line.startswith("#"):
+            stem, zipf = line.split()
+            stems[stem] = float(zipf)
+    return stems
+
+
+def general_zipf(term: str) -> float:
+    """A word term's Zipf frequency in general English (0: rarer than the table holds; a
+    fact: 0)."""
+    return _general_words().get(term[2:], 0.0) if term.startswith("w:") else 0.0
 
 
 def _idf(df: int, total: int) -> float:

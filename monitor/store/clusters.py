@@ -38,12 +38,16 @@ class StoredEvents:
         topics: Sequence[str],
         now: datetime,
         threshold: float,
+        keywords: frozenset[str] = frozenset(),
     ) -> tuple[int, float] | None:
-        """The cluster a new story first seen `now` joins, with its score, if any."""
+        """The cluster a new story first seen `now` joins, with its score, if any (keywords:
+        the words of the topic keywords it matched)."""
         with self._lock:
             self._catch_up(session, now)
             self.index.expire(now)
-            return self.index.best_cluster(terms, topics=topics, seen=now, threshold=threshold)
+            return self.index.best_cluster(
+                terms, topics=topics, seen=now, threshold=threshold, keywords=keywords
+            )
 
     def _catch_up(self, session: Session, now: datetime) -> None:
         """Read the stories stored since the last look-up (at first: the window's, after the

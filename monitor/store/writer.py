@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from monitor.config import Config
 from monitor.core import breakage, decide, schedule
 from monitor.core.changes import classify
-from monitor.core.clusters import cluster_terms
+from monitor.core.clusters import cluster_terms, keyword_terms
 from monitor.core.diff import compute_diff, version_text
 from monitor.core.extract import Article
 from monitor.core.fingerprint import Fingerprint
@@ -89,7 +89,7 @@ class StoryWriter:
             duplicate = self._find_duplicate(session, extracted)
             if duplicate is None:
                 terms = self._cluster_terms(extracted, title, entry, now)
-                cluster = self._best_cluster(session, terms, [m.topic for m in matches], now)
+                cluster = self._best_cluster(session, terms, matches, now)
         plan = decide.new_story(
             matches,
             watched=watched,
@@ -172,11 +172,16 @@ class StoryWriter:
         self.corpus_read = True
 
     def _best_cluster(
-        self, session: Session, terms: frozenset[str], topics: list[str], now: datetime
+        self, session: Session, terms: frozenset[str], matches: Sequence[TopicMatch], now: datetime
     ) -> tuple[int, float] | None:
-        """The cluster of the event this story reports, if a recent one matches well enough."""
+        """The cluster of the event this story reports, if a recent one matches well enough
+        (the words of the keywords it matched are famous: see monitor.core.clusters)."""
         settings = self.config.clusters
-        return self._events.best_cluster(session, terms, topics, now, settings.threshold)
+        topics = [m.topic for m in matches]
+        keywords = keyword_terms(term for m in matches for term in m.terms)
+        return self._events.best_cluster(
+            session, terms, topics, now, settings.threshold, keywords=keywords
+        )
 
     def _find_duplicate(self, session: Session, extracted: Extracted) -> DuplicateMatch | None:
         """Is the text a copy of a seed or of a stored story? (Reads only.)"""
