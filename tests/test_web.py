@@ -135,6 +135,7 @@ def test_the_diff_page_marks_the_edited_words(base: str) -> None:
     corrected = story_id(base, CORRECTED)
     page = get(f"{base}/stories/{corrected}/diff", **{"from": 1, "to": 2}).text
     assert re.search(r"<del>\s*350\s*</del>\s*<ins>\s*150\s*</ins>", page), page
+    assert "1 word added, 1 removed" in page
     # the legend, the inline diff and the old column; the legend, inline and the new column
     assert page.count("<del>") == 3 and page.count("<ins>") == 3
     headline = get(f"{base}/stories/{story_id(base, 'US adds 140 companies')}/diff").text

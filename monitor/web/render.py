@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from monitor import views
 from monitor.core.dates import as_utc
+from monitor.core.text import count as counted
 from monitor.core.text import sanitize
 from monitor.store.browse import DayCount
 
@@ -81,7 +82,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(href=safe_href, short=short, when=when, outlet=views.outlet)
-    env.globals.update(query=query)
+    env.globals.update(query=query, count=counted)
     return env
 
 
