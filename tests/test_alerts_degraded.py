@@ -154,6 +154,20 @@ def test_reextract_after_a_fix_says_the_source_recovered(
     recheck(monitor)
     assert kinds(ops) == ["degraded"]
 
+    # `monitor alerts test` for a rule of source events sends a sample about the degraded
+    # source (recorded nowhere: the next delivery round sends nothing more).
+    tested = monitor("alerts", "test", "ops")
+    assert tested.startswith(f"ops: delivered to {web_server.base_url}/… (HTTP 200"), tested
+    assert tested.rstrip().endswith("sample: source tech")
+    sample = next(p for k, p in ops.accepted.items() if ":test:" in k)
+    assert (sample["event"], sample["story"], sample["source"]["name"]) == (
+        "degraded",
+        None,
+        "tech",
+    )
+    assert str(sample["source"]["reason"]).startswith("pages extract empty (")
+    del ops.accepted[sample["id"]]
+
     # A selector for the new template, then `reextract`: the alarm is cleared, and the
     # rule hears of it at the next delivery round (here: the next poll).
     fixed = Monitor(
