@@ -185,3 +185,32 @@ def test_reextract_after_a_fix_says_the_source_recovered(
     assert [p["event"] for p in later] == ["degraded"]
     assert str(later[0]["source"]["reason"]).startswith("pages lost their dates")
     assert later[0]["id"] != first["id"]
+
+
+def test_a_consent_wall_alerts_through_the_pages_it_rejects(
+    tmp_path: Path, web_server: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages rejected as not the article are stored nowhere: the alert is written with the
+    statistics that count them, and `monitor poll` delivers it after its pass."""
+    monkeypatch.setenv("MONITOR_TEST_DEGRADED_SECRET", SECRET)
+    ops = Receiver(web_server, "/ops", secret=SECRET)
+    desk = Receiver(web_server, "/desk")
+    stories = articles()
+    room = Newsroom()
+    room.serve(web_server)
+    for article in stories:
+        room.publish(article, "tech")
+    monitor = Monitor(write_config(tmp_path, web_server, alerts(ops, desk)), CliRunner())
+    monitor("db", "upgrade")
+    monitor("poll")
+    for _ in range(2):
+        recheck(monitor)
+    wall = (Path(__file__).parent / "data" / "pages" / "consent_wall.html").read_bytes()
+    for article in stories:
+        web_server.route(f"/news/{article.slug}", body=wall)
+    recheck(monitor)
+    recheck(monitor)
+    [payload] = ops.accepted.values()
+    assert payload["event"] == "degraded"
+    assert str(payload["source"]["reason"]).startswith("most pages are rejected as not the article")
+    assert payload["source"]["since"] == extraction(monitor)["since"]
