@@ -155,7 +155,8 @@ def _source_lines(payload: dict[str, Any]) -> list[str]:
     since = one_line(source.get("since")) or "-"
     if payload.get("event") == "recovered":
         return [
-            f"{name}: its pages extract as before again (at {one_line(payload.get('created'))}).",
+            f"{name}: no longer degraded at {one_line(payload.get('created'))} (its pages "
+            "extract as before again, or `monitor reextract` cleared the alarm).",
             f"It was degraded since {since}: {reason}",
             "The re-checks held back meanwhile are written or dropped now; `monitor sources` "
             "shows the source.",
