@@ -169,7 +169,7 @@ def test_a_rule_alerts_once_on_the_topics_it_follows() -> None:
         (
             '[[alerts]]\nname = "a"\nwebhook = "http://x"\non = ["new", "bogus"]\n',
             "alerts[0].on[1]: Input should be 'new', 'headline', 'minor', 'edit', 'major', "
-            "'removed', 'restored' or 'cluster' (got 'bogus')",
+            "'removed', 'restored', 'cluster', 'degraded' or 'recovered' (got 'bogus')",
         ),
         (
             '[[alerts]]\nname = "a"\n',
@@ -241,6 +241,82 @@ def test_a_valid_rule_has_its_defaults(tmp_path: Path) -> None:
         timedelta(minutes=15),
         timedelta(days=1),
     )
+
+
+def test_a_rule_may_alert_on_a_source_s_extraction_whatever_its_topics(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_text(
+        f'[seeds]\npath = "{SEEDS}"\n[[topics]]\nname = "deepseek"\nkeywords = ["DeepSeek"]\n'
+        '[[alerts]]\nname = "ops"\ntopics = ["deepseek"]\nwebhook = "http://127.0.0.1:9/x"\n'
+        'on = ["degraded", "recovered", "new"]\n',
+        encoding="utf-8",
+    )
+    (rule,) = load_config(path).alerts
+    assert rule.on == ["degraded", "recovered", "new"]
+    assert rule.wants_source("degraded") and rule.wants_source("recovered")
+    assert rule.wants("degraded", ["deepseek"]) is None  # not a story's event
+    assert not AlertRule(name="desk", webhook="http://x", on=["new"]).wants_source("degraded")
+    assert not rule.wants_source("new")
+
+
+def source_event(
+    kind: str = "degraded", reason: str = "pages extract empty (4 of 6)"
+) -> dict[str, Any]:
+    return {
+        "id": "ops:degraded:3:2026-11-30T14:00:00Z",
+        "rule": "ops",
+        "event": kind,
+        "created": "2026-11-30T15:00:00Z",
+        "topics": [],
+        "story": None,
+        "source": {
+            "name": "tech",
+            "url": "https://example.org/feed.xml",
+            "reason": reason,
+            "since": "2026-11-30T14:00:00Z",
+        },
+    }
+
+
+def test_a_degraded_source_says_why_since_when_and_what_to_do() -> None:
+    title, body = chat_message(source_event(), fmt="text", title_max=250, body_max=32768)
+    assert title == "extraction degraded · tech"
+    lines = body.splitlines()
+    assert lines[0] == "tech: pages extract empty (4 of 6)"
+    assert lines[1].startswith("Since 2026-11-30T14:00:00Z. Re-checks of its stories are held")
+    assert "`monitor sources`" in lines[-1] and "`monitor reextract`" in lines[-1]
+    assert "selector" in lines[-1]
+    title, body = chat_message(source_event("recovered"), fmt="text", title_max=250, body_max=32768)
+    assert title == "extraction recovered · tech"
+    assert body.splitlines()[1] == (
+        "It was degraded since 2026-11-30T14:00:00Z: pages extract empty (4 of 6)"
+    )
+    # In a batch, one line and the source's URL.
+    _, body = chat_message(
+        {
+            "id": "ops:batch:x",
+            "rule": "ops",
+            "event": "batch",
+            "topics": [],
+            "events": [source_event()],
+        },
+        fmt="text",
+        title_max=250,
+        body_max=32768,
+    )
+    assert body.splitlines() == [
+        "extraction degraded · tech: pages extract empty (4 of 6)",
+        "https://example.org/feed.xml",
+    ]
+
+
+def test_a_source_event_in_markdown_is_escaped_and_within_limits() -> None:
+    title, body = chat_message(
+        source_event(reason=HOSTILE * 50), fmt="markdown", title_max=100, body_max=500
+    )
+    assert title == "extraction degraded · tech"
+    assert "\x1b" not in body and "<script>" not in body and len(body) <= 500
+    assert "\\*\\*bold\\*\\*" in body and "**bold**" not in body
 
 
 def test_metrics_export_the_outbox_backlog_and_attempts() -> None:

@@ -19,9 +19,10 @@ from monitor.config import Config
 from monitor.deliver import outbox
 from monitor.deliver.format import message_payload
 from monitor.deliver.outbox import Outcome
+from monitor.deliver.rules import SOURCE_KINDS, AlertRule
 from monitor.deliver.send import check_rule, send
 from monitor.errors import NotFoundError, UsageError
-from monitor.store.models import Story
+from monitor.store.models import Source, Story
 
 LIST_LIMIT = 100
 
@@ -66,16 +67,22 @@ class TestResult:
     rule: str
     channel: str
     outcome: Outcome
-    sample: str  # which story the sample is about
+    sample: str  # which story (or source) the sample is about
 
 
 def test_rule(
     sessions: sessionmaker[Session], config: Config, name: str, now: datetime
 ) -> TestResult:
     """Send the rule a sample message now (outside the outbox: nothing is recorded): the
-    newest story it would alert on, else a made-up one."""
+    newest story it would alert on, else a made-up one; for a rule that only alerts on
+    sources' extraction, a degraded source (the first one degraded now, else a made-up one)."""
     rule = config.alert_rule(name)
     check_rule(rule, config.alerts.index(rule))
+    if set(rule.on) <= SOURCE_KINDS:
+        with sessions() as session:
+            key = f"{rule.name}:test:{views.iso(now)}"
+            payload, sample = _source_sample(session, key, rule.name, rule.on[0], now)
+        return _send_sample(config, rule, key, payload, sample)
     with sessions() as session:
         payload, sample = _sample(session, rule.topics, now)
     key = f"{rule.name}:test:{views.iso(now)}"
@@ -86,6 +93,12 @@ def test_rule(
         "topics": payload["story"]["topics"],
         **payload,
     }
+    return _send_sample(config, rule, key, payload, sample)
+
+
+def _send_sample(
+    config: Config, rule: AlertRule, key: str, payload: dict[str, Any], sample: str
+) -> TestResult:
     message = message_payload(key, rule.name, [payload], batched=False)
 
     async def once() -> Outcome:
@@ -124,3 +137,36 @@ def _sample(session: Session, topics: list[str], now: datetime) -> tuple[dict[st
         "snippet": "This is a sample message sent by `monitor alerts test`.",
     }
     return {"created": views.iso(now), "story": made_up}, "a made-up story (none stored yet)"
+
+
+def _source_sample(
+    session: Session, key: str, rule: str, kind: str, now: datetime
+) -> tuple[dict[str, Any], str]:
+    """A `degraded` (or `recovered`) payload about the first source degraded now, else a
+    made-up source."""
+    from monitor.store import extraction
+
+    source: dict[str, Any] = {
+        "name": "monitor-test",
+        "url": "https://example.org/feed.xml",
+        "reason": "pages extract empty (4 of 6) (a sample sent by `monitor alerts test`)",
+        "since": views.iso(now),
+    }
+    sample = "a made-up source (none degraded now)"
+    for name, health in extraction.degraded_details(session):
+        found = session.scalar(select(Source).where(Source.name == name))
+        url = found.url if found is not None else ""
+        since = views.iso(health.since)
+        source = {"name": name, "url": url, "reason": health.reason, "since": since}
+        sample = f"source {name}"
+        break
+    payload: dict[str, Any] = {
+        "id": key,
+        "rule": rule,
+        "event": kind,
+        "created": views.iso(now),
+        "topics": [],
+        "story": None,
+        "source": source,
+    }
+    return payload, sample

@@ -105,7 +105,8 @@ def chat_message(
     payload: dict[str, Any], *, fmt: ChannelFormat, title_max: int, body_max: int
 ) -> tuple[str, str]:
     """(title, body) for a chat or email channel: 'deepseek · new · The Daily Demo', then the
-    headline, the link and the snippet, or the change with [-deleted-] and {+inserted+} words.
+    headline, the link and the snippet, or the change with [-deleted-] and {+inserted+} words;
+    for a source event 'extraction degraded · tech', the reason, since when, what to do.
 
     `fmt` is the channel's format: Markdown is escaped here (Apprise passes text through to a
     Markdown channel as it is), HTML is escaped by Apprise when it converts the text; either
@@ -140,7 +141,40 @@ def _cut_body(body: str, limit: int, fmt: ChannelFormat) -> str:
     return out
 
 
+def source_title(kind: str, name: object) -> str:
+    """A source event's title: 'extraction degraded · tech' (or 'recovered')."""
+    state = "recovered" if kind == "recovered" else "degraded"
+    return one_line(f"extraction {state} · {one_line(str(name or '-'))}")
+
+
+def _source_lines(payload: dict[str, Any]) -> list[str]:
+    """A source event's body: the reason, since when, and what to do."""
+    source = payload.get("source") or {}
+    name = one_line(str(source.get("name") or "-"))
+    reason = one_line(source.get("reason")) or "(no reason recorded)"
+    since = one_line(source.get("since")) or "-"
+    if payload.get("event") == "recovered":
+        return [
+            f"{name}: no longer degraded at {one_line(payload.get('created'))} (its pages "
+            "extract as before again, or `monitor reextract` cleared the alarm).",
+            f"It was degraded since {since}: {reason}",
+            "The re-checks held back meanwhile are written or dropped now; `monitor sources` "
+            "shows the source.",
+        ]
+    return [
+        f"{name}: {reason}",
+        f"Since {since}. Re-checks of its stories are held back (not written as versions) "
+        "while it lasts.",
+        "",
+        "What to do: `monitor sources` shows the source and its held re-checks. If the site "
+        "changed its template, fix the source's selector in the config, then run "
+        "`monitor reextract`: it writes what was really edited and drops the rest.",
+    ]
+
+
 def _event_title(payload: dict[str, Any]) -> str:
+    if payload.get("event") in ("degraded", "recovered"):
+        return source_title(str(payload.get("event")), (payload.get("source") or {}).get("name"))
     story = payload.get("story") or {}
     topics = ", ".join(payload.get("topics") or []) or "all topics"
     event = str(payload.get("event", ""))
@@ -152,6 +186,8 @@ def _event_title(payload: dict[str, Any]) -> str:
 
 
 def _event_lines(payload: dict[str, Any]) -> list[str]:
+    if payload.get("event") in ("degraded", "recovered"):
+        return _source_lines(payload)
     story = payload.get("story") or {}
     lines = [cut(one_line(story.get("title")) or "(no headline)", HEADLINE_CHARS)]
     lines.append(one_line(story.get("url")))
@@ -175,6 +211,14 @@ def _batch_lines(payload: dict[str, Any]) -> tuple[str, list[str]]:
     title = one_line(f"{topics} · {len(events)} alerts · {payload.get('rule', '')}")
     lines: list[str] = []
     for event in events:
+        if event.get("event") in ("degraded", "recovered"):
+            source = event.get("source") or {}
+            lines.append(
+                f"{source_title(str(event.get('event')), source.get('name'))}: "
+                f"{cut(one_line(source.get('reason')), HEADLINE_CHARS)}"
+            )
+            lines.append(one_line(source.get("url")))
+            continue
         story = event.get("story") or {}
         headline = cut(one_line(story.get("title")) or "(no headline)", HEADLINE_CHARS)
         lines.append(f"{event.get('event')}: {headline} ({one_line(story.get('outlet'))})")

@@ -20,10 +20,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor import views
-from monitor.deliver.format import change_summary
+from monitor.deliver.format import change_summary, source_title
 from monitor.deliver.rules import AlertRule, DeliveryConfig
 from monitor.store import claims
-from monitor.store.models import AlertAttempt, AlertDelivery, AlertEvent, Story
+from monitor.store.models import AlertAttempt, AlertDelivery, AlertEvent, Source, Story
 
 if TYPE_CHECKING:
     from monitor.store.models import Version
@@ -132,13 +132,46 @@ class Outbox:
             written += self._add(session, rule, key, "cluster", story.id, payload, now)
         return written
 
+    def source_event(
+        self,
+        session: Session,
+        source: Source,
+        kind: str,
+        reason: str,
+        since: datetime,
+        now: datetime,
+    ) -> int:
+        """A source's extraction turned degraded (`kind` 'degraded') or recovered from the
+        degradation that began at `since` ('recovered'): once per rule and degradation, its
+        key naming the source and `since`, whatever the rules' topics (a source has none)."""
+        wanted = [r for r in self.rules if r.wants_source(kind)]
+        if not wanted:
+            return 0
+        common: dict[str, Any] = {
+            "created": views.iso(now),
+            "topics": [],
+            "story": None,
+            "source": {
+                "name": source.name,
+                "url": source.url,
+                "reason": reason,
+                "since": views.iso(since),
+            },
+        }
+        written = 0
+        for rule in wanted:
+            key = f"{rule.name}:{kind}:{source.id}:{views.iso(since)}"
+            payload = {"id": key, "rule": rule.name, "event": kind} | common
+            written += self._add(session, rule, key, kind, None, payload, now)
+        return written
+
     def _add(
         self,
         session: Session,
         rule: AlertRule,
         key: str,
         kind: str,
-        story_id: int,
+        story_id: int | None,
         payload: dict[str, Any],
         now: datetime,
     ) -> int:
@@ -456,15 +489,11 @@ def delivery_summary(row: AlertDelivery, events: Sequence[AlertEvent]) -> dict[s
     """One row of `monitor alerts --json`."""
     shown = []
     for event in events:
-        story = json.loads(event.payload).get("story") or {}
-        shown.append(
-            {
-                "id": event.id,
-                "event": event.kind,
-                "story": event.story_id,
-                "title": story.get("title"),
-            }
-        )
+        payload = json.loads(event.payload)
+        story = payload.get("story") or {}
+        source = payload.get("source") or {}
+        title = story.get("title") or source_title(event.kind, source.get("name"))
+        shown.append({"id": event.id, "event": event.kind, "story": event.story_id, "title": title})
     return {
         "id": row.id,
         "key": row.key,

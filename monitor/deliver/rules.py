@@ -12,7 +12,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-EventKind = Literal["new", "headline", "minor", "edit", "major", "removed", "restored", "cluster"]
+EventKind = Literal[
+    "new",
+    "headline",
+    "minor",
+    "edit",
+    "major",
+    "removed",
+    "restored",
+    "cluster",
+    "degraded",
+    "recovered",
+]
 EVENT_KINDS: tuple[str, ...] = (
     "new",
     "headline",
@@ -22,8 +33,12 @@ EVENT_KINDS: tuple[str, ...] = (
     "removed",
     "restored",
     "cluster",
+    "degraded",
+    "recovered",
 )
-CHANGE_KINDS = frozenset(EVENT_KINDS) - {"new", "cluster"}
+# Events about a source, not a story: a rule's topics do not filter them.
+SOURCE_KINDS = frozenset({"degraded", "recovered"})
+CHANGE_KINDS = frozenset(EVENT_KINDS) - {"new", "cluster"} - SOURCE_KINDS
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -111,10 +126,15 @@ class AlertRule(BaseModel):
         scheme = (self.apprise or "").split("://", 1)[0]
         return f"{scheme}://…"  # an Apprise URL's host is often a token
 
+    def wants_source(self, kind: str) -> bool:
+        """Whether this rule alerts on a source event ('degraded', 'recovered'): a source
+        has no topics, so the rule's `topics` do not filter it."""
+        return kind in SOURCE_KINDS and kind in self.on
+
     def wants(self, kind: str, topics: list[str] | tuple[str, ...]) -> tuple[str, ...] | None:
         """The story's topics this rule alerts on for an event of `kind`, or None when it
         does not (an empty tuple: a rule for every topic and a story with none)."""
-        if kind not in self.on:
+        if kind not in self.on or kind in SOURCE_KINDS:
             return None
         if not self.topics:
             return tuple(topics)

@@ -741,7 +741,10 @@ class Pipeline:
         self, article: Article, url: str, source_id: int | None, story_id: int | None
     ) -> None:
         with self.sessions.begin() as session:
-            extraction.record_not_article(session, article, url, self.clock(), source_id, story_id)
+            extraction.record_not_article(
+                session, article, url, self.clock(), source_id, story_id, self.stories.outbox
+            )
+        self._announce_alerts()
 
     def _store_new_story(
         self, summary: PassSummary, source_id: int, entry: FeedEntry, extracted: Extracted

@@ -118,7 +118,7 @@ def _settle_held(sessions: sessionmaker[Session], config: Config, report: Reextr
         )
         source_ids = set(session.scalars(held_by)) | set(session.scalars(degraded))
         for source_id in sorted(i for i in source_ids if i is not None):
-            extraction.restart(session, source_id, now)
+            extraction.restart(session, source_id, now, writer.outbox)
             source = session.get(Source, source_id)
             found = settings.get(source.name) if source is not None else None
             settled = held.settle(session, writer, source_id, found, now)

@@ -21,6 +21,7 @@ from monitor.store.models import HeldCheck, Source, SourceExtraction, Story
 
 if TYPE_CHECKING:  # the extractor's imports are heavy; read commands use this module
     from monitor.core.extract import Article
+    from monitor.deliver.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def record_not_article(
     now: datetime,
     source_id: int | None,
     story_id: int | None = None,
+    alerts: Outbox | None = None,
 ) -> None:
     """Count a page rejected as not the article (it is stored nowhere else) in the statistics
     of its source, named directly or through the story being re-checked. A new link has no
@@ -62,7 +64,7 @@ def record_not_article(
     if source_id is None:
         return
     story = story_id if story_id is not None else -(zlib.crc32(url.encode()) + 1)
-    record(session, source_id, page_of(article, None, story=story), now)
+    record(session, source_id, page_of(article, None, story=story), now, alerts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +78,16 @@ class Judged:
     alike: bool  # the page changed like a page of another story of the window (breakage.alike)
 
 
-def record(session: Session, source_id: int, page: breakage.Page, now: datetime) -> Judged:
+def record(
+    session: Session,
+    source_id: int,
+    page: breakage.Page,
+    now: datetime,
+    alerts: Outbox | None = None,
+) -> Judged:
     """Add one page to the source's statistics and judge them again (the row is locked on
-    PostgreSQL, so two workers' pages are both counted)."""
+    PostgreSQL, so two workers' pages are both counted). When the source turns degraded or
+    recovers, `alerts` writes the rules' events in this same transaction."""
     row = session.scalars(
         select(SourceExtraction).where(SourceExtraction.source_id == source_id).with_for_update()
     ).first()
@@ -93,6 +102,7 @@ def record(session: Session, source_id: int, page: breakage.Page, now: datetime)
     if reason is not None and not degraded:
         row.degraded_since = now
         log.warning("source %s: extraction degraded: %s", _name(session, source_id), reason)
+        _alert(session, alerts, source_id, "degraded", reason, now, now)
         # The suspects held before the alarm were the start of it.
         session.execute(
             update(HeldCheck)
@@ -101,11 +111,30 @@ def record(session: Session, source_id: int, page: breakage.Page, now: datetime)
         )
     elif reason is None and degraded:
         log.warning("source %s: extraction recovered", _name(session, source_id))
+        since = row.degraded_since
+        _alert(session, alerts, source_id, "recovered", row.degraded_reason, since, now)
         row.degraded_since = None
     row.degraded_reason = reason
     row.stats = stats.as_json()
     row.updated_at = now
     return Judged(reason, stats.seen, row.held or 0, breakage.stories(stats), alike)
+
+
+def _alert(
+    session: Session,
+    alerts: Outbox | None,
+    source_id: int,
+    kind: str,
+    reason: str | None,
+    since: datetime | None,
+    now: datetime,
+) -> None:
+    """The source's turn to the outbox (nothing without rules, or a source gone)."""
+    if alerts is None or not alerts.rules:
+        return
+    source = session.get(Source, source_id)
+    if source is not None:
+        alerts.source_event(session, source, kind, reason or "", since or now, now)
 
 
 def hold(
@@ -174,12 +203,17 @@ def supersede(session: Session, story_id: int, source_id: int) -> None:
         forget_held(session, source_id, checks)
 
 
-def restart(session: Session, source_id: int, now: datetime) -> None:
+def restart(session: Session, source_id: int, now: datetime, alerts: Outbox | None = None) -> None:
     """Judge the source afresh from its next pages (after `monitor reextract`): the recent
-    window is emptied and the alarm cleared; what is usual is kept."""
+    window is emptied and the alarm cleared (a 'recovered' event for the rules that want
+    one); what is usual is kept."""
     row = session.get(SourceExtraction, source_id)
     if row is None:
         return
+    if row.degraded_reason is not None:
+        log.warning("source %s: extraction alarm cleared by reextract", _name(session, source_id))
+        since = row.degraded_since
+        _alert(session, alerts, source_id, "recovered", row.degraded_reason, since, now)
     stats = breakage.Stats.from_json(row.stats)
     row.stats = breakage.Stats(stats.usual, (), stats.seen).as_json()
     row.degraded_reason = row.degraded_since = None

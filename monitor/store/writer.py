@@ -317,7 +317,7 @@ class StoryWriter:
     def _judge_extraction(
         self, session: Session, source_id: int, page: breakage.Page, now: datetime
     ) -> extraction.Judged:
-        judged = extraction.record(session, source_id, page, now)
+        judged = extraction.record(session, source_id, page, now, self.outbox)
         if judged.reason is None and judged.held:
             self.to_settle.add(source_id)
         return judged
