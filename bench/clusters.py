@@ -49,11 +49,13 @@ from sqlalchemy.orm import Session
 from bench import Options, Report, Row
 from bench import clusters_baseline as baseline
 from monitor import defaults
+from monitor.config import TopicConfig
 from monitor.core import clusters
 from monitor.core.topics import TopicRule, match_topics
 from monitor.store import db
 from monitor.store.clusters import StoredEvents
 from monitor.store.models import Story, StoryTopic
+from monitor.store.topic_rules import rule_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "events" / "articles.jsonl"
@@ -128,11 +130,10 @@ def cluster_monitor(
 
 @cache
 def _shipped_topics() -> tuple[TopicRule, ...]:
-    """The topics of the shipped configuration (what `monitor init` writes)."""
+    """The topics of the shipped configuration (what `monitor init` writes), without their
+    examples: the words a story matched by keywords or by query terms are what counts here."""
     topics = tomllib.loads(defaults.config_text())["topics"]
-    return tuple(
-        TopicRule(t["name"], tuple(t["keywords"]), tuple(t.get("exclude", ()))) for t in topics
-    )
+    return tuple(rule_of(TopicConfig.model_validate({**t, "like": []})) for t in topics)
 
 
 def keyword_terms(article: Article) -> frozenset[str]:
