@@ -20,6 +20,7 @@ of letters and digits), so `DeepSeek-R1` is the phrase "deepseek r1" and `U.S.` 
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from bisect import bisect_left
@@ -341,23 +342,30 @@ def positive_terms(node: Node) -> list[Term]:
 
 
 class Document:
-    """A story's fields, split into words once; look-ups are built when first needed."""
+    """A story's fields, folded and split into words once and shared by every topic's query;
+    look-ups are built when first needed. `memo` keeps the answers of the costlier tests
+    (wildcards, phrases, NEAR) for the story, so that a term that several topics, or a match
+    and its explanation, ask about is looked for once."""
 
-    __slots__ = ("_folded", "_positions", "_raw", "_sets", "_sorted", "_words")
+    __slots__ = ("_folded", "_positions", "_raw", "_sets", "_sorted", "_words", "memo")
 
     def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
         self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
         self._folded: dict[str, str] = {}
         self._words: dict[str, list[str]] = {}
-        self._sets: dict[str, frozenset[str]] = {}
+        self._sets: dict[str | tuple[str, ...], frozenset[str]] = {}
         self._sorted: dict[str, list[str]] = {}
         self._positions: dict[str, dict[str, list[int]]] = {}
+        self.memo: dict[int, bool] = {}
 
     def folded(self, name: str) -> str:
-        """Field `name` (not "lead") folded: what the quick test looks for words in."""
+        """Field `name` folded (`lead`: its words, joined by spaces): what the regular
+        expressions of phrases and wildcards search."""
         found = self._folded.get(name)
         if found is None:
-            found = self._folded[name] = fold(self._raw[name])
+            raw = self._raw.get(name)
+            found = " ".join(self.words("lead")) if raw is None else fold(raw)
+            self._folded[name] = found
         return found
 
     def all_folded(self) -> str:
@@ -384,6 +392,16 @@ class Document:
         found = self._sets.get(name)
         if found is None:
             found = self._sets[name] = frozenset(self.words(name))
+        return found
+
+    def vocabulary_of(self, fields: tuple[str, ...]) -> frozenset[str]:
+        """The words of any of `fields` (one set for a term's fields: one look-up a term)."""
+        found = self._sets.get(fields)
+        if found is None:
+            found = self.vocabulary(fields[0])
+            for name in fields[1:]:
+                found = found | self.vocabulary(name)
+            self._sets[fields] = found
         return found
 
     def starting_with(self, name: str, prefix: str) -> list[str]:
@@ -417,14 +435,8 @@ class Document:
         return found
 
 
-def _has_word(term: Term, doc: Document, name: str) -> bool:
-    if term.prefix:
-        return bool(doc.starting_with(name, term.words[0]))
-    return term.words[0] in doc.vocabulary(name)
-
-
 def _spans(term: Term, doc: Document, name: str) -> list[tuple[int, int]]:
-    """Where `term` occurs in field `name`: (first word, last word) positions."""
+    """Where `term` occurs in field `name`: (first word, last word) positions (for NEAR)."""
     vocabulary = doc.vocabulary(name)
     if not all(w in vocabulary for w in term.words[: -1 if term.prefix else None]):
         return []
@@ -450,23 +462,16 @@ def _spans(term: Term, doc: Document, name: str) -> list[tuple[int, int]]:
     return spans
 
 
-def term_in(term: Term, doc: Document) -> bool:
-    """Whether `term` occurs in any of its fields."""
-    for name in term.fields:
-        if len(term.words) == 1:
-            if _has_word(term, doc, name):
-                return True
-        elif _spans(term, doc, name):
-            return True
-    return False
-
-
 def _near(node: Near, doc: Document) -> bool:
-    for name in dict.fromkeys(f for term in node.left for f in term.fields):
-        lefts = [s for t in node.left if name in t.fields for s in _spans(t, doc, name)]
+    """Whether a left and a right alternative occur close enough. Only the alternatives that
+    occur at all (their tests, whose answers the story keeps) are looked for word by word."""
+    left = [t for t in node.left if _term_test(t)(doc)]
+    right = [t for t in node.right if _term_test(t)(doc)]
+    for name in dict.fromkeys(f for term in left for f in term.fields):
+        lefts = [s for t in left if name in t.fields for s in _spans(t, doc, name)]
         if not lefts:
             continue
-        rights = [s for t in node.right if name in t.fields for s in _spans(t, doc, name)]
+        rights = [s for t in right if name in t.fields for s in _spans(t, doc, name)]
         for r_start, r_end in rights:
             for l_start, l_end in lefts:
                 gap = r_start - l_end - 1 if r_start > l_end else l_start - r_end - 1
@@ -476,30 +481,103 @@ def _near(node: Near, doc: Document) -> bool:
 
 
 Matcher = Callable[[Document], bool]
+_memo_keys = itertools.count()  # one per costly test, for Document.memo
+
+
+def _remembered(test: Matcher) -> Matcher:
+    """`test`, its answer kept in the story's memo: asked again, it is a dict look-up."""
+    key = next(_memo_keys)
+
+    def remembered(doc: Document) -> bool:
+        found = doc.memo.get(key)
+        if found is None:
+            found = doc.memo[key] = test(doc)
+        return found
+
+    return remembered
+
+
+def term_pattern(term: Term) -> re.Pattern[str]:
+    """The regular expression that finds `term` in folded text. Words are the runs of \\w, so
+    a phrase is its words with non-word characters between them, and a whole word one that no
+    word character touches: the same answer as comparing the lists of words, without them."""
+    first, *rest = (re.escape(w) for w in term.words)
+    # "(?<!\w)first" as a lookbehind after the first word, not before it: a pattern that
+    # opens with a literal is searched for with a fast scan of the text (many times faster)
+    body = rf"{first}(?<=(?<!\w){first})" + "".join(rf"\W+{w}" for w in rest)
+    return re.compile(body if term.prefix else rf"{body}(?!\w)")
+
+
+@lru_cache(maxsize=4096)
+def _term_test(term: Term) -> Matcher:
+    """Whether `term` occurs in one of its fields. A word is a set look-up; a wildcard or a
+    phrase is searched for in the folded fields, and only when its longest word is a
+    substring of the story (most are not). Cached by term: the same term in several topics
+    shares one test, and so one memo entry per story."""
+    fields = term.fields
+    if len(term.words) == 1 and not term.prefix:
+        word = term.words[0]
+        return lambda doc: word in doc.vocabulary_of(fields)
+    pattern = term_pattern(term)
+    longest = max(term.words, key=len)
+
+    def search(doc: Document) -> bool:
+        if longest not in doc.all_folded():
+            return False
+        for name in fields:  # noqa: SIM110 (a loop: no generator made per call)
+            if pattern.search(doc.folded(name)):
+                return True
+        return False
+
+    return _remembered(search)
+
+
+def term_in(term: Term, doc: Document) -> bool:
+    """Whether `term` occurs in any of its fields."""
+    return _term_test(term)(doc)
+
+
+@lru_cache(maxsize=1024)
+def _near_test(node: Near) -> Matcher:
+    left, right = _compile(Or(node.left)), _compile(Or(node.right))
+    return _remembered(lambda doc: left(doc) and right(doc) and _near(node, doc))
 
 
 def _words_of_any(words: frozenset[str], fields: tuple[str, ...]) -> Matcher:
-    """Any of several single words (an OR of them): one set operation per field."""
-    return lambda doc: any(not doc.vocabulary(f).isdisjoint(words) for f in fields)
+    """Any of several single words (an OR of them): one set operation."""
+    return lambda doc: not doc.vocabulary_of(fields).isdisjoint(words)
+
+
+def _every(parts: tuple[Matcher, ...]) -> Matcher:
+    def every(doc: Document) -> bool:
+        for part in parts:  # noqa: SIM110 (a loop: no generator made per call)
+            if not part(doc):
+                return False
+        return True
+
+    return every
+
+
+def _some(parts: tuple[Matcher, ...]) -> Matcher:
+    def some(doc: Document) -> bool:
+        for part in parts:  # noqa: SIM110 (a loop: no generator made per call)
+            if part(doc):
+                return True
+        return False
+
+    return some
 
 
 def _compile(node: Node) -> Matcher:
     if isinstance(node, Term):
-        term = node
-        if len(term.words) == 1 and not term.prefix:
-            return _words_of_any(frozenset(term.words), term.fields)
-        longest = max(term.words, key=len)  # a substring test first: most texts lack it
-        return lambda doc: longest in doc.all_folded() and term_in(term, doc)
+        return _term_test(node)
     if isinstance(node, Near):
-        near = node
-        left, right = _compile(Or(node.left)), _compile(Or(node.right))
-        return lambda doc: left(doc) and right(doc) and _near(near, doc)
+        return _near_test(node)
     if isinstance(node, Not):
         inner = _compile(node.operand)
         return lambda doc: not inner(doc)
     if isinstance(node, And):
-        parts = tuple(_compile(operand) for operand in _cheap_first(node.operands))
-        return lambda doc: all(part(doc) for part in parts)
+        return _every(tuple(_compile(operand) for operand in _cheap_first(node.operands)))
     # OR: the plain words of each set of fields become one set, tested first
     plain: dict[tuple[str, ...], set[str]] = {}
     rest = []
@@ -512,8 +590,7 @@ def _compile(node: Node) -> Matcher:
     matchers += [_compile(operand) for operand in _cheap_first(tuple(rest))]
     if len(matchers) == 1:
         return matchers[0]
-    options = tuple(matchers)
-    return lambda doc: any(option(doc) for option in options)
+    return _some(tuple(matchers))
 
 
 def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
@@ -552,7 +629,13 @@ def _quick_test(tree: Node) -> Matcher | None:
 
     def quick(doc: Document) -> bool:
         folded = doc.all_folded()
-        return all(any(w in folded for w in clause) for clause in ordered)
+        for clause in ordered:
+            for word in clause:
+                if word in folded:
+                    break
+            else:
+                return False
+        return True
 
     return quick
 
@@ -588,16 +671,22 @@ def _as_found(term: Term, doc: Document) -> str:
 
 
 def _explainer(node: Node) -> Explainer:
-    """Like _compile, but says which terms made each part hold (run on matches only)."""
-    if isinstance(node, Term | Near):
+    """Like _compile, but says which terms made each part hold (run on matches only; the
+    tests' answers are in the story's memo by then)."""
+    if isinstance(node, Term):
         holds = _compile(node)
-        terms = [node] if isinstance(node, Term) else [*node.left, *node.right]
-        found = [(t, _compile(t)) for t in terms]
+        if node.prefix and len(node.words) == 1:
+            return lambda doc: [_as_found(node, doc)] if holds(doc) else None
+        source = node.source
+        return lambda doc: [source] if holds(doc) else None
+    if isinstance(node, Near):
+        holds = _compile(node)
+        found = [(t, _compile(t)) for t in [*node.left, *node.right]]
         return lambda doc: [_as_found(t, doc) for t, m in found if m(doc)] if holds(doc) else None
     if isinstance(node, Not):
         inner = _compile(node.operand)
         return lambda doc: None if inner(doc) else []
-    parts = [_explainer(operand) for operand in node.operands]
+    parts = _explainers(node.operands, every_word=isinstance(node, And))
     if isinstance(node, And):
 
         def every(doc: Document) -> list[str] | None:
@@ -612,11 +701,50 @@ def _explainer(node: Node) -> Explainer:
         return every
 
     def some(doc: Document) -> list[str] | None:
-        found = [part(doc) for part in parts]
-        held = [terms for terms in found if terms is not None]
-        return [t for terms in held for t in terms] if held else None
+        out: list[str] | None = None
+        for part in parts:
+            terms = part(doc)
+            if terms is not None:
+                out = terms if out is None else out + terms
+        return out
 
     return some
+
+
+def _explainers(operands: tuple[Node, ...], every_word: bool) -> list[Explainer]:
+    """The operands' explainers, in order; a run of plain words in the same fields as one:
+    the words of the run found (an AND's: all of them, or None)."""
+    out: list[Explainer] = []
+    at = 0
+    while at < len(operands):
+        run: list[Term] = []
+        for operand in operands[at:]:
+            if not (isinstance(operand, Term) and len(operand.words) == 1 and not operand.prefix):
+                break
+            if run and operand.fields != run[0].fields:
+                break
+            run.append(operand)
+        if len(run) < 2:
+            out.append(_explainer(operands[at]))
+            at += 1
+        else:
+            out.append(_plain_words(tuple(run), every_word))
+            at += len(run)
+    return out
+
+
+def _plain_words(terms: tuple[Term, ...], every_word: bool) -> Explainer:
+    fields = terms[0].fields
+    named = tuple((t.words[0], t.source) for t in terms)
+
+    def plain_words(doc: Document) -> list[str] | None:
+        vocabulary = doc.vocabulary_of(fields)
+        found = [source for word, source in named if word in vocabulary]
+        if every_word and len(found) < len(named):
+            return None
+        return found or None
+
+    return plain_words
 
 
 @lru_cache(maxsize=256)
