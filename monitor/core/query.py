@@ -23,7 +23,6 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -347,15 +346,15 @@ class Document:
     (wildcards, phrases, NEAR) for the story, so that a term that several topics, or a match
     and its explanation, ask about is looked for once."""
 
-    __slots__ = ("_folded", "_positions", "_raw", "_sets", "_sorted", "_words", "memo")
+    __slots__ = ("_folded", "_positions", "_raw", "_sets", "_starting", "_words", "memo")
 
     def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
         self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
         self._folded: dict[str, str] = {}
         self._words: dict[str, list[str]] = {}
-        self._sets: dict[str | tuple[str, ...], frozenset[str]] = {}
-        self._sorted: dict[str, list[str]] = {}
+        self._sets: dict[tuple[str, ...], frozenset[str]] = {}
         self._positions: dict[str, dict[str, list[int]]] = {}
+        self._starting: dict[tuple[str, str], list[str]] = {}
         self.memo: dict[int, bool] = {}
 
     def folded(self, name: str) -> str:
@@ -388,33 +387,24 @@ class Document:
             self._words[name] = found
         return found
 
-    def vocabulary(self, name: str) -> frozenset[str]:
-        found = self._sets.get(name)
-        if found is None:
-            found = self._sets[name] = frozenset(self.words(name))
-        return found
-
-    def vocabulary_of(self, fields: tuple[str, ...]) -> frozenset[str]:
+    def vocabulary(self, fields: tuple[str, ...]) -> frozenset[str]:
         """The words of any of `fields` (one set for a term's fields: one look-up a term)."""
         found = self._sets.get(fields)
         if found is None:
-            found = self.vocabulary(fields[0])
-            for name in fields[1:]:
-                found = found | self.vocabulary(name)
+            if len(fields) == 1:
+                found = frozenset(self.words(fields[0]))
+            else:
+                found = frozenset(itertools.chain.from_iterable(map(self.words, fields)))
             self._sets[fields] = found
         return found
 
     def starting_with(self, name: str, prefix: str) -> list[str]:
-        """The distinct words of field `name` that start with `prefix`."""
-        ordered = self._sorted.get(name)
-        if ordered is None:
-            ordered = self._sorted[name] = sorted(self.vocabulary(name))
-        out = []
-        for word in ordered[bisect_left(ordered, prefix) :]:
-            if not word.startswith(prefix):
-                break
-            out.append(word)
-        return out
+        """The distinct words of field `name` that start with `prefix`, in order."""
+        found = self._starting.get((name, prefix))
+        if found is None:
+            found = sorted(set(_words_from(prefix).findall(self.folded(name))))
+            self._starting[name, prefix] = found
+        return found
 
     def positions(self, name: str, word: str) -> list[int]:
         """Where `word` occurs in field `name` (found with list.index: C speed, per word)."""
@@ -422,23 +412,21 @@ class Document:
         found = cache.get(word)
         if found is None:
             found = []
-            if word in self.vocabulary(name):
-                tokens = self.words(name)
-                at = tokens.index(word)
-                while True:
-                    found.append(at)
-                    try:
-                        at = tokens.index(word, at + 1)
-                    except ValueError:
-                        break
+            tokens = self.words(name)
+            at = -1
+            while True:
+                try:
+                    at = tokens.index(word, at + 1)
+                except ValueError:
+                    break
+                found.append(at)
             cache[word] = found
         return found
 
 
 def _spans(term: Term, doc: Document, name: str) -> list[tuple[int, int]]:
     """Where `term` occurs in field `name`: (first word, last word) positions (for NEAR)."""
-    vocabulary = doc.vocabulary(name)
-    if not all(w in vocabulary for w in term.words[: -1 if term.prefix else None]):
+    if not all(doc.positions(name, w) for w in term.words[: -1 if term.prefix else None]):
         return []
     last = len(term.words) - 1
     if term.prefix:
@@ -462,11 +450,14 @@ def _spans(term: Term, doc: Document, name: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _near(node: Near, doc: Document) -> bool:
+Alternatives = tuple[tuple[Term, "Matcher"], ...]  # NEAR's terms on one side, and their tests
+
+
+def _near(node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives) -> bool:
     """Whether a left and a right alternative occur close enough. Only the alternatives that
     occur at all (their tests, whose answers the story keeps) are looked for word by word."""
-    left = [t for t in node.left if _term_test(t)(doc)]
-    right = [t for t in node.right if _term_test(t)(doc)]
+    left = [t for t, test in lefts_ if test(doc)]
+    right = [t for t, test in rights_ if test(doc)]
     for name in dict.fromkeys(f for term in left for f in term.fields):
         lefts = [s for t in left if name in t.fields for s in _spans(t, doc, name)]
         if not lefts:
@@ -497,6 +488,12 @@ def _remembered(test: Matcher) -> Matcher:
     return remembered
 
 
+@lru_cache(maxsize=1024)
+def _words_from(prefix: str) -> re.Pattern[str]:
+    """The whole words that start with `prefix` (a folded word)."""
+    return term_pattern(Term((prefix,), prefix=True))
+
+
 def term_pattern(term: Term) -> re.Pattern[str]:
     """The regular expression that finds `term` in folded text. Words are the runs of \\w, so
     a phrase is its words with non-word characters between them, and a whole word one that no
@@ -505,7 +502,7 @@ def term_pattern(term: Term) -> re.Pattern[str]:
     # "(?<!\w)first" as a lookbehind after the first word, not before it: a pattern that
     # opens with a literal is searched for with a fast scan of the text (many times faster)
     body = rf"{first}(?<=(?<!\w){first})" + "".join(rf"\W+{w}" for w in rest)
-    return re.compile(body if term.prefix else rf"{body}(?!\w)")
+    return re.compile(rf"{body}\w*" if term.prefix else rf"{body}(?!\w)")
 
 
 @lru_cache(maxsize=4096)
@@ -517,7 +514,7 @@ def _term_test(term: Term) -> Matcher:
     fields = term.fields
     if len(term.words) == 1 and not term.prefix:
         word = term.words[0]
-        return lambda doc: word in doc.vocabulary_of(fields)
+        return lambda doc: word in doc.vocabulary(fields)
     pattern = term_pattern(term)
     longest = max(term.words, key=len)
 
@@ -540,12 +537,14 @@ def term_in(term: Term, doc: Document) -> bool:
 @lru_cache(maxsize=1024)
 def _near_test(node: Near) -> Matcher:
     left, right = _compile(Or(node.left)), _compile(Or(node.right))
-    return _remembered(lambda doc: left(doc) and right(doc) and _near(node, doc))
+    lefts = tuple((t, _term_test(t)) for t in node.left)
+    rights = tuple((t, _term_test(t)) for t in node.right)
+    return _remembered(lambda doc: left(doc) and right(doc) and _near(node, doc, lefts, rights))
 
 
 def _words_of_any(words: frozenset[str], fields: tuple[str, ...]) -> Matcher:
     """Any of several single words (an OR of them): one set operation."""
-    return lambda doc: not doc.vocabulary_of(fields).isdisjoint(words)
+    return lambda doc: not doc.vocabulary(fields).isdisjoint(words)
 
 
 def _every(parts: tuple[Matcher, ...]) -> Matcher:
@@ -738,7 +737,7 @@ def _plain_words(terms: tuple[Term, ...], every_word: bool) -> Explainer:
     named = tuple((t.words[0], t.source) for t in terms)
 
     def plain_words(doc: Document) -> list[str] | None:
-        vocabulary = doc.vocabulary_of(fields)
+        vocabulary = doc.vocabulary(fields)
         found = [source for word, source in named if word in vocabulary]
         if every_word and len(found) < len(named):
             return None
