@@ -26,6 +26,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import cast
 
 FIELDS = ("title", "lead", "text", "outlet", "url")
 LEAD_WORDS = 60  # `lead:` is the headline and the first paragraph, cut at this many words
@@ -426,6 +427,8 @@ class Document:
 
 def _spans(term: Term, doc: Document, name: str) -> list[tuple[int, int]]:
     """Where `term` occurs in field `name`: (first word, last word) positions (for NEAR)."""
+    if len(term.words) == 1 and not term.prefix:
+        return [(p, p) for p in doc.positions(name, term.words[0])]
     if not all(doc.positions(name, w) for w in term.words[: -1 if term.prefix else None]):
         return []
     last = len(term.words) - 1
@@ -458,16 +461,18 @@ def _near(node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives
     occur at all (their tests, whose answers the story keeps) are looked for word by word."""
     left = [t for t, test in lefts_ if test(doc)]
     right = [t for t, test in rights_ if test(doc)]
+    most = node.distance + 1  # positions apart, at most
     for name in dict.fromkeys(f for term in left for f in term.fields):
         lefts = [s for t in left if name in t.fields for s in _spans(t, doc, name)]
         if not lefts:
             continue
-        rights = [s for t in right if name in t.fields for s in _spans(t, doc, name)]
-        for r_start, r_end in rights:
-            for l_start, l_end in lefts:
-                gap = r_start - l_end - 1 if r_start > l_end else l_start - r_end - 1
-                if gap <= node.distance:
-                    return True
+        for term in right:
+            if name not in term.fields:
+                continue
+            for r_start, r_end in _spans(term, doc, name):
+                for l_start, l_end in lefts:
+                    if (r_start - l_end if r_start > l_end else l_start - r_end) <= most:
+                        return True
     return False
 
 
@@ -475,17 +480,19 @@ Matcher = Callable[[Document], bool]
 _memo_keys = itertools.count()  # one per costly test, for Document.memo
 
 
-def _remembered(test: Matcher) -> Matcher:
-    """`test`, its answer kept in the story's memo: asked again, it is a dict look-up."""
-    key = next(_memo_keys)
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    """A costly test (a wildcard, a phrase, NEAR) whose answer a story keeps in its memo,
+    under `key`; the generated matchers read the memo themselves before calling it."""
 
-    def remembered(doc: Document) -> bool:
-        found = doc.memo.get(key)
+    test: Matcher
+    key: int = field(default_factory=lambda: next(_memo_keys))
+
+    def __call__(self, doc: Document) -> bool:
+        found = doc.memo.get(self.key)
         if found is None:
-            found = doc.memo[key] = test(doc)
+            found = doc.memo[self.key] = self.test(doc)
         return found
-
-    return remembered
 
 
 @lru_cache(maxsize=1024)
@@ -507,14 +514,20 @@ def term_pattern(term: Term) -> re.Pattern[str]:
 
 @lru_cache(maxsize=4096)
 def _term_test(term: Term) -> Matcher:
-    """Whether `term` occurs in one of its fields. A word is a set look-up; a wildcard or a
-    phrase is searched for in the folded fields, and only when its longest word is a
-    substring of the story (most are not). Cached by term: the same term in several topics
-    shares one test, and so one memo entry per story."""
-    fields = term.fields
+    """Whether `term` occurs in one of its fields: a set look-up for a word, else the
+    remembered search (_search)."""
     if len(term.words) == 1 and not term.prefix:
-        word = term.words[0]
+        word, fields = term.words[0], term.fields
         return lambda doc: word in doc.vocabulary(fields)
+    return _search(term)
+
+
+@lru_cache(maxsize=4096)
+def _search(term: Term) -> _Remembered:
+    """A wildcard or a phrase, searched for in the folded fields, and only when its longest
+    word is a substring of the story (most are not). Cached by term: the same term in several
+    topics shares one search, and so one memo entry per story."""
+    fields = term.fields
     pattern = term_pattern(term)
     longest = max(term.words, key=len)
 
@@ -526,7 +539,7 @@ def _term_test(term: Term) -> Matcher:
                 return True
         return False
 
-    return _remembered(search)
+    return _Remembered(search)
 
 
 def term_in(term: Term, doc: Document) -> bool:
@@ -535,61 +548,17 @@ def term_in(term: Term, doc: Document) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def _near_test(node: Near) -> Matcher:
+def _near_test(node: Near) -> _Remembered:
     left, right = _compile(Or(node.left)), _compile(Or(node.right))
     lefts = tuple((t, _term_test(t)) for t in node.left)
     rights = tuple((t, _term_test(t)) for t in node.right)
-    return _remembered(lambda doc: left(doc) and right(doc) and _near(node, doc, lefts, rights))
-
-
-def _words_of_any(words: frozenset[str], fields: tuple[str, ...]) -> Matcher:
-    """Any of several single words (an OR of them): one set operation."""
-    return lambda doc: not doc.vocabulary(fields).isdisjoint(words)
-
-
-def _every(parts: tuple[Matcher, ...]) -> Matcher:
-    def every(doc: Document) -> bool:
-        for part in parts:  # noqa: SIM110 (a loop: no generator made per call)
-            if not part(doc):
-                return False
-        return True
-
-    return every
-
-
-def _some(parts: tuple[Matcher, ...]) -> Matcher:
-    def some(doc: Document) -> bool:
-        for part in parts:  # noqa: SIM110 (a loop: no generator made per call)
-            if part(doc):
-                return True
-        return False
-
-    return some
+    return _Remembered(lambda doc: left(doc) and right(doc) and _near(node, doc, lefts, rights))
 
 
 def _compile(node: Node) -> Matcher:
-    if isinstance(node, Term):
-        return _term_test(node)
-    if isinstance(node, Near):
-        return _near_test(node)
-    if isinstance(node, Not):
-        inner = _compile(node.operand)
-        return lambda doc: not inner(doc)
-    if isinstance(node, And):
-        return _every(tuple(_compile(operand) for operand in _cheap_first(node.operands)))
-    # OR: the plain words of each set of fields become one set, tested first
-    plain: dict[tuple[str, ...], set[str]] = {}
-    rest = []
-    for operand in node.operands:
-        if isinstance(operand, Term) and len(operand.words) == 1 and not operand.prefix:
-            plain.setdefault(operand.fields, set()).update(operand.words)
-        else:
-            rest.append(operand)
-    matchers = [_words_of_any(frozenset(w), f) for f, w in plain.items()]
-    matchers += [_compile(operand) for operand in _cheap_first(tuple(rest))]
-    if len(matchers) == 1:
-        return matchers[0]
-    return _some(tuple(matchers))
+    """`node` as a function of a story: one generated Python expression (_Writer)."""
+    writer = _Writer()
+    return cast(Matcher, writer.function(writer.holds(node)))
 
 
 def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
@@ -618,25 +587,14 @@ def _clauses(node: Node) -> list[frozenset[str]] | None:
     return [frozenset(w for clauses in found if clauses for w in min(clauses, key=len))]
 
 
-def _quick_test(tree: Node) -> Matcher | None:
-    """The clauses of `tree` as substring tests over all fields folded (C-speed `in`, no
-    splitting into words): when one fails, the query cannot match."""
+def _quick_test(tree: Node) -> str | None:
+    """The clauses of `tree` as substring tests over all fields folded (`f`: C-speed `in`, no
+    splitting into words), an expression: when it is false, the query cannot match."""
     clauses = _clauses(tree)
     if not clauses:
         return None
-    ordered = tuple(tuple(sorted(c, key=len, reverse=True)) for c in sorted(clauses, key=len))
-
-    def quick(doc: Document) -> bool:
-        folded = doc.all_folded()
-        for clause in ordered:
-            for word in clause:
-                if word in folded:
-                    break
-            else:
-                return False
-        return True
-
-    return quick
+    ordered = [sorted(c, key=len, reverse=True) for c in sorted(clauses, key=len)]
+    return " and ".join("(" + " or ".join(f"{w!r} in f" for w in c) + ")" for c in ordered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -669,93 +627,133 @@ def _as_found(term: Term, doc: Document) -> str:
     return f"{term.source} ({', '.join(named)})"
 
 
+NESTING = 12  # deeper groups become functions of their own (Python limits nesting)
+
+
+class _Writer:
+    """Writes a query as Python source: one expression, compiled once, in which the query's
+    AND, OR and NOT are Python's own `and`, `or` and `not`, and a plain word `"word" in v0`
+    (v0: the story's words in the term's fields). Evaluating it costs a few bytecodes per
+    term instead of a call per node; wildcards, phrases and NEAR stay calls (_term_test,
+    _near_test), whose answers the story remembers. The text is built from repr() of
+    folded words and from generated names only."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, object] = {"_as_found": _as_found}
+        self.vocabularies: dict[tuple[str, ...], str] = {}
+        self.depth = 0
+
+    def name(self, value: object, kind: str) -> str:
+        """A name for `value` in the generated function's globals."""
+        name = f"{kind}{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def vocabulary(self, fields: tuple[str, ...]) -> str:
+        return self.vocabularies.setdefault(fields, f"v{len(self.vocabularies)}")
+
+    def function(self, body: str, quick: str | None = None) -> Callable[[Document], object]:
+        """`body` as a function of `doc`; `quick` (over `f`, every field folded) decides
+        first, before the story is split into words."""
+        lines = ["def generated(doc):", "    f = doc.all_folded()", "    m = doc.memo"]
+        if quick:
+            lines.append(f"    if not ({quick}):\n        return False")
+        lines += [f"    {v} = doc.vocabulary({f!r})" for f, v in self.vocabularies.items()]
+        lines.append(f"    return {body}")
+        exec("\n".join(lines), self.names)  # the source above: repr()s and generated names
+        return cast(Callable[[Document], object], self.names["generated"])
+
+    def holds(self, node: Node) -> str:
+        """An expression that is true when `node` holds for `doc`."""
+        if self.depth > NESTING and not isinstance(node, Term):
+            return f"{self.name(_compile(node), 'g')}(doc)"
+        self.depth += 1
+        try:
+            return self._holds(node)
+        finally:
+            self.depth -= 1
+
+    def _holds(self, node: Node) -> str:
+        if isinstance(node, Term):
+            if len(node.words) == 1 and not node.prefix:
+                return f"({node.words[0]!r} in {self.vocabulary(node.fields)})"
+            search = _search(node)
+            longest = max(node.words, key=len)
+            return f"({longest!r} in f and {self.remembered(search)})"
+        if isinstance(node, Near):
+            return self.remembered(_near_test(node))
+        if isinstance(node, Not):
+            return f"(not {self.holds(node.operand)})"
+        if isinstance(node, And):
+            return "(" + " and ".join(self.holds(n) for n in _cheap_first(node.operands)) + ")"
+        # OR: the plain words of each set of fields become one set, tested first
+        plain: dict[tuple[str, ...], set[str]] = {}
+        rest = []
+        for operand in node.operands:
+            if isinstance(operand, Term) and len(operand.words) == 1 and not operand.prefix:
+                plain.setdefault(operand.fields, set()).update(operand.words)
+            else:
+                rest.append(operand)
+        parts = [
+            f"not {self.vocabulary(fields)}.isdisjoint({self.name(frozenset(words), 'w')})"
+            for fields, words in plain.items()
+        ]
+        parts += [self.holds(operand) for operand in _cheap_first(tuple(rest))]
+        return "(" + " or ".join(parts) + ")"
+
+    def remembered(self, test: _Remembered) -> str:
+        """The memo's answer, or the test's (which keeps it)."""
+        return f"(m[{test.key}] if {test.key} in m else {self.name(test, 't')}(doc))"
+
+    def terms(self, node: Node) -> str:
+        """An expression whose value is the list of the terms that made `node` hold, or None
+        when it does not hold: a part's terms count when every group above it holds."""
+        if self.depth > NESTING and not isinstance(node, Term):
+            return f"{self.name(_explainer(node), 'e')}(doc)"
+        self.depth += 1
+        try:
+            return self._terms(node)
+        finally:
+            self.depth -= 1
+
+    def _terms(self, node: Node) -> str:
+        holds = self.holds(node)
+        if isinstance(node, Term):
+            return f"([{self.as_found(node)}] if {holds} else None)"
+        if isinstance(node, Near):
+            found = [
+                f"*(({self.as_found(t)},) if {self.holds(t)} else ())"
+                for t in (*node.left, *node.right)
+            ]
+            return f"([{', '.join(found)}] if {holds} else None)"
+        if isinstance(node, Not):
+            return f"(None if {self.holds(node.operand)} else [])"
+        if isinstance(node, And):  # when it holds, every part does
+            parts = [f"*{self.terms(n)}" for n in node.operands]
+        else:  # when it holds, at least one part does
+            parts = [f"*({self.terms(n)} or ())" for n in node.operands]
+        return f"([{', '.join(parts)}] if {holds} else None)"
+
+    def as_found(self, term: Term) -> str:
+        if term.prefix and len(term.words) == 1:
+            return f"_as_found({self.name(term, 'T')}, doc)"
+        return repr(term.source)
+
+
 def _explainer(node: Node) -> Explainer:
-    """Like _compile, but says which terms made each part hold (run on matches only; the
-    tests' answers are in the story's memo by then)."""
-    if isinstance(node, Term):
-        holds = _compile(node)
-        if node.prefix and len(node.words) == 1:
-            return lambda doc: [_as_found(node, doc)] if holds(doc) else None
-        source = node.source
-        return lambda doc: [source] if holds(doc) else None
-    if isinstance(node, Near):
-        holds = _compile(node)
-        found = [(t, _compile(t)) for t in [*node.left, *node.right]]
-        return lambda doc: [_as_found(t, doc) for t, m in found if m(doc)] if holds(doc) else None
-    if isinstance(node, Not):
-        inner = _compile(node.operand)
-        return lambda doc: None if inner(doc) else []
-    parts = _explainers(node.operands, every_word=isinstance(node, And))
-    if isinstance(node, And):
-
-        def every(doc: Document) -> list[str] | None:
-            out: list[str] = []
-            for part in parts:
-                terms = part(doc)
-                if terms is None:
-                    return None
-                out += terms
-            return out
-
-        return every
-
-    def some(doc: Document) -> list[str] | None:
-        out: list[str] | None = None
-        for part in parts:
-            terms = part(doc)
-            if terms is not None:
-                out = terms if out is None else out + terms
-        return out
-
-    return some
-
-
-def _explainers(operands: tuple[Node, ...], every_word: bool) -> list[Explainer]:
-    """The operands' explainers, in order; a run of plain words in the same fields as one:
-    the words of the run found (an AND's: all of them, or None)."""
-    out: list[Explainer] = []
-    at = 0
-    while at < len(operands):
-        run: list[Term] = []
-        for operand in operands[at:]:
-            if not (isinstance(operand, Term) and len(operand.words) == 1 and not operand.prefix):
-                break
-            if run and operand.fields != run[0].fields:
-                break
-            run.append(operand)
-        if len(run) < 2:
-            out.append(_explainer(operands[at]))
-            at += 1
-        else:
-            out.append(_plain_words(tuple(run), every_word))
-            at += len(run)
-    return out
-
-
-def _plain_words(terms: tuple[Term, ...], every_word: bool) -> Explainer:
-    fields = terms[0].fields
-    named = tuple((t.words[0], t.source) for t in terms)
-
-    def plain_words(doc: Document) -> list[str] | None:
-        vocabulary = doc.vocabulary(fields)
-        found = [source for word, source in named if word in vocabulary]
-        if every_word and len(found) < len(named):
-            return None
-        return found or None
-
-    return plain_words
+    """The terms that made `node` hold, or None (run on matches only: by then the story
+    remembers the answers of the costlier tests)."""
+    writer = _Writer()
+    return cast(Explainer, writer.function(writer.terms(node)))
 
 
 @lru_cache(maxsize=256)
 def compile_query(query: str) -> Query:
     """Parse and compile once (per process): topic rules travel to the workers as text."""
     tree = parse(query)
-    full = _compile(tree)
-    quick = _quick_test(tree)
-    explainer = _explainer(tree)
-    if quick is None:
-        return Query(query, tree, full, explainer)
-    return Query(query, tree, lambda doc: quick(doc) and full(doc), explainer)
+    writer = _Writer()
+    matches = cast(Matcher, writer.function(writer.holds(tree), _quick_test(tree)))
+    return Query(query, tree, matches, _explainer(tree))
 
 
 def literal_terms(query: str) -> list[str]:
