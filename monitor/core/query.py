@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -347,16 +348,16 @@ class Document:
     (wildcards, phrases, NEAR) for the story, so that a term that several topics, or a match
     and its explanation, ask about is looked for once."""
 
-    __slots__ = ("_folded", "_positions", "_raw", "_sets", "_starting", "_words", "memo")
+    __slots__ = ("_folded", "_raw", "_sets", "_starting", "_words", "memo", "named")
 
     def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
         self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
         self._folded: dict[str, str] = {}
         self._words: dict[str, list[str]] = {}
         self._sets: dict[tuple[str, ...], frozenset[str]] = {}
-        self._positions: dict[str, dict[str, list[int]]] = {}
         self._starting: dict[tuple[str, str], list[str]] = {}
         self.memo: dict[int, bool] = {}
+        self.named: dict[int, str] = {}  # wildcards with the words they matched
 
     def folded(self, name: str) -> str:
         """Field `name` folded (`lead`: its words, joined by spaces): what the regular
@@ -407,72 +408,55 @@ class Document:
             self._starting[name, prefix] = found
         return found
 
-    def positions(self, name: str, word: str) -> list[int]:
-        """Where `word` occurs in field `name` (found with list.index: C speed, per word)."""
-        cache = self._positions.setdefault(name, {})
-        found = cache.get(word)
-        if found is None:
-            found = []
-            tokens = self.words(name)
-            at = -1
-            while True:
-                try:
-                    at = tokens.index(word, at + 1)
-                except ValueError:
-                    break
-                found.append(at)
-            cache[word] = found
-        return found
+
+Span = tuple[int, int]  # where a term occurs in a folded field: its first and end character
+Alternatives = tuple[tuple[Term, "Matcher", re.Pattern[str]], ...]  # NEAR's terms on one side
 
 
-def _spans(term: Term, doc: Document, name: str) -> list[tuple[int, int]]:
-    """Where `term` occurs in field `name`: (first word, last word) positions (for NEAR)."""
-    if len(term.words) == 1 and not term.prefix:
-        return [(p, p) for p in doc.positions(name, term.words[0])]
-    if not all(doc.positions(name, w) for w in term.words[: -1 if term.prefix else None]):
-        return []
-    last = len(term.words) - 1
-    if term.prefix:
-        starts_of_last = {
-            p for w in doc.starting_with(name, term.words[-1]) for p in doc.positions(name, w)
-        }
-        if last == 0:
-            return sorted((p, p) for p in starts_of_last)
-    else:
-        starts_of_last = set(doc.positions(name, term.words[-1]))
-    tokens = doc.words(name)
-    spans = []
-    for start in doc.positions(name, term.words[0]):
-        end = start + last
-        if (
-            end < len(tokens)
-            and end in starts_of_last
-            and all(tokens[start + i] == term.words[i] for i in range(1, last))
-        ):
-            spans.append((start, end))
-    return spans
+def _occurrences(pattern: re.Pattern[str], text: str) -> list[Span]:
+    """Every match of `pattern` in `text`, overlapping ones too ("a a" twice in "a a a")."""
+    out = []
+    found = pattern.search(text)
+    while found is not None:
+        out.append(found.span())
+        found = pattern.search(text, found.start() + 1)
+    return out
 
 
-Alternatives = tuple[tuple[Term, "Matcher"], ...]  # NEAR's terms on one side, and their tests
+def _within(text: str, start: int, end: int, distance: int) -> bool:
+    """Whether text[start:end], between two occurrences, holds at most `distance` words. It
+    starts and ends with non-word characters, so k words take at least 2k + 1 of them."""
+    if end - start < 2 * distance + 3:
+        return True
+    return next(itertools.islice(_WORD.finditer(text, start, end), distance, None), None) is None
 
 
 def _near(node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives) -> bool:
-    """Whether a left and a right alternative occur close enough. Only the alternatives that
-    occur at all (their tests, whose answers the story keeps) are looked for word by word."""
-    left = [t for t, test in lefts_ if test(doc)]
-    right = [t for t, test in rights_ if test(doc)]
-    most = node.distance + 1  # positions apart, at most
-    for name in dict.fromkeys(f for term in left for f in term.fields):
-        lefts = [s for t in left if name in t.fields for s in _spans(t, doc, name)]
+    """Whether a left and a right alternative occur at most `distance` words apart, in some
+    field. Only the alternatives that occur at all (their tests, which the story remembers)
+    are looked for; for each right occurrence only the nearest left ones are measured: the
+    one that ends last before it, the one that starts first after it, and any overlapping."""
+    left = [(t, pattern) for t, test, pattern in lefts_ if test(doc)]
+    right = [(t, pattern) for t, test, pattern in rights_ if test(doc)]
+    for name in dict.fromkeys(f for term, _ in left for f in term.fields):
+        text = doc.folded(name)
+        lefts = sorted(s for t, p in left if name in t.fields for s in _occurrences(p, text))
         if not lefts:
             continue
-        for term in right:
+        ends = sorted(end for _, end in lefts)
+        furthest = list(itertools.accumulate((end for _, end in lefts), max))
+        for term, pattern in right:
             if name not in term.fields:
                 continue
-            for r_start, r_end in _spans(term, doc, name):
-                for l_start, l_end in lefts:
-                    if (r_start - l_end if r_start > l_end else l_start - r_end) <= most:
-                        return True
+            for r_start, r_end in _occurrences(pattern, text):
+                after = bisect_left(lefts, (r_end,))  # lefts[:after] start before r_end
+                if after and furthest[after - 1] > r_start:
+                    return True  # they overlap
+                before = bisect_right(ends, r_start)
+                if before and _within(text, ends[before - 1], r_start, node.distance):
+                    return True
+                if after < len(lefts) and _within(text, r_end, lefts[after][0], node.distance):
+                    return True
     return False
 
 
@@ -550,8 +534,8 @@ def term_in(term: Term, doc: Document) -> bool:
 @lru_cache(maxsize=1024)
 def _near_test(node: Near) -> _Remembered:
     left, right = _compile(Or(node.left)), _compile(Or(node.right))
-    lefts = tuple((t, _term_test(t)) for t in node.left)
-    rights = tuple((t, _term_test(t)) for t in node.right)
+    lefts = tuple((t, _term_test(t), term_pattern(t)) for t in node.left)
+    rights = tuple((t, _term_test(t), term_pattern(t)) for t in node.right)
     return _Remembered(lambda doc: left(doc) and right(doc) and _near(node, doc, lefts, rights))
 
 
@@ -618,6 +602,26 @@ Explainer = Callable[[Document], list[str] | None]  # the terms that made it hol
 WILDCARD_WORDS = 3  # words a wildcard matched, named in an explanation
 
 
+@dataclass(frozen=True, slots=True)
+class _Wildcard:
+    """A wildcard as an explanation names it, kept per story (several parts of a query, or
+    several topics, may name it)."""
+
+    term: Term
+    key: int = field(default_factory=lambda: next(_memo_keys))
+
+    def __call__(self, doc: Document) -> str:
+        found = doc.named.get(self.key)
+        if found is None:
+            found = doc.named[self.key] = _as_found(self.term, doc)
+        return found
+
+
+@lru_cache(maxsize=4096)
+def _wildcard(term: Term) -> _Wildcard:
+    return _Wildcard(term)
+
+
 def _as_found(term: Term, doc: Document) -> str:
     """A term as written; a wildcard with the words it matched: `chip* (chips, chipmakers)`."""
     if not term.prefix or len(term.words) > 1:
@@ -639,7 +643,7 @@ class _Writer:
     folded words and from generated names only."""
 
     def __init__(self) -> None:
-        self.names: dict[str, object] = {"_as_found": _as_found}
+        self.names: dict[str, object] = {}
         self.vocabularies: dict[tuple[str, ...], str] = {}
         self.depth = 0
 
@@ -736,7 +740,7 @@ class _Writer:
 
     def as_found(self, term: Term) -> str:
         if term.prefix and len(term.words) == 1:
-            return f"_as_found({self.name(term, 'T')}, doc)"
+            return f"{self.name(_wildcard(term), 'T')}(doc)"
         return repr(term.source)
 
 
