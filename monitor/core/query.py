@@ -706,8 +706,9 @@ class _Writer:
         return "(" + " or ".join(parts) + ")"
 
     def remembered(self, test: _Remembered) -> str:
-        """The memo's answer, or the test's (which keeps it)."""
-        return f"(m[{test.key}] if {test.key} in m else {self.name(test, 't')}(doc))"
+        """The memo's answer, or the test's, kept."""
+        key, name = test.key, self.name(test.test, "t")
+        return f"(m[{key}] if {key} in m else m.setdefault({key}, {name}(doc)))"
 
     def terms(self, node: Node) -> str:
         """An expression whose value is the list of the terms that made `node` hold, or None
