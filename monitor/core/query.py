@@ -526,17 +526,12 @@ def _search(term: Term) -> _Remembered:
     return _Remembered(search)
 
 
-def term_in(term: Term, doc: Document) -> bool:
-    """Whether `term` occurs in any of its fields."""
-    return _term_test(term)(doc)
-
-
 @lru_cache(maxsize=1024)
 def _near_test(node: Near) -> _Remembered:
-    left, right = _compile(Or(node.left)), _compile(Or(node.right))
+    """The words-apart test of NEAR (the generated code tests that both sides occur first)."""
     lefts = tuple((t, _term_test(t), term_pattern(t)) for t in node.left)
     rights = tuple((t, _term_test(t), term_pattern(t)) for t in node.right)
-    return _Remembered(lambda doc: left(doc) and right(doc) and _near(node, doc, lefts, rights))
+    return _Remembered(lambda doc: _near(node, doc, lefts, rights))
 
 
 def _compile(node: Node) -> Matcher:
@@ -684,8 +679,9 @@ class _Writer:
             search = _search(node)
             longest = max(node.words, key=len)
             return f"({longest!r} in f and {self.remembered(search)})"
-        if isinstance(node, Near):
-            return self.remembered(_near_test(node))
+        if isinstance(node, Near):  # both sides first: most stories lack one
+            sides = f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
+            return f"({sides} and {self.remembered(_near_test(node))})"
         if isinstance(node, Not):
             return f"(not {self.holds(node.operand)})"
         if isinstance(node, And):
