@@ -496,11 +496,18 @@ def term_pattern(term: Term) -> re.Pattern[str]:
     return re.compile(rf"{body}\w*" if term.prefix else rf"{body}(?!\w)")
 
 
+def _looked_up(term: Term) -> bool:
+    """Whether `term` is tested in a set of the story's words: a plain word in the headline
+    and text. Other fields' words are searched for like phrases: rarer in queries, they are
+    not worth splitting the field into a set."""
+    return len(term.words) == 1 and not term.prefix and term.fields == _DEFAULT_FIELDS
+
+
 @lru_cache(maxsize=4096)
 def _term_test(term: Term) -> Matcher:
     """Whether `term` occurs in one of its fields: a set look-up for a word, else the
     remembered search (_search)."""
-    if len(term.words) == 1 and not term.prefix:
+    if _looked_up(term):
         word, fields = term.words[0], term.fields
         return lambda doc: word in doc.vocabulary(fields)
     return _search(term)
@@ -508,9 +515,9 @@ def _term_test(term: Term) -> Matcher:
 
 @lru_cache(maxsize=4096)
 def _search(term: Term) -> _Remembered:
-    """A wildcard or a phrase, searched for in the folded fields, and only when its longest
-    word is a substring of the story (most are not). Cached by term: the same term in several
-    topics shares one search, and so one memo entry per story."""
+    """A wildcard, a phrase or a word of other fields, searched for in the folded fields,
+    and only when its longest word is a substring of the story (most are not). Cached by
+    term: the same term in several topics shares one search, and one memo entry a story."""
     fields = term.fields
     pattern = term_pattern(term)
     longest = max(term.words, key=len)
@@ -674,7 +681,7 @@ class _Writer:
 
     def _holds(self, node: Node) -> str:
         if isinstance(node, Term):
-            if len(node.words) == 1 and not node.prefix:
+            if _looked_up(node):
                 return f"({node.words[0]!r} in {self.vocabulary(node.fields)})"
             search = _search(node)
             longest = max(node.words, key=len)
@@ -690,7 +697,7 @@ class _Writer:
         plain: dict[tuple[str, ...], set[str]] = {}
         rest = []
         for operand in node.operands:
-            if isinstance(operand, Term) and len(operand.words) == 1 and not operand.prefix:
+            if isinstance(operand, Term) and _looked_up(operand):
                 plain.setdefault(operand.fields, set()).update(operand.words)
             else:
                 rest.append(operand)
