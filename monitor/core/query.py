@@ -410,7 +410,8 @@ class Document:
 
 
 Span = tuple[int, int]  # where a term occurs in a folded field: its first and end character
-Alternatives = tuple[tuple[Term, "Matcher", re.Pattern[str]], ...]  # NEAR's terms on one side
+# NEAR's terms on one side: each with its longest word and the pattern that finds it
+Alternatives = tuple[tuple[Term, str, re.Pattern[str]], ...]
 
 
 def _occurrences(pattern: re.Pattern[str], text: str) -> list[Span]:
@@ -433,11 +434,12 @@ def _within(text: str, start: int, end: int, distance: int) -> bool:
 
 def _near(node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives) -> bool:
     """Whether a left and a right alternative occur at most `distance` words apart, in some
-    field. Only the alternatives that occur at all (their tests, which the story remembers)
-    are looked for; for each right occurrence only the nearest left ones are measured: the
-    one that ends last before it, the one that starts first after it, and any overlapping."""
-    left = [(t, pattern) for t, test, pattern in lefts_ if test(doc)]
-    right = [(t, pattern) for t, test, pattern in rights_ if test(doc)]
+    field. An alternative whose longest word is not a substring of the story is passed over;
+    for each right occurrence only the nearest left ones are measured: the one that ends
+    last before it, the one that starts first after it, and any overlapping."""
+    folded = doc.all_folded()
+    left = [(t, pattern) for t, longest, pattern in lefts_ if longest in folded]
+    right = [(t, pattern) for t, longest, pattern in rights_ if longest in folded]
     for name in dict.fromkeys(f for term, _ in left for f in term.fields):
         text = doc.folded(name)
         lefts = sorted(s for t, p in left if name in t.fields for s in _occurrences(p, text))
@@ -466,17 +468,11 @@ _memo_keys = itertools.count()  # one per costly test, for Document.memo
 
 @dataclass(frozen=True, slots=True)
 class _Remembered:
-    """A costly test (a wildcard, a phrase, NEAR) whose answer a story keeps in its memo,
-    under `key`; the generated matchers read the memo themselves before calling it."""
+    """A costly test (NEAR) whose answer a story keeps in its memo, under `key`; the
+    generated matchers read and write the memo themselves."""
 
     test: Matcher
     key: int = field(default_factory=lambda: next(_memo_keys))
-
-    def __call__(self, doc: Document) -> bool:
-        found = doc.memo.get(self.key)
-        if found is None:
-            found = doc.memo[self.key] = self.test(doc)
-        return found
 
 
 @lru_cache(maxsize=1024)
@@ -504,40 +500,17 @@ def _looked_up(term: Term) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _term_test(term: Term) -> Matcher:
-    """Whether `term` occurs in one of its fields: a set look-up for a word, else the
-    remembered search (_search)."""
-    if _looked_up(term):
-        word, fields = term.words[0], term.fields
-        return lambda doc: word in doc.vocabulary(fields)
-    return _search(term)
-
-
-@lru_cache(maxsize=4096)
-def _search(term: Term) -> _Remembered:
-    """A wildcard, a phrase or a word of other fields, searched for in the folded fields,
-    and only when its longest word is a substring of the story (most are not). Cached by
-    term: the same term in several topics shares one search, and one memo entry a story."""
-    fields = term.fields
-    pattern = term_pattern(term)
-    longest = max(term.words, key=len)
-
-    def search(doc: Document) -> bool:
-        if longest not in doc.all_folded():
-            return False
-        for name in fields:  # noqa: SIM110 (a loop: no generator made per call)
-            if pattern.search(doc.folded(name)):
-                return True
-        return False
-
-    return _Remembered(search)
+def _memo_key(term: Term) -> int:
+    """Where a searched term's answer is kept in Document.memo: the same key in every query,
+    so that a term several topics name is searched for once a story."""
+    return next(_memo_keys)
 
 
 @lru_cache(maxsize=1024)
 def _near_test(node: Near) -> _Remembered:
     """The words-apart test of NEAR (the generated code tests that both sides occur first)."""
-    lefts = tuple((t, _term_test(t), term_pattern(t)) for t in node.left)
-    rights = tuple((t, _term_test(t), term_pattern(t)) for t in node.right)
+    lefts = tuple((t, max(t.words, key=len), term_pattern(t)) for t in node.left)
+    rights = tuple((t, max(t.words, key=len), term_pattern(t)) for t in node.right)
     return _Remembered(lambda doc: _near(node, doc, lefts, rights))
 
 
@@ -579,7 +552,8 @@ def _quick_test(tree: Node) -> str | None:
     clauses = _clauses(tree)
     if not clauses:
         return None
-    ordered = [sorted(c, key=len, reverse=True) for c in sorted(clauses, key=len)]
+    # short words first: the common ones, so that a clause that holds stops early
+    ordered = [sorted(c, key=lambda w: (len(w), w)) for c in sorted(clauses, key=len)]
     return " and ".join("(" + " or ".join(f"{w!r} in f" for w in c) + ")" for c in ordered)
 
 
@@ -640,13 +614,14 @@ class _Writer:
     """Writes a query as Python source: one expression, compiled once, in which the query's
     AND, OR and NOT are Python's own `and`, `or` and `not`, and a plain word `"word" in v0`
     (v0: the story's words in the term's fields). Evaluating it costs a few bytecodes per
-    term instead of a call per node; wildcards, phrases and NEAR stay calls (_term_test,
-    _near_test), whose answers the story remembers. The text is built from repr() of
-    folded words and from generated names only."""
+    term instead of a call per node; wildcards and phrases are a regular expression's
+    search and NEAR a call (_near_test), whose answers the story remembers. The source is
+    built from repr() of folded words and from generated names only."""
 
     def __init__(self) -> None:
         self.names: dict[str, object] = {}
         self.vocabularies: dict[tuple[str, ...], str] = {}
+        self.texts: dict[str, str] = {}
         self.depth = 0
 
     def name(self, value: object, kind: str) -> str:
@@ -665,6 +640,7 @@ class _Writer:
         if quick:
             lines.append(f"    if not ({quick}):\n        return False")
         lines += [f"    {v} = doc.vocabulary({f!r})" for f, v in self.vocabularies.items()]
+        lines += [f"    {v} = doc.folded({n!r})" for n, v in self.texts.items()]
         lines.append(f"    return {body}")
         exec("\n".join(lines), self.names)  # the source above: repr()s and generated names
         return cast(Callable[[Document], object], self.names["generated"])
@@ -683,9 +659,8 @@ class _Writer:
         if isinstance(node, Term):
             if _looked_up(node):
                 return f"({node.words[0]!r} in {self.vocabulary(node.fields)})"
-            search = _search(node)
             longest = max(node.words, key=len)
-            return f"({longest!r} in f and {self.remembered(search)})"
+            return f"({longest!r} in f and {self.searched(node)})"
         if isinstance(node, Near):  # both sides first: most stories lack one
             sides = f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
             return f"({sides} and {self.remembered(_near_test(node))})"
@@ -707,6 +682,20 @@ class _Writer:
         ]
         parts += [self.holds(operand) for operand in _cheap_first(tuple(rest))]
         return "(" + " or ".join(parts) + ")"
+
+    def searched(self, term: Term) -> str:
+        """The memo's answer for `term`, or its pattern searched for in each of its fields
+        (written out: no call but the regular expression's)."""
+        key = _memo_key(term)
+        pattern = self.name(term_pattern(term), "p")
+        found = " or ".join(f"{pattern}.search({self.text(n)}) is not None" for n in term.fields)
+        return f"(m[{key}] if {key} in m else m.setdefault({key}, {found}))"
+
+    def text(self, name: str) -> str:
+        """Field `name` folded: the headline and the text are bound once per call."""
+        if name in _DEFAULT_FIELDS:
+            return self.texts.setdefault(name, f"x_{name}")
+        return f"doc.folded({name!r})"
 
     def remembered(self, test: _Remembered) -> str:
         """The memo's answer, or the test's, kept."""
