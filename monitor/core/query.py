@@ -414,8 +414,11 @@ Span = tuple[int, int]  # where a term occurs in a folded field: its first and e
 Alternatives = tuple[tuple[Term, str, re.Pattern[str]], ...]
 
 
-def _occurrences(pattern: re.Pattern[str], text: str) -> list[Span]:
-    """Every match of `pattern` in `text`, overlapping ones too ("a a" twice in "a a a")."""
+def _occurrences(term: Term, pattern: re.Pattern[str], text: str) -> list[Span]:
+    """Every match of `pattern` in `text`, overlapping ones too ("a a" twice in "a a a";
+    one word's matches cannot overlap)."""
+    if len(term.words) == 1:
+        return [found.span() for found in pattern.finditer(text)]
     out = []
     found = pattern.search(text)
     while found is not None:
@@ -442,7 +445,7 @@ def _near(node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives
     right = [(t, pattern) for t, longest, pattern in rights_ if longest in folded]
     for name in dict.fromkeys(f for term, _ in left for f in term.fields):
         text = doc.folded(name)
-        lefts = sorted(s for t, p in left if name in t.fields for s in _occurrences(p, text))
+        lefts = sorted(s for t, p in left if name in t.fields for s in _occurrences(t, p, text))
         if not lefts:
             continue
         ends = sorted(end for _, end in lefts)
@@ -450,7 +453,7 @@ def _near(node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives
         for term, pattern in right:
             if name not in term.fields:
                 continue
-            for r_start, r_end in _occurrences(pattern, text):
+            for r_start, r_end in _occurrences(term, pattern, text):
                 after = bisect_left(lefts, (r_end,))  # lefts[:after] start before r_end
                 if after and furthest[after - 1] > r_start:
                     return True  # they overlap
