@@ -348,14 +348,13 @@ class Document:
     (wildcards, phrases, NEAR) for the story, so that a term that several topics, or a match
     and its explanation, ask about is looked for once."""
 
-    __slots__ = ("_folded", "_raw", "_sets", "_starting", "_words", "memo", "named")
+    __slots__ = ("_folded", "_raw", "_sets", "_words", "memo", "named")
 
     def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
         self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
         self._folded: dict[str, str] = {}
         self._words: dict[str, list[str]] = {}
         self._sets: dict[tuple[str, ...], frozenset[str]] = {}
-        self._starting: dict[tuple[str, str], list[str]] = {}
         self.memo: dict[int, bool] = {}
         self.named: dict[int, str] = {}  # wildcards with the words they matched
 
@@ -398,14 +397,6 @@ class Document:
             else:
                 found = frozenset(itertools.chain.from_iterable(map(self.words, fields)))
             self._sets[fields] = found
-        return found
-
-    def starting_with(self, name: str, prefix: str) -> list[str]:
-        """The distinct words of field `name` that start with `prefix`, in order."""
-        found = self._starting.get((name, prefix))
-        if found is None:
-            found = sorted(set(_words_from(prefix).findall(self.folded(name))))
-            self._starting[name, prefix] = found
         return found
 
 
@@ -605,7 +596,10 @@ def _as_found(term: Term, doc: Document) -> str:
     """A term as written; a wildcard with the words it matched: `chip* (chips, chipmakers)`."""
     if not term.prefix or len(term.words) > 1:
         return term.source
-    words = dict.fromkeys(w for f in term.fields for w in doc.starting_with(f, term.words[0]))
+    pattern = _words_from(term.words[0])
+    words: dict[str, None] = {}
+    for name in term.fields:  # each field's words sorted, the headline's first
+        words.update(dict.fromkeys(sorted(set(pattern.findall(doc.folded(name))))))
     named = list(words)[:WILDCARD_WORDS] + (["…"] if len(words) > WILDCARD_WORDS else [])
     return f"{term.source} ({', '.join(named)})"
 
