@@ -599,7 +599,8 @@ def _as_found(term: Term, doc: Document) -> str:
     pattern = _words_from(term.words[0])
     words: dict[str, None] = {}
     for name in term.fields:  # each field's words sorted, the headline's first
-        words.update(dict.fromkeys(sorted(set(pattern.findall(doc.folded(name))))))
+        if found := pattern.findall(doc.folded(name)):
+            words.update(dict.fromkeys(sorted(set(found))))
     named = list(words)[:WILDCARD_WORDS] + (["…"] if len(words) > WILDCARD_WORDS else [])
     return f"{term.source} ({', '.join(named)})"
 
@@ -656,8 +657,7 @@ class _Writer:
         if isinstance(node, Term):
             if _looked_up(node):
                 return f"({node.words[0]!r} in {self.vocabulary(node.fields)})"
-            longest = max(node.words, key=len)
-            return f"({longest!r} in f and {self.searched(node)})"
+            return self.searched(node)
         if isinstance(node, Near):  # both sides first: most stories lack one
             sides = f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
             return f"({sides} and {self.remembered(_near_test(node))})"
@@ -681,12 +681,13 @@ class _Writer:
         return "(" + " or ".join(parts) + ")"
 
     def searched(self, term: Term) -> str:
-        """The memo's answer for `term`, or its pattern searched for in each of its fields
-        (written out: no call but the regular expression's)."""
+        """The memo's answer for `term`; else whether its longest word is a substring of the
+        story (most are not) and its pattern is found in one of its fields, kept."""
         key = _memo_key(term)
         pattern = self.name(term_pattern(term), "p")
         found = " or ".join(f"{pattern}.search({self.text(n)}) is not None" for n in term.fields)
-        return f"(m[{key}] if {key} in m else m.setdefault({key}, {found}))"
+        longest = max(term.words, key=len)
+        return f"(m[{key}] if {key} in m else m.setdefault({key}, {longest!r} in f and ({found})))"
 
     def text(self, name: str) -> str:
         """Field `name` folded: the headline and the text are bound once per call."""
