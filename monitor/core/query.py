@@ -353,7 +353,7 @@ class Document:
     def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
         self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
         self._folded: dict[str, str] = {}
-        self._words: dict[str, list[str]] = {}
+        self._words: dict[str | tuple[str, ...], list[str]] = {}
         self._sets: dict[tuple[str, ...], frozenset[str]] = {}
         self.memo: dict[int, bool] = {}
         self.named: dict[int, str] = {}  # wildcards with the words they matched
@@ -388,15 +388,20 @@ class Document:
             self._words[name] = found
         return found
 
+    def words_of(self, fields: tuple[str, ...]) -> list[str]:
+        """The words of `fields`, one field after the other (split as one string)."""
+        if len(fields) == 1:
+            return self.words(fields[0])
+        found = self._words.get(fields)
+        if found is None:
+            found = self._words[fields] = split_folded("\n".join(map(self.folded, fields)))
+        return found
+
     def vocabulary(self, fields: tuple[str, ...]) -> frozenset[str]:
         """The words of any of `fields` (one set for a term's fields: one look-up a term)."""
         found = self._sets.get(fields)
         if found is None:
-            if len(fields) == 1:
-                found = frozenset(self.words(fields[0]))
-            else:
-                found = frozenset(itertools.chain.from_iterable(map(self.words, fields)))
-            self._sets[fields] = found
+            found = self._sets[fields] = frozenset(self.words_of(fields))
         return found
 
 
