@@ -24,6 +24,7 @@ from monitor.core.query import (
     split_folded,
     words,
 )
+from monitor.core.topics import TopicRule, match_topics
 
 VOCABULARY = ("a", "b", "ab", "ba", "é")
 SEPARATORS = (" ", " ", "-", ", ", "\n", "\n\n", ". ", " — ", "’")
@@ -176,3 +177,14 @@ def test_near_counts_the_words_between_as_the_definition(
         return
     expected = _holds(compiled.tree, _fields("", text, ""))
     assert compiled.matches(Document("", text)) is expected
+
+
+def test_each_topic_names_a_shared_term_as_its_query_wrote_it() -> None:
+    """One story, two topics with the same wildcard spelled differently: the term is
+    searched for once, but each match is explained in its own query's words."""
+    rules = [TopicRule("a", query="Chip* AND export*"), TopicRule("b", query="chip* OR GPU")]
+    found = match_topics(rules, "Chipmakers face new export rules", "Chips, chip, GPUs")
+    assert [(m.topic, m.terms) for m in found] == [
+        ("a", ("Chip* (chipmakers, chip, chips)", "export* (export)")),
+        ("b", ("chip* (chipmakers, chip, chips)",)),
+    ]

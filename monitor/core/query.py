@@ -593,7 +593,9 @@ class _Wildcard:
 
 
 @lru_cache(maxsize=4096)
-def _wildcard(term: Term) -> _Wildcard:
+def _wildcard(term: Term, source: str) -> _Wildcard:
+    """Shared by equal terms written alike (terms compare without `source`: `Chip*` and
+    `chip*` are one term, but each explanation names it as its query wrote it)."""
     return _Wildcard(term)
 
 
@@ -736,7 +738,7 @@ class _Writer:
 
     def as_found(self, term: Term) -> str:
         if term.prefix and len(term.words) == 1:
-            return f"{self.name(_wildcard(term), 'T')}(doc)"
+            return f"{self.name(_wildcard(term, term.source), 'T')}(doc)"
         return repr(term.source)
 
 
