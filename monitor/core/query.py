@@ -20,12 +20,14 @@ of letters and digits), so `DeepSeek-R1` is the phrase "deepseek r1" and `U.S.` 
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import cast
 
 FIELDS = ("title", "lead", "text", "outlet", "url")
 LEAD_WORDS = 60  # `lead:` is the headline and the first paragraph, cut at this many words
@@ -341,23 +343,29 @@ def positive_terms(node: Node) -> list[Term]:
 
 
 class Document:
-    """A story's fields, split into words once; look-ups are built when first needed."""
+    """A story's fields, folded and split into words once and shared by every topic's query;
+    look-ups are built when first needed. `memo` keeps the answers of the costlier tests
+    (wildcards, phrases, NEAR) for the story, so that a term that several topics, or a match
+    and its explanation, ask about is looked for once."""
 
-    __slots__ = ("_folded", "_positions", "_raw", "_sets", "_sorted", "_words")
+    __slots__ = ("_folded", "_raw", "_sets", "_words", "memo", "named")
 
     def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
         self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
         self._folded: dict[str, str] = {}
-        self._words: dict[str, list[str]] = {}
-        self._sets: dict[str, frozenset[str]] = {}
-        self._sorted: dict[str, list[str]] = {}
-        self._positions: dict[str, dict[str, list[int]]] = {}
+        self._words: dict[str | tuple[str, ...], list[str]] = {}
+        self._sets: dict[tuple[str, ...], frozenset[str]] = {}
+        self.memo: dict[int, bool] = {}
+        self.named: dict[int, str] = {}  # wildcards with the words they matched
 
     def folded(self, name: str) -> str:
-        """Field `name` (not "lead") folded: what the quick test looks for words in."""
+        """Field `name` folded (`lead`: its words, joined by spaces): what the regular
+        expressions of phrases and wildcards search."""
         found = self._folded.get(name)
         if found is None:
-            found = self._folded[name] = fold(self._raw[name])
+            raw = self._raw.get(name)
+            found = " ".join(self.words("lead")) if raw is None else fold(raw)
+            self._folded[name] = found
         return found
 
     def all_folded(self) -> str:
@@ -380,140 +388,135 @@ class Document:
             self._words[name] = found
         return found
 
-    def vocabulary(self, name: str) -> frozenset[str]:
-        found = self._sets.get(name)
+    def words_of(self, fields: tuple[str, ...]) -> list[str]:
+        """The words of `fields`, one field after the other (split as one string)."""
+        if len(fields) == 1:
+            return self.words(fields[0])
+        found = self._words.get(fields)
         if found is None:
-            found = self._sets[name] = frozenset(self.words(name))
+            found = self._words[fields] = split_folded("\n".join(map(self.folded, fields)))
         return found
 
-    def starting_with(self, name: str, prefix: str) -> list[str]:
-        """The distinct words of field `name` that start with `prefix`."""
-        ordered = self._sorted.get(name)
-        if ordered is None:
-            ordered = self._sorted[name] = sorted(self.vocabulary(name))
-        out = []
-        for word in ordered[bisect_left(ordered, prefix) :]:
-            if not word.startswith(prefix):
-                break
-            out.append(word)
-        return out
-
-    def positions(self, name: str, word: str) -> list[int]:
-        """Where `word` occurs in field `name` (found with list.index: C speed, per word)."""
-        cache = self._positions.setdefault(name, {})
-        found = cache.get(word)
+    def vocabulary(self, fields: tuple[str, ...]) -> frozenset[str]:
+        """The words of any of `fields` (one set for a term's fields: one look-up a term)."""
+        found = self._sets.get(fields)
         if found is None:
-            found = []
-            if word in self.vocabulary(name):
-                tokens = self.words(name)
-                at = tokens.index(word)
-                while True:
-                    found.append(at)
-                    try:
-                        at = tokens.index(word, at + 1)
-                    except ValueError:
-                        break
-            cache[word] = found
+            found = self._sets[fields] = frozenset(self.words_of(fields))
         return found
 
 
-def _has_word(term: Term, doc: Document, name: str) -> bool:
-    if term.prefix:
-        return bool(doc.starting_with(name, term.words[0]))
-    return term.words[0] in doc.vocabulary(name)
+Span = tuple[int, int]  # where a term occurs in a folded field: its first and end character
+# NEAR's terms on one side: each with its longest word and the pattern that finds it
+Alternatives = tuple[tuple[Term, str, re.Pattern[str]], ...]
 
 
-def _spans(term: Term, doc: Document, name: str) -> list[tuple[int, int]]:
-    """Where `term` occurs in field `name`: (first word, last word) positions."""
-    vocabulary = doc.vocabulary(name)
-    if not all(w in vocabulary for w in term.words[: -1 if term.prefix else None]):
-        return []
-    last = len(term.words) - 1
-    if term.prefix:
-        starts_of_last = {
-            p for w in doc.starting_with(name, term.words[-1]) for p in doc.positions(name, w)
-        }
-        if last == 0:
-            return sorted((p, p) for p in starts_of_last)
-    else:
-        starts_of_last = set(doc.positions(name, term.words[-1]))
-    tokens = doc.words(name)
-    spans = []
-    for start in doc.positions(name, term.words[0]):
-        end = start + last
-        if (
-            end < len(tokens)
-            and end in starts_of_last
-            and all(tokens[start + i] == term.words[i] for i in range(1, last))
-        ):
-            spans.append((start, end))
-    return spans
+def _occurrences(term: Term, pattern: re.Pattern[str], text: str) -> list[Span]:
+    """Every match of `pattern` in `text`, overlapping ones too ("a a" twice in "a a a";
+    one word's matches cannot overlap)."""
+    if len(term.words) == 1:
+        return [found.span() for found in pattern.finditer(text)]
+    out = []
+    found = pattern.search(text)
+    while found is not None:
+        out.append(found.span())
+        found = pattern.search(text, found.start() + 1)
+    return out
 
 
-def term_in(term: Term, doc: Document) -> bool:
-    """Whether `term` occurs in any of its fields."""
-    for name in term.fields:
-        if len(term.words) == 1:
-            if _has_word(term, doc, name):
-                return True
-        elif _spans(term, doc, name):
-            return True
-    return False
+def _within(text: str, start: int, end: int, distance: int) -> bool:
+    """Whether text[start:end], between two occurrences, holds at most `distance` words. It
+    starts and ends with non-word characters, so k words take at least 2k + 1 of them."""
+    if end - start < 2 * distance + 3:
+        return True
+    return next(itertools.islice(_WORD.finditer(text, start, end), distance, None), None) is None
 
 
-def _near(node: Near, doc: Document) -> bool:
-    for name in dict.fromkeys(f for term in node.left for f in term.fields):
-        lefts = [s for t in node.left if name in t.fields for s in _spans(t, doc, name)]
+def _near(node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives) -> bool:
+    """Whether a left and a right alternative occur at most `distance` words apart, in some
+    field. An alternative whose longest word is not a substring of the story is passed over;
+    for each right occurrence only the nearest left ones are measured: the one that ends
+    last before it, the one that starts first after it, and any overlapping."""
+    folded = doc.all_folded()
+    left = [(t, pattern) for t, longest, pattern in lefts_ if longest in folded]
+    right = [(t, pattern) for t, longest, pattern in rights_ if longest in folded]
+    for name in dict.fromkeys(f for term, _ in left for f in term.fields):
+        text = doc.folded(name)
+        lefts = sorted(s for t, p in left if name in t.fields for s in _occurrences(t, p, text))
         if not lefts:
             continue
-        rights = [s for t in node.right if name in t.fields for s in _spans(t, doc, name)]
-        for r_start, r_end in rights:
-            for l_start, l_end in lefts:
-                gap = r_start - l_end - 1 if r_start > l_end else l_start - r_end - 1
-                if gap <= node.distance:
+        ends = sorted(end for _, end in lefts)
+        furthest = list(itertools.accumulate((end for _, end in lefts), max))
+        for term, pattern in right:
+            if name not in term.fields:
+                continue
+            for r_start, r_end in _occurrences(term, pattern, text):
+                after = bisect_left(lefts, (r_end,))  # lefts[:after] start before r_end
+                if after and furthest[after - 1] > r_start:
+                    return True  # they overlap
+                before = bisect_right(ends, r_start)
+                if before and _within(text, ends[before - 1], r_start, node.distance):
+                    return True
+                if after < len(lefts) and _within(text, r_end, lefts[after][0], node.distance):
                     return True
     return False
 
 
 Matcher = Callable[[Document], bool]
+_memo_keys = itertools.count()  # one per costly test, for Document.memo
 
 
-def _words_of_any(words: frozenset[str], fields: tuple[str, ...]) -> Matcher:
-    """Any of several single words (an OR of them): one set operation per field."""
-    return lambda doc: any(not doc.vocabulary(f).isdisjoint(words) for f in fields)
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    """A costly test (NEAR) whose answer a story keeps in its memo, under `key`; the
+    generated matchers read and write the memo themselves."""
+
+    test: Matcher
+    key: int = field(default_factory=lambda: next(_memo_keys))
+
+
+@lru_cache(maxsize=1024)
+def _words_from(prefix: str) -> re.Pattern[str]:
+    """The whole words that start with `prefix` (a folded word)."""
+    return term_pattern(Term((prefix,), prefix=True))
+
+
+def term_pattern(term: Term) -> re.Pattern[str]:
+    """The regular expression that finds `term` in folded text. Words are the runs of \\w, so
+    a phrase is its words with non-word characters between them, and a whole word one that no
+    word character touches: the same answer as comparing the lists of words, without them."""
+    first, *rest = (re.escape(w) for w in term.words)
+    # "(?<!\w)first" as a lookbehind after the first word, not before it: a pattern that
+    # opens with a literal is searched for with a fast scan of the text (many times faster)
+    body = rf"{first}(?<=(?<!\w){first})" + "".join(rf"\W+{w}" for w in rest)
+    return re.compile(rf"{body}\w*" if term.prefix else rf"{body}(?!\w)")
+
+
+def _looked_up(term: Term) -> bool:
+    """Whether `term` is tested in a set of the story's words: a plain word in the headline
+    and text. Other fields' words are searched for like phrases: rarer in queries, they are
+    not worth splitting the field into a set."""
+    return len(term.words) == 1 and not term.prefix and term.fields == _DEFAULT_FIELDS
+
+
+@lru_cache(maxsize=4096)
+def _memo_key(term: Term) -> int:
+    """Where a searched term's answer is kept in Document.memo: the same key in every query,
+    so that a term several topics name is searched for once a story."""
+    return next(_memo_keys)
+
+
+@lru_cache(maxsize=1024)
+def _near_test(node: Near) -> _Remembered:
+    """The words-apart test of NEAR (the generated code tests that both sides occur first)."""
+    lefts = tuple((t, max(t.words, key=len), term_pattern(t)) for t in node.left)
+    rights = tuple((t, max(t.words, key=len), term_pattern(t)) for t in node.right)
+    return _Remembered(lambda doc: _near(node, doc, lefts, rights))
 
 
 def _compile(node: Node) -> Matcher:
-    if isinstance(node, Term):
-        term = node
-        if len(term.words) == 1 and not term.prefix:
-            return _words_of_any(frozenset(term.words), term.fields)
-        longest = max(term.words, key=len)  # a substring test first: most texts lack it
-        return lambda doc: longest in doc.all_folded() and term_in(term, doc)
-    if isinstance(node, Near):
-        near = node
-        left, right = _compile(Or(node.left)), _compile(Or(node.right))
-        return lambda doc: left(doc) and right(doc) and _near(near, doc)
-    if isinstance(node, Not):
-        inner = _compile(node.operand)
-        return lambda doc: not inner(doc)
-    if isinstance(node, And):
-        parts = tuple(_compile(operand) for operand in _cheap_first(node.operands))
-        return lambda doc: all(part(doc) for part in parts)
-    # OR: the plain words of each set of fields become one set, tested first
-    plain: dict[tuple[str, ...], set[str]] = {}
-    rest = []
-    for operand in node.operands:
-        if isinstance(operand, Term) and len(operand.words) == 1 and not operand.prefix:
-            plain.setdefault(operand.fields, set()).update(operand.words)
-        else:
-            rest.append(operand)
-    matchers = [_words_of_any(frozenset(w), f) for f, w in plain.items()]
-    matchers += [_compile(operand) for operand in _cheap_first(tuple(rest))]
-    if len(matchers) == 1:
-        return matchers[0]
-    options = tuple(matchers)
-    return lambda doc: any(option(doc) for option in options)
+    """`node` as a function of a story: one generated Python expression (_Writer)."""
+    writer = _Writer()
+    return cast(Matcher, writer.function(writer.holds(node)))
 
 
 def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
@@ -542,19 +545,15 @@ def _clauses(node: Node) -> list[frozenset[str]] | None:
     return [frozenset(w for clauses in found if clauses for w in min(clauses, key=len))]
 
 
-def _quick_test(tree: Node) -> Matcher | None:
-    """The clauses of `tree` as substring tests over all fields folded (C-speed `in`, no
-    splitting into words): when one fails, the query cannot match."""
+def _quick_test(tree: Node) -> str | None:
+    """The clauses of `tree` as substring tests over all fields folded (`f`: C-speed `in`, no
+    splitting into words), an expression: when it is false, the query cannot match."""
     clauses = _clauses(tree)
     if not clauses:
         return None
-    ordered = tuple(tuple(sorted(c, key=len, reverse=True)) for c in sorted(clauses, key=len))
-
-    def quick(doc: Document) -> bool:
-        folded = doc.all_folded()
-        return all(any(w in folded for w in clause) for clause in ordered)
-
-    return quick
+    # short words first: the common ones, so that a clause that holds stops early
+    ordered = [sorted(c, key=lambda w: (len(w), w)) for c in sorted(clauses, key=len)]
+    return " and ".join("(" + " or ".join(f"{w!r} in f" for w in c) + ")" for c in ordered)
 
 
 @dataclass(frozen=True, slots=True)
@@ -578,57 +577,185 @@ Explainer = Callable[[Document], list[str] | None]  # the terms that made it hol
 WILDCARD_WORDS = 3  # words a wildcard matched, named in an explanation
 
 
+@dataclass(frozen=True, slots=True)
+class _Wildcard:
+    """A wildcard as an explanation names it, kept per story (several parts of a query, or
+    several topics, may name it)."""
+
+    term: Term
+    key: int = field(default_factory=lambda: next(_memo_keys))
+
+    def __call__(self, doc: Document) -> str:
+        found = doc.named.get(self.key)
+        if found is None:
+            found = doc.named[self.key] = _as_found(self.term, doc)
+        return found
+
+
+@lru_cache(maxsize=4096)
+def _wildcard(term: Term, source: str) -> _Wildcard:
+    """Shared by equal terms written alike (terms compare without `source`: `Chip*` and
+    `chip*` are one term, but each explanation names it as its query wrote it)."""
+    return _Wildcard(term)
+
+
 def _as_found(term: Term, doc: Document) -> str:
     """A term as written; a wildcard with the words it matched: `chip* (chips, chipmakers)`."""
     if not term.prefix or len(term.words) > 1:
         return term.source
-    words = dict.fromkeys(w for f in term.fields for w in doc.starting_with(f, term.words[0]))
+    pattern = _words_from(term.words[0])
+    words: dict[str, None] = {}
+    for name in term.fields:  # each field's words sorted, the headline's first
+        if found := pattern.findall(doc.folded(name)):
+            words.update(dict.fromkeys(sorted(set(found))))
     named = list(words)[:WILDCARD_WORDS] + (["…"] if len(words) > WILDCARD_WORDS else [])
     return f"{term.source} ({', '.join(named)})"
 
 
+NESTING = 12  # deeper groups become functions of their own (Python limits nesting)
+
+
+class _Writer:
+    """Writes a query as Python source: one expression, compiled once, in which the query's
+    AND, OR and NOT are Python's own `and`, `or` and `not`, and a plain word `"word" in v0`
+    (v0: the story's words in the term's fields). Evaluating it costs a few bytecodes per
+    term instead of a call per node; wildcards and phrases are a regular expression's
+    search and NEAR a call (_near_test), whose answers the story remembers. The source is
+    built from repr() of folded words and from generated names only."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, object] = {}
+        self.vocabularies: dict[tuple[str, ...], str] = {}
+        self.texts: dict[str, str] = {}
+        self.depth = 0
+
+    def name(self, value: object, kind: str) -> str:
+        """A name for `value` in the generated function's globals."""
+        name = f"{kind}{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def vocabulary(self, fields: tuple[str, ...]) -> str:
+        return self.vocabularies.setdefault(fields, f"v{len(self.vocabularies)}")
+
+    def function(self, body: str, quick: str | None = None) -> Callable[[Document], object]:
+        """`body` as a function of `doc`; `quick` (over `f`, every field folded) decides
+        first, before the story is split into words."""
+        lines = ["def generated(doc):", "    f = doc.all_folded()", "    m = doc.memo"]
+        if quick:
+            lines.append(f"    if not ({quick}):\n        return False")
+        lines += [f"    {v} = doc.vocabulary({f!r})" for f, v in self.vocabularies.items()]
+        lines += [f"    {v} = doc.folded({n!r})" for n, v in self.texts.items()]
+        lines.append(f"    return {body}")
+        exec("\n".join(lines), self.names)  # the source above: repr()s and generated names
+        return cast(Callable[[Document], object], self.names["generated"])
+
+    def holds(self, node: Node) -> str:
+        """An expression that is true when `node` holds for `doc`."""
+        if self.depth > NESTING and not isinstance(node, Term):
+            return f"{self.name(_compile(node), 'g')}(doc)"
+        self.depth += 1
+        try:
+            return self._holds(node)
+        finally:
+            self.depth -= 1
+
+    def _holds(self, node: Node) -> str:
+        if isinstance(node, Term):
+            if _looked_up(node):
+                return f"({node.words[0]!r} in {self.vocabulary(node.fields)})"
+            return self.searched(node)
+        if isinstance(node, Near):  # both sides first: most stories lack one
+            sides = f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
+            return f"({sides} and {self.remembered(_near_test(node))})"
+        if isinstance(node, Not):
+            return f"(not {self.holds(node.operand)})"
+        if isinstance(node, And):
+            return "(" + " and ".join(self.holds(n) for n in _cheap_first(node.operands)) + ")"
+        # OR: the plain words of each set of fields become one set, tested first
+        plain: dict[tuple[str, ...], set[str]] = {}
+        rest = []
+        for operand in node.operands:
+            if isinstance(operand, Term) and _looked_up(operand):
+                plain.setdefault(operand.fields, set()).update(operand.words)
+            else:
+                rest.append(operand)
+        parts = [
+            f"not {self.vocabulary(fields)}.isdisjoint({self.name(frozenset(words), 'w')})"
+            for fields, words in plain.items()
+        ]
+        parts += [self.holds(operand) for operand in _cheap_first(tuple(rest))]
+        return "(" + " or ".join(parts) + ")"
+
+    def searched(self, term: Term) -> str:
+        """The memo's answer for `term`; else whether its longest word is a substring of the
+        story (most are not) and its pattern is found in one of its fields, kept."""
+        key = _memo_key(term)
+        pattern = self.name(term_pattern(term), "p")
+        found = " or ".join(f"{pattern}.search({self.text(n)}) is not None" for n in term.fields)
+        longest = max(term.words, key=len)
+        return f"(m[{key}] if {key} in m else m.setdefault({key}, {longest!r} in f and ({found})))"
+
+    def text(self, name: str) -> str:
+        """Field `name` folded: the headline and the text are bound once per call."""
+        if name in _DEFAULT_FIELDS:
+            return self.texts.setdefault(name, f"x_{name}")
+        return f"doc.folded({name!r})"
+
+    def remembered(self, test: _Remembered) -> str:
+        """The memo's answer, or the test's, kept."""
+        key, name = test.key, self.name(test.test, "t")
+        return f"(m[{key}] if {key} in m else m.setdefault({key}, {name}(doc)))"
+
+    def terms(self, node: Node) -> str:
+        """An expression whose value is the list of the terms that made `node` hold, or None
+        when it does not hold: a part's terms count when every group above it holds."""
+        if self.depth > NESTING and not isinstance(node, Term):
+            return f"{self.name(_explainer(node), 'e')}(doc)"
+        self.depth += 1
+        try:
+            return self._terms(node)
+        finally:
+            self.depth -= 1
+
+    def _terms(self, node: Node) -> str:
+        holds = self.holds(node)
+        if isinstance(node, Term):
+            return f"([{self.as_found(node)}] if {holds} else None)"
+        if isinstance(node, Near):
+            found = [
+                f"*(({self.as_found(t)},) if {self.holds(t)} else ())"
+                for t in (*node.left, *node.right)
+            ]
+            return f"([{', '.join(found)}] if {holds} else None)"
+        if isinstance(node, Not):
+            return f"(None if {self.holds(node.operand)} else [])"
+        if isinstance(node, And):  # when it holds, every part does
+            parts = [f"*{self.terms(n)}" for n in node.operands]
+        else:  # when it holds, at least one part does
+            parts = [f"*({self.terms(n)} or ())" for n in node.operands]
+        return f"([{', '.join(parts)}] if {holds} else None)"
+
+    def as_found(self, term: Term) -> str:
+        if term.prefix and len(term.words) == 1:
+            return f"{self.name(_wildcard(term, term.source), 'T')}(doc)"
+        return repr(term.source)
+
+
 def _explainer(node: Node) -> Explainer:
-    """Like _compile, but says which terms made each part hold (run on matches only)."""
-    if isinstance(node, Term | Near):
-        holds = _compile(node)
-        terms = [node] if isinstance(node, Term) else [*node.left, *node.right]
-        found = [(t, _compile(t)) for t in terms]
-        return lambda doc: [_as_found(t, doc) for t, m in found if m(doc)] if holds(doc) else None
-    if isinstance(node, Not):
-        inner = _compile(node.operand)
-        return lambda doc: None if inner(doc) else []
-    parts = [_explainer(operand) for operand in node.operands]
-    if isinstance(node, And):
-
-        def every(doc: Document) -> list[str] | None:
-            out: list[str] = []
-            for part in parts:
-                terms = part(doc)
-                if terms is None:
-                    return None
-                out += terms
-            return out
-
-        return every
-
-    def some(doc: Document) -> list[str] | None:
-        found = [part(doc) for part in parts]
-        held = [terms for terms in found if terms is not None]
-        return [t for terms in held for t in terms] if held else None
-
-    return some
+    """The terms that made `node` hold, or None (run on matches only: by then the story
+    remembers the answers of the costlier tests)."""
+    writer = _Writer()
+    return cast(Explainer, writer.function(writer.terms(node)))
 
 
 @lru_cache(maxsize=256)
 def compile_query(query: str) -> Query:
     """Parse and compile once (per process): topic rules travel to the workers as text."""
     tree = parse(query)
-    full = _compile(tree)
-    quick = _quick_test(tree)
-    explainer = _explainer(tree)
-    if quick is None:
-        return Query(query, tree, full, explainer)
-    return Query(query, tree, lambda doc: quick(doc) and full(doc), explainer)
+    writer = _Writer()
+    matches = cast(Matcher, writer.function(writer.holds(tree), _quick_test(tree)))
+    return Query(query, tree, matches, _explainer(tree))
 
 
 def literal_terms(query: str) -> list[str]:

@@ -107,12 +107,28 @@ def build(examples: Sequence[tuple[str, str]], corpus: Corpus, threshold: float)
 
 def best_example(similar: Similar, folded: Sequence[str]) -> tuple[str, float] | None:
     """The example closest to a text, given as its folded words (monitor.core.query.words),
-    and the cosine; None when the text has no words that carry meaning."""
-    counts = Counter(meaningful(folded))
-    if not counts or not similar.examples:
+    and the cosine; None when the text has no words that carry meaning.
+
+    One pass over the text's distinct words: only those the examples have can add to a dot
+    product; every other one enters the vector's length alone, with the same idf."""
+    if not similar.examples:
         return None
-    weights = _weights(counts, similar.idf, similar.other_idf)
-    norm = math.sqrt(sum(v * v for v in weights.values()))
+    idf = similar.idf
+    weights = {}
+    known = others = 0.0  # squared lengths: of the examples' words, and of the others' tf
+    for word, count in Counter(folded).items():
+        if len(word) < 2 or word in STOP_WORDS:
+            continue
+        tf = 1.0 + math.log(count) if count > 1 else 1.0
+        weight = idf.get(word)
+        if weight is None:
+            others += tf * tf
+        else:
+            weight = weights[word] = tf * weight
+            known += weight * weight
+    if not weights and not others:
+        return None
+    norm = math.sqrt(known + others * similar.other_idf**2)
     best = ("", -1.0)
     for example in similar.examples:
         vector = example.vector

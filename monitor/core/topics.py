@@ -111,7 +111,7 @@ def _match_rule(rule: TopicRule, haystack: str, folded: str, doc: Document) -> T
         if query.matches(doc):
             return TopicMatch(rule.name, query.explain(doc), "query")
     if rule.like is not None:
-        best = best_example(rule.like, doc.words("title") + doc.words("text"))
+        best = best_example(rule.like, doc.words_of(("title", "text")))
         if best is not None and best[1] >= rule.like.threshold:
             return TopicMatch(rule.name, (), "like", best[0], best[1])
     return None
