@@ -406,8 +406,9 @@ class Document:
 
 
 Span = tuple[int, int]  # where a term occurs in a folded field: its first and end character
-# NEAR's terms on one side: each with its longest word and the pattern that finds it
-Alternatives = tuple[tuple[Term, str, re.Pattern[str]], ...]
+# NEAR's terms on one side: each with what a story must hold for it (_needs) and the pattern
+# that finds it
+Alternatives = tuple[tuple[Term, tuple[str, ...], str | None, re.Pattern[str]], ...]
 
 
 def _occurrences(term: Term, pattern: re.Pattern[str], text: str) -> list[Span]:
@@ -431,14 +432,17 @@ def _within(text: str, start: int, end: int, distance: int) -> bool:
     return next(itertools.islice(_WORD.finditer(text, start, end), distance, None), None) is None
 
 
-def _near(node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives) -> bool:
+def _near(
+    node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives, shared: bool
+) -> bool:
     """Whether a left and a right alternative occur at most `distance` words apart, in some
-    field. An alternative whose longest word is not a substring of the story is passed over;
-    for each right occurrence only the nearest left ones are measured: the one that ends
-    last before it, the one that starts first after it, and any overlapping."""
+    field. An alternative the story cannot hold (_needs) is passed over; for each right
+    occurrence only the nearest left ones are measured: the one that ends last before it,
+    the one that starts first after it, and any overlapping."""
     folded = doc.all_folded()
-    left = [(t, pattern) for t, longest, pattern in lefts_ if longest in folded]
-    right = [(t, pattern) for t, longest, pattern in rights_ if longest in folded]
+    have = doc.vocabulary(_DEFAULT_FIELDS) if shared else frozenset[str]()
+    left = [(t, p) for t, whole, part, p in lefts_ if _may_hold(whole, part, have, folded)]
+    right = [(t, p) for t, whole, part, p in rights_ if _may_hold(whole, part, have, folded)]
     for name in dict.fromkeys(f for term, _ in left for f in term.fields):
         text = doc.folded(name)
         lefts = sorted(s for t, p in left if name in t.fields for s in _occurrences(t, p, text))
@@ -505,17 +509,48 @@ def _memo_key(term: Term) -> int:
     return next(_memo_keys)
 
 
+# The fields whose words are all words of the headline and the text (Document.vocabulary)
+_VOCABULARY_FIELDS = frozenset(("title", "text", "lead"))
+
+
+def _needs(term: Term, shared: bool) -> tuple[tuple[str, ...], str | None]:
+    """What a story must hold for `term` to occur: words of its headline and text, and a
+    substring of all its fields folded. A set look-up is many times cheaper than a substring
+    test, so whole words are looked up when the query splits the story into words anyway
+    (`shared`); else the term's longest word is the substring."""
+    if not shared or not _VOCABULARY_FIELDS.issuperset(term.fields):
+        return (), max(term.words, key=len)
+    if term.prefix:
+        return term.words[:-1], term.words[-1]
+    return term.words, None
+
+
+def _may_hold(whole: tuple[str, ...], part: str | None, have: frozenset[str], folded: str) -> bool:
+    return have.issuperset(whole) and (part is None or part in folded)
+
+
+def _uses_vocabulary(node: Node) -> bool:
+    """Whether the matcher of `node` splits the story into its set of words (_looked_up)."""
+    if isinstance(node, Term):
+        return _looked_up(node)
+    if isinstance(node, Near):
+        return any(_looked_up(t) for t in (*node.left, *node.right))
+    if isinstance(node, Not):
+        return _uses_vocabulary(node.operand)
+    return any(_uses_vocabulary(n) for n in node.operands)
+
+
 @lru_cache(maxsize=1024)
-def _near_test(node: Near) -> _Remembered:
+def _near_test(node: Near, shared: bool) -> _Remembered:
     """The words-apart test of NEAR (the generated code tests that both sides occur first)."""
-    lefts = tuple((t, max(t.words, key=len), term_pattern(t)) for t in node.left)
-    rights = tuple((t, max(t.words, key=len), term_pattern(t)) for t in node.right)
-    return _Remembered(lambda doc: _near(node, doc, lefts, rights))
+    lefts = tuple((t, *_needs(t, shared), term_pattern(t)) for t in node.left)
+    rights = tuple((t, *_needs(t, shared), term_pattern(t)) for t in node.right)
+    return _Remembered(lambda doc: _near(node, doc, lefts, rights, shared))
 
 
-def _compile(node: Node) -> Matcher:
+def _compile(node: Node, shared: bool) -> Matcher:
     """`node` as a function of a story: one generated Python expression (_Writer)."""
-    writer = _Writer()
+    writer = _Writer(shared)
     return cast(Matcher, writer.function(writer.holds(node)))
 
 
@@ -623,11 +658,13 @@ class _Writer:
     search and NEAR a call (_near_test), whose answers the story remembers. The source is
     built from repr() of folded words and from generated names only."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool) -> None:
+        self.shared = shared  # the story's words are split into a set anyway (_needs)
         self.names: dict[str, object] = {}
         self.vocabularies: dict[tuple[str, ...], str] = {}
         self.texts: dict[str, str] = {}
         self.depth = 0
+        self.locals = 0
 
     def name(self, value: object, kind: str) -> str:
         """A name for `value` in the generated function's globals."""
@@ -653,7 +690,7 @@ class _Writer:
     def holds(self, node: Node) -> str:
         """An expression that is true when `node` holds for `doc`."""
         if self.depth > NESTING and not isinstance(node, Term):
-            return f"{self.name(_compile(node), 'g')}(doc)"
+            return f"{self.name(_compile(node, self.shared), 'g')}(doc)"
         self.depth += 1
         try:
             return self._holds(node)
@@ -667,7 +704,7 @@ class _Writer:
             return self.searched(node)
         if isinstance(node, Near):  # both sides first: most stories lack one
             sides = f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
-            return f"({sides} and {self.remembered(_near_test(node))})"
+            return f"({sides} and {self.remembered(_near_test(node, self.shared))})"
         if isinstance(node, Not):
             return f"(not {self.holds(node.operand)})"
         if isinstance(node, And):
@@ -688,13 +725,16 @@ class _Writer:
         return "(" + " or ".join(parts) + ")"
 
     def searched(self, term: Term) -> str:
-        """The memo's answer for `term`; else whether its longest word is a substring of the
-        story (most are not) and its pattern is found in one of its fields, kept."""
+        """The memo's answer for `term`; else whether the story may hold it (_needs: most do
+        not) and its pattern is found in one of its fields, kept."""
         key = _memo_key(term)
         pattern = self.name(term_pattern(term), "p")
         found = " or ".join(f"{pattern}.search({self.text(n)}) is not None" for n in term.fields)
-        longest = max(term.words, key=len)
-        return f"(m[{key}] if {key} in m else m.setdefault({key}, {longest!r} in f and ({found})))"
+        whole, part = _needs(term, self.shared)
+        tests = [f"{w!r} in {self.vocabulary(_DEFAULT_FIELDS)}" for w in whole]
+        tests += [f"{part!r} in f"] if part is not None else []
+        needs = " and ".join(tests)
+        return f"(m[{key}] if {key} in m else m.setdefault({key}, {needs} and ({found})))"
 
     def text(self, name: str) -> str:
         """Field `name` folded: the headline and the text are bound once per call."""
@@ -709,32 +749,41 @@ class _Writer:
 
     def terms(self, node: Node) -> str:
         """An expression whose value is the list of the terms that made `node` hold, or None
-        when it does not hold: a part's terms count when every group above it holds."""
+        when it does not hold: a part's terms count when every group above it holds. Each
+        part is evaluated once, its list kept in a local (`r0`...) for the group above."""
         if self.depth > NESTING and not isinstance(node, Term):
-            return f"{self.name(_explainer(node), 'e')}(doc)"
+            return f"{self.name(_explainer(node, self.shared), 'e')}(doc)"
         self.depth += 1
         try:
             return self._terms(node)
         finally:
             self.depth -= 1
 
+    def local(self) -> str:
+        """A fresh local of the generated function, for one part's list of terms."""
+        self.locals += 1
+        return f"r{self.locals}"
+
     def _terms(self, node: Node) -> str:
-        holds = self.holds(node)
         if isinstance(node, Term):
-            return f"([{self.as_found(node)}] if {holds} else None)"
+            return f"([{self.as_found(node)}] if {self.holds(node)} else None)"
         if isinstance(node, Near):
             found = [
                 f"*(({self.as_found(t)},) if {self.holds(t)} else ())"
                 for t in (*node.left, *node.right)
             ]
-            return f"([{', '.join(found)}] if {holds} else None)"
+            return f"([{', '.join(found)}] if {self.holds(node)} else None)"
         if isinstance(node, Not):
             return f"(None if {self.holds(node.operand)} else [])"
-        if isinstance(node, And):  # when it holds, every part does
-            parts = [f"*{self.terms(n)}" for n in node.operands]
-        else:  # when it holds, at least one part does
-            parts = [f"*({self.terms(n)} or ())" for n in node.operands]
-        return f"([{', '.join(parts)}] if {holds} else None)"
+        parts = {n: self.local() for n in node.operands}
+        kept = {n: f"({name} := {self.terms(n)}) is None" for n, name in parts.items()}
+        if isinstance(node, And):  # it holds when no part fails; the cheap parts tried first
+            failed = " or ".join(kept[n] for n in _cheap_first(node.operands))
+            found = ", ".join(f"*{name}" for name in parts.values())
+        else:  # it holds when some part does; every part asked, for their terms
+            failed = " & ".join(f"({kept[n]})" for n in node.operands)
+            found = ", ".join(f"*({name} or ())" for name in parts.values())
+        return f"(None if {failed} else [{found}])"
 
     def as_found(self, term: Term) -> str:
         if term.prefix and len(term.words) == 1:
@@ -742,10 +791,10 @@ class _Writer:
         return repr(term.source)
 
 
-def _explainer(node: Node) -> Explainer:
+def _explainer(node: Node, shared: bool) -> Explainer:
     """The terms that made `node` hold, or None (run on matches only: by then the story
     remembers the answers of the costlier tests)."""
-    writer = _Writer()
+    writer = _Writer(shared)
     return cast(Explainer, writer.function(writer.terms(node)))
 
 
@@ -753,9 +802,10 @@ def _explainer(node: Node) -> Explainer:
 def compile_query(query: str) -> Query:
     """Parse and compile once (per process): topic rules travel to the workers as text."""
     tree = parse(query)
-    writer = _Writer()
+    shared = _uses_vocabulary(tree)
+    writer = _Writer(shared)
     matches = cast(Matcher, writer.function(writer.holds(tree), _quick_test(tree)))
-    return Query(query, tree, matches, _explainer(tree))
+    return Query(query, tree, matches, _explainer(tree, shared))
 
 
 def literal_terms(query: str) -> list[str]:
