@@ -554,11 +554,17 @@ def _compile(node: Node, shared: bool) -> Matcher:
     return cast(Matcher, writer.function(writer.holds(node)))
 
 
+def _cost(node: Node) -> int:
+    """How costly a part is to test, roughly: single words, other terms (a search), groups,
+    NEAR (occurrences measured)."""
+    if isinstance(node, Term):
+        return 0 if len(node.words) == 1 else 1
+    return 3 if isinstance(node, Near) else 2
+
+
 def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
-    """Single words before phrases and groups: AND and OR stop at the first answer."""
-    return tuple(
-        sorted(operands, key=lambda n: 0 if isinstance(n, Term) and len(n.words) == 1 else 1)
-    )
+    """The cheaper parts first: AND and OR stop at the first answer."""
+    return tuple(sorted(operands, key=_cost))
 
 
 def _clauses(node: Node) -> list[frozenset[str]] | None:
@@ -768,21 +774,22 @@ class _Writer:
         if isinstance(node, Term):
             return f"([{self.as_found(node)}] if {self.holds(node)} else None)"
         if isinstance(node, Near):
-            found = [
+            named = ", ".join(
                 f"*(({self.as_found(t)},) if {self.holds(t)} else ())"
                 for t in (*node.left, *node.right)
-            ]
-            return f"([{', '.join(found)}] if {self.holds(node)} else None)"
+            )
+            return f"([{named}] if {self.holds(node)} else None)"
         if isinstance(node, Not):
             return f"(None if {self.holds(node.operand)} else [])"
-        parts = {n: self.local() for n in node.operands}
-        kept = {n: f"({name} := {self.terms(n)}) is None" for n, name in parts.items()}
+        names = [self.local() for _ in node.operands]
+        kept = [f"({names[i]} := {self.terms(n)}) is None" for i, n in enumerate(node.operands)]
         if isinstance(node, And):  # it holds when no part fails; the cheap parts tried first
-            failed = " or ".join(kept[n] for n in _cheap_first(node.operands))
-            found = ", ".join(f"*{name}" for name in parts.values())
+            order = sorted(range(len(node.operands)), key=lambda i: _cost(node.operands[i]))
+            failed = " or ".join(kept[i] for i in order)
+            found = ", ".join(f"*{r}" for r in names)
         else:  # it holds when some part does; every part asked, for their terms
-            failed = " & ".join(f"({kept[n]})" for n in node.operands)
-            found = ", ".join(f"*({name} or ())" for name in parts.values())
+            failed = " & ".join(f"({test})" for test in kept)
+            found = ", ".join(f"*({r} or ())" for r in names)
         return f"(None if {failed} else [{found}])"
 
     def as_found(self, term: Term) -> str:
