@@ -398,6 +398,10 @@ class Document:
             found = self._words[fields] = split_folded("\n".join(map(self.folded, fields)))
         return found
 
+    def split_already(self, fields: tuple[str, ...]) -> frozenset[str] | None:
+        """vocabulary(fields) if a query has built it already, else None."""
+        return self._sets.get(fields)
+
     def vocabulary(self, fields: tuple[str, ...]) -> frozenset[str]:
         """The words of any of `fields` (one set for a term's fields: one look-up a term)."""
         found = self._sets.get(fields)
@@ -566,15 +570,24 @@ def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
     return tuple(sorted(operands, key=_cost))
 
 
-def _clauses(node: Node) -> list[frozenset[str]] | None:
+Clue = tuple[str, bool]  # a word a story must hold, and whether it is a whole word (_clue)
+
+
+def _clue(term: Term) -> Clue:
+    """The longest word of `term`, and whether it is a whole word of the headline and text
+    (then it can be looked up in the story's set of words; else it is a substring)."""
+    at = max(range(len(term.words)), key=lambda i: len(term.words[i]))
+    prefix = term.prefix and at == len(term.words) - 1
+    return term.words[at], not prefix and _VOCABULARY_FIELDS.issuperset(term.fields)
+
+
+def _clauses(node: Node) -> list[frozenset[Clue]] | None:
     """A necessary condition of `node` as clauses: each a set of words one of which must
     occur in the story's folded text. None: no condition (a NOT holds of most texts)."""
     if isinstance(node, Term):
-        return [frozenset([max(node.words, key=len)])]
+        return [frozenset([_clue(node)])]
     if isinstance(node, Near):
-        left = frozenset(max(t.words, key=len) for t in node.left)
-        right = frozenset(max(t.words, key=len) for t in node.right)
-        return [left, right]
+        return [frozenset(map(_clue, node.left)), frozenset(map(_clue, node.right))]
     if isinstance(node, Not):
         return None
     found = [_clauses(operand) for operand in node.operands]
@@ -585,15 +598,29 @@ def _clauses(node: Node) -> list[frozenset[str]] | None:
     return [frozenset(w for clauses in found if clauses for w in min(clauses, key=len))]
 
 
-def _quick_test(tree: Node) -> str | None:
-    """The clauses of `tree` as substring tests over all fields folded (`f`: C-speed `in`, no
-    splitting into words), an expression: when it is false, the query cannot match."""
+def _quick_test(tree: Node) -> tuple[str, str | None] | None:
+    """The clauses of `tree` as expressions that are false when the query cannot match: as
+    substring tests over all fields folded (`f`: C-speed `in`, no splitting into words), and,
+    when some are whole words, with those looked up in the story's set of words (`V`), for a
+    story that another query has split already (a set look-up is many times cheaper)."""
     clauses = _clauses(tree)
     if not clauses:
         return None
     # short words first: the common ones, so that a clause that holds stops early
-    ordered = [sorted(c, key=lambda w: (len(w), w)) for c in sorted(clauses, key=len)]
-    return " and ".join("(" + " or ".join(f"{w!r} in f" for w in c) + ")" for c in ordered)
+    ordered = [sorted(c, key=lambda w: (len(w[0]), w[0])) for c in sorted(clauses, key=len)]
+    substrings = " and ".join("(" + " or ".join(f"{w!r} in f" for w, _ in c) + ")" for c in ordered)
+    if not any(whole for c in ordered for _, whole in c):
+        return substrings, None
+    looked_up = " and ".join(
+        "("
+        + " or ".join(
+            f"{w!r} in V" if whole else f"{w!r} in f"
+            for w, whole in sorted(c, key=lambda clue: not clue[1])
+        )
+        + ")"
+        for c in ordered
+    )
+    return substrings, looked_up
 
 
 @dataclass(frozen=True, slots=True)
@@ -680,12 +707,18 @@ class _Writer:
     def vocabulary(self, fields: tuple[str, ...]) -> str:
         return self.vocabularies.setdefault(fields, f"v{len(self.vocabularies)}")
 
-    def function(self, body: str, quick: str | None = None) -> Callable[[Document], object]:
-        """`body` as a function of `doc`; `quick` (over `f`, every field folded) decides
-        first, before the story is split into words."""
+    def function(
+        self, body: str, quick: tuple[str, str | None] | None = None
+    ) -> Callable[[Document], object]:
+        """`body` as a function of `doc`; `quick` (_quick_test) decides first, before the
+        story is split into words."""
         lines = ["def generated(doc):", "    f = doc.all_folded()", "    m = doc.memo"]
-        if quick:
-            lines.append(f"    if not ({quick}):\n        return False")
+        if quick is not None and quick[1] is not None:
+            lines.append(f"    V = doc.split_already({_DEFAULT_FIELDS!r})")
+            lines.append(f"    if not (({quick[1]}) if V is not None else ({quick[0]})):")
+            lines.append("        return False")
+        elif quick is not None:
+            lines.append(f"    if not ({quick[0]}):\n        return False")
         lines += [f"    {v} = doc.vocabulary({f!r})" for f, v in self.vocabularies.items()]
         lines += [f"    {v} = doc.folded({n!r})" for n, v in self.texts.items()]
         lines.append(f"    return {body}")
