@@ -39,10 +39,11 @@ _LOOKALIKES = str.maketrans(
     {"ı": "i", "ſ": "s", "\u212a": "k", "ß": "ss"}
     | dict.fromkeys("\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0\u00ab\u00bb\u2022\u00b7", " ")
 )
-# Every ASCII character that is not a word character (\w), as a space.
-_ASCII_SEPARATORS = str.maketrans(
-    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}
-)
+# Every ASCII character that is not a word character (\w), as a space: for str, and for
+# bytes (bytes.translate is several times faster than str.translate with a dict).
+_NOT_WORD_ASCII = bytes(c for c in range(128) if not (chr(c).isalnum() or chr(c) == "_"))
+_ASCII_SEPARATORS = str.maketrans(dict.fromkeys(_NOT_WORD_ASCII.decode(), " "))
+_ASCII_SEPARATOR_BYTES = bytes.maketrans(_NOT_WORD_ASCII, b" " * len(_NOT_WORD_ASCII))
 # The combining marks NFKD leaves after the letters of Latin, Greek and Cyrillic script.
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
@@ -75,7 +76,7 @@ def words(text: str) -> list[str]:
 def split_folded(folded: str) -> list[str]:
     """The words of folded text: runs of \\w (ASCII text is split by str.split, faster)."""
     if folded.isascii():
-        return folded.translate(_ASCII_SEPARATORS).split()
+        return folded.encode().translate(_ASCII_SEPARATOR_BYTES).decode().split()
     return _WORD.findall(folded)
 
 
@@ -397,6 +398,10 @@ class Document:
             found = self._words[fields] = split_folded("\n".join(map(self.folded, fields)))
         return found
 
+    def split_already(self, fields: tuple[str, ...]) -> frozenset[str] | None:
+        """vocabulary(fields) if a query has built it already, else None."""
+        return self._sets.get(fields)
+
     def vocabulary(self, fields: tuple[str, ...]) -> frozenset[str]:
         """The words of any of `fields` (one set for a term's fields: one look-up a term)."""
         found = self._sets.get(fields)
@@ -406,8 +411,9 @@ class Document:
 
 
 Span = tuple[int, int]  # where a term occurs in a folded field: its first and end character
-# NEAR's terms on one side: each with its longest word and the pattern that finds it
-Alternatives = tuple[tuple[Term, str, re.Pattern[str]], ...]
+# NEAR's terms on one side: each with what a story must hold for it (_needs) and the pattern
+# that finds it
+Alternatives = tuple[tuple[Term, tuple[str, ...], str | None, re.Pattern[str]], ...]
 
 
 def _occurrences(term: Term, pattern: re.Pattern[str], text: str) -> list[Span]:
@@ -428,17 +434,22 @@ def _within(text: str, start: int, end: int, distance: int) -> bool:
     starts and ends with non-word characters, so k words take at least 2k + 1 of them."""
     if end - start < 2 * distance + 3:
         return True
+    if text.isascii():  # its words split as split_folded does, at C speed
+        return len(text[start:end].translate(_ASCII_SEPARATORS).split(None, distance)) <= distance
     return next(itertools.islice(_WORD.finditer(text, start, end), distance, None), None) is None
 
 
-def _near(node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives) -> bool:
+def _near(
+    node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives, shared: bool
+) -> bool:
     """Whether a left and a right alternative occur at most `distance` words apart, in some
-    field. An alternative whose longest word is not a substring of the story is passed over;
-    for each right occurrence only the nearest left ones are measured: the one that ends
-    last before it, the one that starts first after it, and any overlapping."""
+    field. An alternative the story cannot hold (_needs) is passed over; for each right
+    occurrence only the nearest left ones are measured: the one that ends last before it,
+    the one that starts first after it, and any overlapping."""
     folded = doc.all_folded()
-    left = [(t, pattern) for t, longest, pattern in lefts_ if longest in folded]
-    right = [(t, pattern) for t, longest, pattern in rights_ if longest in folded]
+    have = doc.vocabulary(_DEFAULT_FIELDS) if shared else frozenset[str]()
+    left = [(t, p) for t, w, s, p in lefts_ if have.issuperset(w) and (s is None or s in folded)]
+    right = [(t, p) for t, w, s, p in rights_ if have.issuperset(w) and (s is None or s in folded)]
     for name in dict.fromkeys(f for term, _ in left for f in term.fields):
         text = doc.folded(name)
         lefts = sorted(s for t, p in left if name in t.fields for s in _occurrences(t, p, text))
@@ -505,36 +516,78 @@ def _memo_key(term: Term) -> int:
     return next(_memo_keys)
 
 
+# The fields whose words are all words of the headline and the text (Document.vocabulary)
+_VOCABULARY_FIELDS = frozenset(("title", "text", "lead"))
+
+
+def _needs(term: Term, shared: bool) -> tuple[tuple[str, ...], str | None]:
+    """What a story must hold for `term` to occur: words of its headline and text, and a
+    substring of all its fields folded. A set look-up is many times cheaper than a substring
+    test, so whole words are looked up when the query splits the story into words anyway
+    (`shared`); else the term's longest word is the substring."""
+    if not shared or not _VOCABULARY_FIELDS.issuperset(term.fields):
+        return (), max(term.words, key=len)
+    if term.prefix:
+        return term.words[:-1], term.words[-1]
+    return term.words, None
+
+
+def _uses_vocabulary(node: Node) -> bool:
+    """Whether the matcher of `node` splits the story into its set of words (_looked_up)."""
+    if isinstance(node, Term):
+        return _looked_up(node)
+    if isinstance(node, Near):
+        return any(_looked_up(t) for t in (*node.left, *node.right))
+    if isinstance(node, Not):
+        return _uses_vocabulary(node.operand)
+    return any(_uses_vocabulary(n) for n in node.operands)
+
+
 @lru_cache(maxsize=1024)
-def _near_test(node: Near) -> _Remembered:
+def _near_test(node: Near, shared: bool) -> _Remembered:
     """The words-apart test of NEAR (the generated code tests that both sides occur first)."""
-    lefts = tuple((t, max(t.words, key=len), term_pattern(t)) for t in node.left)
-    rights = tuple((t, max(t.words, key=len), term_pattern(t)) for t in node.right)
-    return _Remembered(lambda doc: _near(node, doc, lefts, rights))
+    lefts = tuple((t, *_needs(t, shared), term_pattern(t)) for t in node.left)
+    rights = tuple((t, *_needs(t, shared), term_pattern(t)) for t in node.right)
+    return _Remembered(lambda doc: _near(node, doc, lefts, rights, shared))
 
 
-def _compile(node: Node) -> Matcher:
+def _compile(node: Node, shared: bool) -> Matcher:
     """`node` as a function of a story: one generated Python expression (_Writer)."""
-    writer = _Writer()
+    writer = _Writer(shared)
     return cast(Matcher, writer.function(writer.holds(node)))
 
 
+def _cost(node: Node) -> int:
+    """How costly a part is to test, roughly: single words, other terms (a search), groups,
+    NEAR (occurrences measured)."""
+    if isinstance(node, Term):
+        return 0 if len(node.words) == 1 else 1
+    return 3 if isinstance(node, Near) else 2
+
+
 def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
-    """Single words before phrases and groups: AND and OR stop at the first answer."""
-    return tuple(
-        sorted(operands, key=lambda n: 0 if isinstance(n, Term) and len(n.words) == 1 else 1)
-    )
+    """The cheaper parts first: AND and OR stop at the first answer."""
+    return tuple(sorted(operands, key=_cost))
 
 
-def _clauses(node: Node) -> list[frozenset[str]] | None:
+Clue = tuple[str, bool]  # a word a story must hold, and whether it is a whole word (_clue)
+
+
+def _clue(term: Term) -> Clue:
+    """The longest word of `term`, and whether it is a whole word of the headline and text
+    (then it can be looked up in the story's set of words; else it is a substring)."""
+    at = max(range(len(term.words)), key=lambda i: len(term.words[i]))
+    prefix = term.prefix and at == len(term.words) - 1
+    return term.words[at], not prefix and _VOCABULARY_FIELDS.issuperset(term.fields)
+
+
+def _clauses(node: Node) -> list[frozenset[Clue]] | None:
     """A necessary condition of `node` as clauses: each a set of words one of which must
     occur in the story's folded text. None: no condition (a NOT holds of most texts)."""
     if isinstance(node, Term):
-        return [frozenset([max(node.words, key=len)])]
+        return [frozenset([_clue(node)])]
     if isinstance(node, Near):
-        left = frozenset(max(t.words, key=len) for t in node.left)
-        right = frozenset(max(t.words, key=len) for t in node.right)
-        return [left, right]
+        return [frozenset(map(_clue, node.left)), frozenset(map(_clue, node.right))]
     if isinstance(node, Not):
         return None
     found = [_clauses(operand) for operand in node.operands]
@@ -545,15 +598,29 @@ def _clauses(node: Node) -> list[frozenset[str]] | None:
     return [frozenset(w for clauses in found if clauses for w in min(clauses, key=len))]
 
 
-def _quick_test(tree: Node) -> str | None:
-    """The clauses of `tree` as substring tests over all fields folded (`f`: C-speed `in`, no
-    splitting into words), an expression: when it is false, the query cannot match."""
+def _quick_test(tree: Node) -> tuple[str, str | None] | None:
+    """The clauses of `tree` as expressions that are false when the query cannot match: as
+    substring tests over all fields folded (`f`: C-speed `in`, no splitting into words), and,
+    when some are whole words, with those looked up in the story's set of words (`V`), for a
+    story that another query has split already (a set look-up is many times cheaper)."""
     clauses = _clauses(tree)
     if not clauses:
         return None
     # short words first: the common ones, so that a clause that holds stops early
-    ordered = [sorted(c, key=lambda w: (len(w), w)) for c in sorted(clauses, key=len)]
-    return " and ".join("(" + " or ".join(f"{w!r} in f" for w in c) + ")" for c in ordered)
+    ordered = [sorted(c, key=lambda w: (len(w[0]), w[0])) for c in sorted(clauses, key=len)]
+    substrings = " and ".join("(" + " or ".join(f"{w!r} in f" for w, _ in c) + ")" for c in ordered)
+    if not any(whole for c in ordered for _, whole in c):
+        return substrings, None
+    looked_up = " and ".join(
+        "("
+        + " or ".join(
+            f"{w!r} in V" if whole else f"{w!r} in f"
+            for w, whole in sorted(c, key=lambda clue: not clue[1])
+        )
+        + ")"
+        for c in ordered
+    )
+    return substrings, looked_up
 
 
 @dataclass(frozen=True, slots=True)
@@ -623,11 +690,13 @@ class _Writer:
     search and NEAR a call (_near_test), whose answers the story remembers. The source is
     built from repr() of folded words and from generated names only."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool) -> None:
+        self.shared = shared  # the story's words are split into a set anyway (_needs)
         self.names: dict[str, object] = {}
         self.vocabularies: dict[tuple[str, ...], str] = {}
         self.texts: dict[str, str] = {}
         self.depth = 0
+        self.locals = 0
 
     def name(self, value: object, kind: str) -> str:
         """A name for `value` in the generated function's globals."""
@@ -638,12 +707,18 @@ class _Writer:
     def vocabulary(self, fields: tuple[str, ...]) -> str:
         return self.vocabularies.setdefault(fields, f"v{len(self.vocabularies)}")
 
-    def function(self, body: str, quick: str | None = None) -> Callable[[Document], object]:
-        """`body` as a function of `doc`; `quick` (over `f`, every field folded) decides
-        first, before the story is split into words."""
+    def function(
+        self, body: str, quick: tuple[str, str | None] | None = None
+    ) -> Callable[[Document], object]:
+        """`body` as a function of `doc`; `quick` (_quick_test) decides first, before the
+        story is split into words."""
         lines = ["def generated(doc):", "    f = doc.all_folded()", "    m = doc.memo"]
-        if quick:
-            lines.append(f"    if not ({quick}):\n        return False")
+        if quick is not None and quick[1] is not None:
+            lines.append(f"    V = doc.split_already({_DEFAULT_FIELDS!r})")
+            lines.append(f"    if not (({quick[1]}) if V is not None else ({quick[0]})):")
+            lines.append("        return False")
+        elif quick is not None:
+            lines.append(f"    if not ({quick[0]}):\n        return False")
         lines += [f"    {v} = doc.vocabulary({f!r})" for f, v in self.vocabularies.items()]
         lines += [f"    {v} = doc.folded({n!r})" for n, v in self.texts.items()]
         lines.append(f"    return {body}")
@@ -653,7 +728,7 @@ class _Writer:
     def holds(self, node: Node) -> str:
         """An expression that is true when `node` holds for `doc`."""
         if self.depth > NESTING and not isinstance(node, Term):
-            return f"{self.name(_compile(node), 'g')}(doc)"
+            return f"{self.name(_compile(node, self.shared), 'g')}(doc)"
         self.depth += 1
         try:
             return self._holds(node)
@@ -667,7 +742,7 @@ class _Writer:
             return self.searched(node)
         if isinstance(node, Near):  # both sides first: most stories lack one
             sides = f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
-            return f"({sides} and {self.remembered(_near_test(node))})"
+            return f"({sides} and {self.remembered(_near_test(node, self.shared))})"
         if isinstance(node, Not):
             return f"(not {self.holds(node.operand)})"
         if isinstance(node, And):
@@ -688,13 +763,16 @@ class _Writer:
         return "(" + " or ".join(parts) + ")"
 
     def searched(self, term: Term) -> str:
-        """The memo's answer for `term`; else whether its longest word is a substring of the
-        story (most are not) and its pattern is found in one of its fields, kept."""
+        """The memo's answer for `term`; else whether the story may hold it (_needs: most do
+        not) and its pattern is found in one of its fields, kept."""
         key = _memo_key(term)
         pattern = self.name(term_pattern(term), "p")
         found = " or ".join(f"{pattern}.search({self.text(n)}) is not None" for n in term.fields)
-        longest = max(term.words, key=len)
-        return f"(m[{key}] if {key} in m else m.setdefault({key}, {longest!r} in f and ({found})))"
+        whole, part = _needs(term, self.shared)
+        tests = [f"{w!r} in {self.vocabulary(_DEFAULT_FIELDS)}" for w in whole]
+        tests += [f"{part!r} in f"] if part is not None else []
+        needs = " and ".join(tests)
+        return f"(m[{key}] if {key} in m else m.setdefault({key}, {needs} and ({found})))"
 
     def text(self, name: str) -> str:
         """Field `name` folded: the headline and the text are bound once per call."""
@@ -709,32 +787,42 @@ class _Writer:
 
     def terms(self, node: Node) -> str:
         """An expression whose value is the list of the terms that made `node` hold, or None
-        when it does not hold: a part's terms count when every group above it holds."""
+        when it does not hold: a part's terms count when every group above it holds. Each
+        part is evaluated once, its list kept in a local (`r0`...) for the group above."""
         if self.depth > NESTING and not isinstance(node, Term):
-            return f"{self.name(_explainer(node), 'e')}(doc)"
+            return f"{self.name(_explainer(node, self.shared), 'e')}(doc)"
         self.depth += 1
         try:
             return self._terms(node)
         finally:
             self.depth -= 1
 
+    def local(self) -> str:
+        """A fresh local of the generated function, for one part's list of terms."""
+        self.locals += 1
+        return f"r{self.locals}"
+
     def _terms(self, node: Node) -> str:
-        holds = self.holds(node)
         if isinstance(node, Term):
-            return f"([{self.as_found(node)}] if {holds} else None)"
+            return f"([{self.as_found(node)}] if {self.holds(node)} else None)"
         if isinstance(node, Near):
-            found = [
+            named = ", ".join(
                 f"*(({self.as_found(t)},) if {self.holds(t)} else ())"
                 for t in (*node.left, *node.right)
-            ]
-            return f"([{', '.join(found)}] if {holds} else None)"
+            )
+            return f"([{named}] if {self.holds(node)} else None)"
         if isinstance(node, Not):
             return f"(None if {self.holds(node.operand)} else [])"
-        if isinstance(node, And):  # when it holds, every part does
-            parts = [f"*{self.terms(n)}" for n in node.operands]
-        else:  # when it holds, at least one part does
-            parts = [f"*({self.terms(n)} or ())" for n in node.operands]
-        return f"([{', '.join(parts)}] if {holds} else None)"
+        names = [self.local() for _ in node.operands]
+        kept = [f"({names[i]} := {self.terms(n)}) is None" for i, n in enumerate(node.operands)]
+        if isinstance(node, And):  # it holds when no part fails; the cheap parts tried first
+            order = sorted(range(len(node.operands)), key=lambda i: _cost(node.operands[i]))
+            failed = " or ".join(kept[i] for i in order)
+            found = ", ".join(f"*{r}" for r in names)
+        else:  # it holds when some part does; every part asked, for their terms
+            failed = " & ".join(f"({test})" for test in kept)
+            found = ", ".join(f"*({r} or ())" for r in names)
+        return f"(None if {failed} else [{found}])"
 
     def as_found(self, term: Term) -> str:
         if term.prefix and len(term.words) == 1:
@@ -742,10 +830,10 @@ class _Writer:
         return repr(term.source)
 
 
-def _explainer(node: Node) -> Explainer:
+def _explainer(node: Node, shared: bool) -> Explainer:
     """The terms that made `node` hold, or None (run on matches only: by then the story
     remembers the answers of the costlier tests)."""
-    writer = _Writer()
+    writer = _Writer(shared)
     return cast(Explainer, writer.function(writer.terms(node)))
 
 
@@ -753,9 +841,10 @@ def _explainer(node: Node) -> Explainer:
 def compile_query(query: str) -> Query:
     """Parse and compile once (per process): topic rules travel to the workers as text."""
     tree = parse(query)
-    writer = _Writer()
+    shared = _uses_vocabulary(tree)
+    writer = _Writer(shared)
     matches = cast(Matcher, writer.function(writer.holds(tree), _quick_test(tree)))
-    return Query(query, tree, matches, _explainer(tree))
+    return Query(query, tree, matches, _explainer(tree, shared))
 
 
 def literal_terms(query: str) -> list[str]:
