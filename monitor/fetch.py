@@ -41,7 +41,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
+import select
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import (
@@ -57,7 +59,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from types import TracebackType
-from typing import Literal, Self, cast
+from typing import Any, Literal, Self, cast
 
 import httpcore
 import httpx
@@ -560,13 +562,14 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         failures: list[tuple[str, httpcore.ConnectError | httpcore.ConnectTimeout]] = []
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
+                stream = await self._inner.connect_tcp(
                     address,
                     port,
                     timeout=share,
                     local_address=local_address,
                     socket_options=options,
                 )
+                return _Stream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failures.append((address, exc))
         if len(failures) == 1:
@@ -587,6 +590,53 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class _Stream(httpcore.AsyncNetworkStream):
+    """httpcore's stream with its socket looked up once.
+
+    At every request the pool assigns, httpcore asks each idle connection whether its socket
+    is readable (the server closed it); anyio answers by building a table of all the
+    socket's attributes, a getpeername system call among them, to hand back the socket. The
+    answer is the same (the same readability check, on the same socket), without the table.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self._socket is not None:
+            return _readable(self._socket)
+        return self._inner.get_extra_info(info)
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether a read would not wait: data or the end of the stream, as httpcore checks it
+    (a socket without a file descriptor any more counts as readable: its read returns b"")."""
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):
