@@ -39,6 +39,7 @@ because a CDN answers 503 for one file; the page's own fetch reports a site that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
 import select
@@ -428,7 +429,11 @@ class Fetcher:
     async def _exchange(
         self, url: httpx.URL, headers: dict[str, str], max_bytes: int, truncate: bool
     ) -> _Reply:
-        """Send the request; read the body only for a 2xx answer (errors are not worth reading)."""
+        """Send the request; read the body only for a 2xx answer (errors are not worth reading).
+
+        An answer that has no body (a 304, or a declared length of 0) is read to its end all
+        the same, which takes no waiting: unread, it would leave its connection mid-response,
+        and the pool would close it and open a new one for the next request."""
         request = httpx.Request(
             "GET", url, headers=self._headers | headers, extensions=self._timeouts
         )
@@ -437,6 +442,10 @@ class Fetcher:
             body = b""
             if 200 <= response.status_code < 300:
                 body = await _read_body(response, max_bytes, truncate=truncate)
+            elif response.status_code == 304 or response.headers.get("content-length") == "0":
+                with contextlib.suppress(httpx.HTTPError):  # the status is the answer
+                    async for _ in response.aiter_raw():
+                        pass
             return _Reply(url, response.status_code, response.headers, body)
         finally:
             await response.aclose()
