@@ -160,6 +160,19 @@ def test_reuses_the_connection_for_the_same_host(web_server: WebServer) -> None:
     assert first.client == second.client  # same client port: one keep-alive connection
 
 
+def test_the_connection_is_reused_after_a_not_modified(web_server: WebServer) -> None:
+    web_server.route("/feed", PAGE, etag='"v1"')
+
+    async def run() -> None:
+        async with Fetcher(SETTINGS) as fetcher:
+            for _ in range(3):
+                result = await fetcher.get(web_server.url("/feed"), etag='"v1"')
+                assert isinstance(result, NotModified)
+
+    asyncio.run(run())
+    assert len({request.client for request in web_server.requests}) == 1  # one connection
+
+
 # --- conditional GET ---------------------------------------------------------------------------
 
 

@@ -655,9 +655,10 @@ class Pipeline:
             elif key in failed_before and isinstance(result, Extracted):
                 recovered.append(key)
 
-        async with asyncio.TaskGroup() as group:
-            for entry in fresh:
-                group.create_task(take(entry))
+        if fresh:  # most polls: every link known, nothing to start
+            async with asyncio.TaskGroup() as group:
+                for entry in fresh:
+                    group.create_task(take(entry))
         if failed or recovered:
             await self.writer.run(self._settle_links, job.source.id, failed, recovered)
         return stored

@@ -256,6 +256,15 @@ def _entry(
 
 def plain_text(fragment: str) -> str:
     """Feed titles are often HTML: tags dropped, entities decoded, whitespace folded."""
+    if (
+        fragment.isprintable()  # no control character; no whitespace but the plain space
+        and "<" not in fragment
+        and "&" not in fragment
+        and "  " not in fragment
+        and fragment[:1] != " "
+        and fragment[-1:] != " "
+    ):
+        return fragment  # already plain (most titles): nothing to drop, decode or fold
     if "<" in fragment:
         fragment = _TAG.sub(" ", fragment)
     return " ".join(_CONTROL.sub(" ", html.unescape(fragment)).split())
