@@ -62,6 +62,12 @@ summary's line instead of both."""
 _Job = TypeVar("_Job")
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+NEW_STORIES_PER_TRANSACTION = 16
+"""At most this many new stories share a transaction: enough to spare most commits and trips
+to the writer thread, few enough that SQLite's write lock is not held long."""
 MAX_CHILD_SITEMAPS = 20  # of a sitemap index, per poll
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
@@ -194,6 +200,89 @@ class RecheckJob:
 ArticleResult = Extracted | NotModified | Failed | PageFailed
 
 
+@dataclass(frozen=True, slots=True)
+class _NewStory:
+    """A new link's page, extracted, waiting to be stored."""
+
+    summary: PassSummary
+    source_id: int
+    entry: FeedEntry
+    extracted: Extracted
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What storing a new link did: an alias of a known story, or a story of this kind;
+    and the held versions it settled."""
+
+    kind: str  # "alias", "offtopic", "duplicate" or "new"
+    settled: int
+
+
+def _count_stored(summary: PassSummary, stored: _Stored) -> bool:
+    """Count a committed outcome in the pass's summary; True when a story was added."""
+    summary.changed += stored.settled
+    if stored.kind == "alias":
+        summary.aliases += 1
+        return False
+    if stored.kind == "offtopic":
+        summary.offtopic += 1
+    elif stored.kind == "duplicate":
+        summary.duplicates += 1
+    else:
+        summary.new += 1
+    return True
+
+
+class _Batches(Generic[_Item, _Result]):
+    """Gathers the items that become ready while the previous batch is being written and
+    hands them on together: the first item goes at once, the rest wait no longer than the
+    write before them. One batch at a time; each item gets its own result or exception."""
+
+    def __init__(
+        self, write: Callable[[list[_Item]], Awaitable[list[_Result | Exception]]], limit: int
+    ) -> None:
+        self.write = write
+        self.limit = limit
+        self._pending: list[tuple[_Item, asyncio.Future[_Result]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def store(self, item: _Item) -> _Result:
+        future: asyncio.Future[_Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self.limit]
+                del self._pending[: self.limit]
+                try:
+                    results = await self.write([item for item, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if future.done():
+                            continue
+                        if isinstance(exc, Exception):
+                            future.set_exception(exc)
+                        else:
+                            future.cancel()
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():  # its waiter was cancelled
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._flushing = None
+
+
 class Pipeline:
     """Runs passes for one worker. Holds no state that matters between passes."""
 
@@ -234,6 +323,8 @@ class Pipeline:
         self._alerts_announced = 0
         # Articles between fetch and write at once, across the pass: bounds the bodies held.
         self._article_slots = asyncio.Semaphore(max(2, config.fetch.concurrency))
+        # New stories ready together are stored in one transaction (see _store_new_stories).
+        self._new_stories = _Batches(self._write_new_stories, limit=NEW_STORIES_PER_TRANSACTION)
 
     def close(self) -> None:
         self.writer.close()
@@ -640,8 +731,8 @@ class Pipeline:
                         entry.url, settings=job.settings, source_id=job.source.id
                     )
                     if isinstance(result, Extracted):
-                        stored += await self.writer.run(
-                            self._store_new_story, summary, job.source.id, entry, result
+                        stored += await self._new_stories.store(
+                            _NewStory(summary, job.source.id, entry, result)
                         )
             except Exception as exc:  # this link's failure, not the source's
                 log.exception("article %s: storing failed", entry.url)
@@ -747,47 +838,89 @@ class Pipeline:
             )
         self._announce_alerts()
 
+    async def _write_new_stories(self, batch: list[_NewStory]) -> list[bool | Exception]:
+        return await self.writer.run(self._store_new_stories, batch)
+
+    def _store_new_stories(self, batch: list[_NewStory]) -> list[bool | Exception]:
+        """Store the new stories ready at once in one transaction (one commit, one trip to
+        the writer thread); each story's alert events go in with it. Should any story fail,
+        the whole transaction is rolled back and each story is stored again in its own, so
+        one story's failure loses no other: the same outcome as storing them one by one."""
+        if len(batch) == 1:
+            return self._store_alone(batch)
+        held_before = set(self.stories.to_settle)
+        try:
+            with self.sessions.begin() as session:
+                outcomes = [
+                    self._store_new_story(session, new.source_id, new.entry, new.extracted)
+                    for new in batch
+                ]
+        except Exception:
+            log.info("storing %d new stories at once failed; storing each alone", len(batch))
+            self.stories.to_settle.update(held_before)  # they were not settled after all
+            self.stories.forget_uncommitted()
+            return self._store_alone(batch)
+        self._announce_alerts()
+        return [
+            _count_stored(new.summary, outcome)
+            for new, outcome in zip(batch, outcomes, strict=True)
+        ]
+
+    def _store_alone(self, batch: list[_NewStory]) -> list[bool | Exception]:
+        """Each story in its own transaction; a failure is that story's result."""
+        results: list[bool | Exception] = []
+        for new in batch:
+            try:
+                with self.sessions.begin() as session:
+                    outcome = self._store_new_story(
+                        session, new.source_id, new.entry, new.extracted
+                    )
+            except IntegrityError:
+                log.info("story %s was stored by another worker meanwhile", new.entry.url)
+                results.append(False)
+                continue
+            except Exception as exc:
+                results.append(exc)
+                continue
+            self._announce_alerts()
+            results.append(_count_stored(new.summary, outcome))
+        return results
+
     def _store_new_story(
-        self, summary: PassSummary, source_id: int, entry: FeedEntry, extracted: Extracted
-    ) -> bool:
+        self, session: Session, source_id: int, entry: FeedEntry, extracted: Extracted
+    ) -> _Stored:
         """Store a story, unless the page turns out to be one already known at another URL
         (its same-site rel=canonical or the end of its redirects): then the URL becomes an
         alias. A canonical on another site is kept as the story's `canonical_hint`."""
         now = self.clock()
         found = story_urls(entry.url, extracted)
         urls = found.urls
-        try:
-            with self.sessions.begin() as session:
-                known = queries.story_by_keys(session, urls)
-                if known is not None:
-                    queries.add_aliases(session, known.id, urls)
-                    summary.aliases += 1
-                    return False
-                url = next(reversed(urls.values()))  # the canonical, else the final URL
-                recheck = self._recheck_schedule(self._settings_by_id(source_id))
-                story = self.stories.new_story(
-                    session,
-                    source_id,
-                    url,
-                    extracted,
-                    entry,
-                    now,
-                    recheck=recheck,
-                    canonical_hint=found.canonical_hint,
-                )
-                queries.add_aliases(session, story.id, urls)
-                summary.changed += self._settle_held(session)
-        except IntegrityError:
-            log.info("story %s was stored by another worker meanwhile", entry.url)
-            return False
-        self._announce_alerts()
+        known = queries.story_by_keys(session, urls)
+        if known is not None:
+            queries.add_aliases(session, known.id, urls)
+            return _Stored("alias", 0)
+        url = next(reversed(urls.values()))  # the canonical, else the final URL
+        recheck = self._recheck_schedule(self._settings_by_id(source_id))
+        story = self.stories.new_story(
+            session,
+            source_id,
+            url,
+            extracted,
+            entry,
+            now,
+            recheck=recheck,
+            canonical_hint=found.canonical_hint,
+        )
+        queries.add_aliases(session, story.id, urls)
+        settled = self._settle_held(session)
+        # The next story in the transaction sees this one whole, even through Core queries
+        # that do not flush (the event index's catch-up).
+        session.flush()
         if story.status == "offtopic":
-            summary.offtopic += 1
-        elif story.duplicate_kind is not None:
-            summary.duplicates += 1
-        else:
-            summary.new += 1
-        return True
+            return _Stored("offtopic", settled)
+        if story.duplicate_kind is not None:
+            return _Stored("duplicate", settled)
+        return _Stored("new", settled)
 
     # ------------------------------------------------------------ re-checks
 

@@ -5,9 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from monitor.store import claims
@@ -357,16 +370,21 @@ def replace_bands(
     story_id: int | None = None,
 ) -> None:
     """Store an owner's LSH band hashes, replacing what it had."""
+    # Core statements on the session's connection: no ORM object is ever made of a band, so
+    # the ORM's bulk paths (which cost more than the statements) have nothing to keep in step.
+    session.flush()  # the owner's row exists before its bands point at it
+    connection = session.connection()
+    table = cast(Table, FingerprintBand.__table__)
     if seed_id is not None:
-        session.execute(delete(FingerprintBand).where(FingerprintBand.seed_id == seed_id))
+        connection.execute(delete(table).where(table.c.seed_id == seed_id))
     if story_id is not None:
-        session.execute(delete(FingerprintBand).where(FingerprintBand.story_id == story_id))
+        connection.execute(delete(table).where(table.c.story_id == story_id))
     rows = [
         {"band": index, "hash": value, "seed_id": seed_id, "story_id": story_id}
         for index, value in enumerate(bands)
     ]
-    if rows:  # one multi-row INSERT, not an ORM object per band
-        session.execute(insert(FingerprintBand), rows)
+    if rows:  # one executemany, not an ORM object per band
+        connection.execute(insert(table), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,26 +396,41 @@ class Candidate:
 
 def band_candidates(session: Session, bands: Sequence[int], limit: int = 50) -> list[Candidate]:
     """Seeds and stories sharing at least one LSH band with these: a few indexed lookups."""
-    pairs = list(enumerate(bands))
-    if not pairs:
+    if not bands:
         return []
-    shared = func.count().label("shared")
-    # One (band = i AND hash = h) test per band: SQLite turns this into one index search per
-    # band, where it would scan the whole table for a row-value IN list.
-    matches = or_(
-        *(
-            and_(FingerprintBand.band == band, FingerprintBand.hash == value)
-            for band, value in pairs
+    params: dict[str, int] = {"limit": limit}
+    for band, value in enumerate(bands):
+        params[f"h{band}"] = value
+    rows = session.execute(_band_query(len(bands)), params)
+    return [Candidate(seed, story, count) for seed, story, count in rows]
+
+
+_BAND_QUERIES: dict[int, Executable] = {}
+
+
+def _band_query(bands: int) -> Executable:
+    """The look-up for this many bands, built once: building the expression for each story
+    cost more than running it. Band i's hash is the parameter h<i>."""
+    found = _BAND_QUERIES.get(bands)
+    if found is None:
+        shared = func.count().label("shared")
+        # One (band = i AND hash = h) test per band: SQLite turns this into one index search
+        # per band, where it would scan the whole table for a row-value IN list.
+        matches = or_(
+            *(
+                and_(FingerprintBand.band == band, FingerprintBand.hash == bindparam(f"h{band}"))
+                for band in range(bands)
+            )
         )
-    )
-    query = (
-        select(FingerprintBand.seed_id, FingerprintBand.story_id, shared)
-        .where(matches)
-        .group_by(FingerprintBand.seed_id, FingerprintBand.story_id)
-        .order_by(shared.desc())
-        .limit(limit)
-    )
-    return [Candidate(seed, story, count) for seed, story, count in session.execute(query)]
+        query = (
+            select(FingerprintBand.seed_id, FingerprintBand.story_id, shared)
+            .where(matches)
+            .group_by(FingerprintBand.seed_id, FingerprintBand.story_id)
+            .order_by(shared.desc())
+            .limit(bindparam("limit"))
+        )
+        _BAND_QUERIES[bands] = found = query
+    return found
 
 
 def story_with_text_hash(session: Session, text_hash: str, exclude_id: int | None) -> Story | None:

@@ -130,6 +130,11 @@ class StoryWriter:
         self.outbox.cluster_event(session, story, now)
         return story
 
+    def forget_uncommitted(self) -> None:
+        """After a rolled-back transaction that stored several stories: the event index may
+        have read the earlier ones, so it reads the window again at its next look-up."""
+        self._events = StoredEvents(self.config.clusters.window)
+
     def adopt_watched(
         self, session: Session, story: Story, extracted: Extracted, now: datetime
     ) -> bool:
