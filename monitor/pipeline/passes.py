@@ -911,7 +911,7 @@ class Pipeline:
             recheck=recheck,
             canonical_hint=found.canonical_hint,
         )
-        queries.add_aliases(session, story.id, urls)
+        queries.add_aliases(session, story.id, urls, unknown=True)  # story_by_keys found none
         settled = self._settle_held(session)
         # The next story in the transaction sees this one whole, even through Core queries
         # that do not flush (the event index's catch-up).
