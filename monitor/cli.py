@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from monitor.app import App
+    from monitor.config import Config
     from monitor.store.models import Story
+    from monitor.store.reads import Reader, StoryRow
 
 # Piped output is not wrapped at 80 columns: scripts grep it line by line.
 PIPE_WIDTH = 4096
@@ -76,6 +78,22 @@ def app_context(path: Path | None = None, *, migrate: bool = True) -> Iterator[A
 
     with open_app_context(path, migrate=migrate) as app:
         yield app
+
+
+@contextmanager
+def read_context(path: Path | None = None) -> Iterator[tuple[Config, Reader]]:
+    """The config and a reader of its database, for the commands that only read: on the
+    DB-API, without SQLAlchemy, unless the database must be migrated first
+    (monitor.store.reads)."""
+    from monitor.config import config_path, load_config
+    from monitor.store.reads import open_reader
+
+    config = load_config(config_path(path))
+    reader = open_reader(config.database.url)
+    try:
+        yield config, reader
+    finally:
+        reader.close()
 
 
 class _Group(typer.core.TyperGroup):
@@ -578,9 +596,10 @@ def status(as_json: JsonOption = False) -> None:
     """Is polling healthy (the verdict /healthz gives, from the database's facts), last
     success, failing and overdue sources, re-checks waiting."""
     from monitor import reports
+    from monitor.clock import utcnow
 
-    with app_context(state.config) as app, app.sessions() as session:
-        facts = reports.status_facts(session, app.engine, app.config, app.clock())
+    with read_context(state.config) as (config, reader):
+        facts = reports.read_status_facts(reader, config, utcnow())
     document = reports.status_document(facts)
     report, judged, size, degraded = facts.report, facts.judged, facts.size, facts.degraded
     if as_json:
@@ -612,7 +631,7 @@ def status(as_json: JsonOption = False) -> None:
         out.print(
             Text(f"story links failing, tried again later: {report.links_failing}", style="yellow")
         )
-    if any(facts.alerts.values()) or app.config.alerts:
+    if any(facts.alerts.values()) or config.alerts:
         pending_alerts = document["alerts_pending"]
         failed_alerts = document["alerts_failed"]
         line = f"alerts: {pending_alerts} pending, {failed_alerts} failed"
@@ -675,7 +694,8 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """New and changed coverage."""
-    from monitor.store import queries
+    from monitor.store.reads import by_cluster
+    from monitor.store.records import ListFilter
 
     chosen = [
         flag for flag, on in (("--new", new), ("--changed", changed), ("--removed", removed)) if on
@@ -686,7 +706,7 @@ def list_(
         )
     cutoff = parse_since(since, datetime.now(UTC))
     both = not chosen
-    flt = queries.ListFilter(
+    flt = ListFilter(
         since=cutoff,
         new=new or both,
         changed=changed or both,
@@ -694,11 +714,11 @@ def list_(
         topics=tuple(topic or ()),
         include_duplicates=include_duplicates,
     )
-    with app_context(state.config) as app, app.sessions() as session:
+    with read_context(state.config) as (config, reader):
         if topic:
-            known = {t.name for t in app.config.topics}
+            known = {t.name for t in config.topics}
             unknown = [name for name in topic if name not in known]
-            stored = queries.topic_names(session) if unknown else set()
+            stored = reader.topic_names() if unknown else set()
             for name in unknown:
                 if name in stored:
                     continue  # a topic since renamed: its stories are still listed
@@ -706,9 +726,9 @@ def list_(
                     f"no topic named {name!r} in the configuration "
                     f"(topics: {', '.join(sorted(known)) or 'none'})"
                 )
-        stories = queries.list_stories(session, flt)
+        stories = reader.list_stories(flt)
         if clusters:
-            _print_clusters(queries.clusters(session, stories), as_json)
+            _print_clusters(by_cluster(stories), as_json)
             return
         if as_json:
             _print_json([views.story_summary(s) for s in stories])
@@ -716,7 +736,7 @@ def list_(
         _print_story_table(stories, cutoff, utc=utc)
 
 
-def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
+def _print_clusters(groups: dict[int, list[StoryRow]], as_json: bool) -> None:
     from rich.text import Text
 
     from monitor.reports import cluster_rows
@@ -741,7 +761,7 @@ def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
     out.print(table)
 
 
-def _print_story_table(stories: list[Story], cutoff: datetime | None, *, utc: bool) -> None:
+def _print_story_table(stories: list[StoryRow], cutoff: datetime | None, *, utc: bool) -> None:
     """One line per story. On a terminal the outlet and topics are cut short and the title
     takes the rest of the width, each cut marked with an ellipsis, so a listing reads down
     the screen; a pipe gets every character."""
@@ -821,6 +841,13 @@ def _story(app: App, story_id: int) -> tuple[Story, Any]:
     return story, session
 
 
+def _read_story(reader: Reader, story_id: int) -> StoryRow:
+    story = reader.story(story_id)
+    if story is None:
+        raise NotFoundError(f"no story with id {story_id}")
+    return story
+
+
 @cli.command()
 def show(
     story_id: Annotated[int, typer.Argument(metavar="ID", help="A story id (a number).")],
@@ -831,13 +858,10 @@ def show(
     from rich.table import Table
     from rich.text import Text
 
-    from monitor.store import queries
-
-    with app_context(state.config) as app:
-        story, session = _story(app, story_id)
-        with session:
-            versions = queries.versions(session, story.id)
-            detail = views.story_detail(story, versions, queries.aliases(session, story.id))
+    with read_context(state.config) as (_, reader):
+        story = _read_story(reader, story_id)
+        versions = reader.versions(story.id)
+        detail = views.story_detail(story, versions, reader.aliases(story.id))
     if as_json:
         _print_json(detail)
         return
@@ -909,22 +933,20 @@ def diff(
         render_rich,
         version_text,
     )
-    from monitor.store import queries
 
-    with app_context(state.config) as app:
-        story, session = _story(app, story_id)
-        with session:
-            to_number = to if to is not None else story.version_count
-            from_number = from_ if from_ is not None else to_number - 1
-            if story.version_count < 2 and from_ is None and to is None:
-                raise NotFoundError(f"story {story_id} has one version: nothing has changed yet")
-            old = queries.version(session, story.id, from_number)
-            new = queries.version(session, story.id, to_number)
-            for number, row in ((from_number, old), (to_number, new)):
-                if row is None:
-                    raise NotFoundError(
-                        f"story {story_id} has no version {number} (it has {story.version_count})"
-                    )
+    with read_context(state.config) as (_, reader):
+        story = _read_story(reader, story_id)
+        to_number = to if to is not None else story.version_count
+        from_number = from_ if from_ is not None else to_number - 1
+        if story.version_count < 2 and from_ is None and to is None:
+            raise NotFoundError(f"story {story_id} has one version: nothing has changed yet")
+        old = reader.version(story.id, from_number)
+        new = reader.version(story.id, to_number)
+        for number, row in ((from_number, old), (to_number, new)):
+            if row is None:
+                raise NotFoundError(
+                    f"story {story_id} has no version {number} (it has {story.version_count})"
+                )
     assert old is not None and new is not None
     result = compute_diff(version_text(old), version_text(new))
     if as_json:
