@@ -170,7 +170,10 @@ def run(options: Options) -> Report:
             "diff": [*base, "diff", str(story), "--no-color"],
             "status --json": [*base, "status", "--json"],
         }
+        # The .pyc files a user's installation has: the warm-up writes them even where the
+        # environment says not to (else each run would compile monitor's sources again).
         env = {**os.environ, "COLUMNS": "100"}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         listed = subprocess.run(commands["list --json"], capture_output=True, env=env, check=True)
         if len(json.loads(listed.stdout)) != STORIES:
             raise RuntimeError(f"startup is broken: list did not show the {STORIES} stories")
