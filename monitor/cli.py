@@ -3,9 +3,11 @@
 Start-up is most of what a read command costs, so this module imports little: the database
 layer, the config models and Rich are imported by the functions that use them, and the
 pipeline only by the commands that fetch (tests/test_startup.py checks the read path).
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Typer reads every command's signature at each
+start, and evaluating annotations kept as strings then costs more than evaluating them once as
+the module loads; only the names imported for type checking alone are written as strings.
+"""
 
 import json
 import logging
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 PIPE_WIDTH = 4096
 
 
-def _stdout_console() -> Console:
+def _stdout_console() -> "Console":
     from rich.console import Console
 
     console = Console(highlight=False)
@@ -57,7 +59,7 @@ class _LazyConsole:
 class _LazyStderr:
     """The stderr console, made when first used: Rich loads only when something is printed."""
 
-    console: Console | None = None
+    console: "Console | None" = None
 
     def __getattr__(self, name: str) -> Any:
         if self.console is None:
@@ -72,7 +74,7 @@ err: Any = _LazyStderr()
 
 
 @contextmanager
-def app_context(path: Path | None = None, *, migrate: bool = True) -> Iterator[App]:
+def app_context(path: Path | None = None, *, migrate: bool = True) -> "Iterator[App]":
     """monitor.app.app_context, imported when a command opens the database."""
     from monitor.app import app_context as open_app_context
 
@@ -81,7 +83,7 @@ def app_context(path: Path | None = None, *, migrate: bool = True) -> Iterator[A
 
 
 @contextmanager
-def read_context(path: Path | None = None) -> Iterator[tuple[Config, Reader]]:
+def read_context(path: Path | None = None) -> "Iterator[tuple[Config, Reader]]":
     """The config and a reader of its database, for the commands that only read: on the
     DB-API, without SQLAlchemy, unless the database must be migrated first
     (monitor.store.reads)."""
@@ -208,7 +210,7 @@ class _LogHandler(logging.Handler):
     """Log lines to the stderr of the moment; while a progress bar is drawn, through the
     bar's console, which prints them above the bar instead of over it."""
 
-    live: Console | None = None  # the console drawing a progress bar now
+    live: "Console | None" = None  # the console drawing a progress bar now
     in_summary = False  # leave out what the command prints itself (a poll's errors)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -288,7 +290,7 @@ def poll(
     out.print(Text(summary.line() + (f": {why}" if why else "")), soft_wrap=True)
 
 
-async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -> Any:
+async def _run_pass(app: "App", sources: list[str] | None, progress: Any = None) -> Any:
     """The pass, then one round of alert deliveries (those due, this pass's included; a
     failure stays pending for the service or the next poll)."""
     async with app.pipeline() as pipeline:
@@ -311,7 +313,7 @@ async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -
 class _ProgressBar:
     """A Rich progress bar over the sources of a pass (only on a terminal)."""
 
-    def __init__(self, console: Console, label: str = "polling") -> None:
+    def __init__(self, console: "Console", label: str = "polling") -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.bar = Progress(
@@ -401,7 +403,7 @@ def sources(as_json: JsonOption = False) -> None:
         )
 
 
-def _degraded_line(name: str, health: dict[str, Any]) -> Text:
+def _degraded_line(name: str, health: dict[str, Any]) -> "Text":
     """One line for a source whose extraction is degraded: why, since when, what is held."""
     from rich.text import Text
 
@@ -417,7 +419,7 @@ def _degraded_line(name: str, health: dict[str, Any]) -> Text:
     )
 
 
-def _error_or_warning(row: dict[str, Any]) -> Text:
+def _error_or_warning(row: dict[str, Any]) -> "Text":
     """The error column: the last error in red, else the feed's warning (read anyway)."""
     from rich.text import Text
 
@@ -457,7 +459,7 @@ def links(as_json: JsonOption = False) -> None:
     out.print(table)
 
 
-def _table(*columns: str) -> Table:
+def _table(*columns: str) -> "Table":
     """A table whose cells wrap rather than cut: URLs and errors stay whole."""
     from rich.table import Table
 
@@ -467,7 +469,7 @@ def _table(*columns: str) -> Table:
     return table
 
 
-def _box() -> Box:
+def _box() -> "Box":
     """Box-drawing lines on a terminal; plain ASCII for a pipe or a file, which may not
     be read as UTF-8 (and grep, diff and mail all do better with ASCII)."""
     from rich import box
@@ -736,7 +738,7 @@ def list_(
         _print_story_table(stories, cutoff, utc=utc)
 
 
-def _print_clusters(groups: dict[int, list[StoryRow]], as_json: bool) -> None:
+def _print_clusters(groups: "dict[int, list[StoryRow]]", as_json: bool) -> None:
     from rich.text import Text
 
     from monitor.reports import cluster_rows
@@ -761,7 +763,7 @@ def _print_clusters(groups: dict[int, list[StoryRow]], as_json: bool) -> None:
     out.print(table)
 
 
-def _print_story_table(stories: list[StoryRow], cutoff: datetime | None, *, utc: bool) -> None:
+def _print_story_table(stories: "list[StoryRow]", cutoff: datetime | None, *, utc: bool) -> None:
     """One line per story. On a terminal the outlet and topics are cut short and the title
     takes the rest of the width, each cut marked with an ellipsis, so a listing reads down
     the screen; a pipe gets every character."""
@@ -830,7 +832,7 @@ def _print_story_table(stories: list[StoryRow], cutoff: datetime | None, *, utc:
 _CLASS_STYLES = {"removed": "red", "major": "bold yellow", "headline": "magenta", "minor": "dim"}
 
 
-def _story(app: App, story_id: int) -> tuple[Story, Any]:
+def _story(app: "App", story_id: int) -> "tuple[Story, Any]":
     from monitor.store.models import Story
 
     session = app.sessions()
@@ -841,7 +843,7 @@ def _story(app: App, story_id: int) -> tuple[Story, Any]:
     return story, session
 
 
-def _read_story(reader: Reader, story_id: int) -> StoryRow:
+def _read_story(reader: "Reader", story_id: int) -> "StoryRow":
     story = reader.story(story_id)
     if story is None:
         raise NotFoundError(f"no story with id {story_id}")
@@ -1286,7 +1288,7 @@ def _print_trial(report: dict[str, Any], trial: Any) -> None:
         out.print(Text(f"      {views.clean(views.explain_match(match))}", style="dim"))
 
 
-def _highlighted(text: str, patterns: list[Any]) -> Text:
+def _highlighted(text: str, patterns: list[Any]) -> "Text":
     """The matched terms in reverse video on a terminal, else between asterisks (*chips*)."""
     from rich.text import Text
 
