@@ -358,16 +358,23 @@ class Document:
         "everything",
         "memo",
         "named",
+        "text_folded",
+        "title_folded",
         "vocab",
     )
 
     def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
         self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
-        # every query's first test reads all fields folded: they are folded at once
-        self._folded = {"title": fold(title), "text": fold(text), "outlet": fold(outlet)}
-        self._folded["url"] = fold(url)
-        self.both = f"{self._folded['title']}\n{self._folded['text']}"  # headline_and_text()
-        self.everything = f"{self.both}\n{self._folded['outlet']}\n{self._folded['url']}"
+        # every query's first test reads all fields folded: they are folded at once, and
+        # kept in attributes too, which the generated matchers read (folded(), all_folded()
+        # and headline_and_text() are the same strings)
+        self.title_folded = fold(title)
+        self.text_folded = fold(text)
+        outlet_folded, url_folded = fold(outlet), fold(url)
+        self._folded = {"title": self.title_folded, "text": self.text_folded}
+        self._folded |= {"outlet": outlet_folded, "url": url_folded}
+        self.both = f"{self.title_folded}\n{self.text_folded}"
+        self.everything = f"{self.both}\n{outlet_folded}\n{url_folded}"
         self._words: dict[str | tuple[str, ...], list[str]] = {}
         self._sets: dict[tuple[str, ...], frozenset[str]] = {}
         self.vocab: frozenset[str] | None = None  # vocabulary() of the headline and text
@@ -416,7 +423,8 @@ class Document:
             return self.words(fields[0])
         found = self._words.get(fields)
         if found is None:
-            found = self._words[fields] = split_folded("\n".join(map(self.folded, fields)))
+            joined = self.both if fields == _DEFAULT_FIELDS else "\n".join(map(self.folded, fields))
+            found = self._words[fields] = split_folded(joined)
         return found
 
     def split_already(self, fields: tuple[str, ...]) -> frozenset[str] | None:
@@ -494,7 +502,7 @@ class _Side:
     key (Document.memo), the words a story must hold for it (_needs) and its pattern."""
 
     words: dict[str, tuple[tuple[Term, re.Pattern[str]], ...]]
-    searched: tuple[tuple[int, tuple[str, ...], Term, re.Pattern[str]], ...]
+    searched: tuple[tuple[int, tuple[str, ...], str | None, Term, re.Pattern[str]], ...]
     shared: bool  # _needs names whole words, looked up in the story's set of words
 
     @classmethod
@@ -505,8 +513,8 @@ class _Side:
             if _looked_up(term):
                 words[term.words[0]] = (*words.get(term.words[0], ()), (term, term_pattern(term)))
             else:
-                whole = _needs(term, shared)[0]
-                searched.append((_memo_key(term), whole, term, term_pattern(term)))
+                whole, part = _needs(term, shared)
+                searched.append((_memo_key(term), whole, part, term, term_pattern(term)))
         return cls(words, tuple(searched), shared)
 
     def occurrences(self, doc: Document, text: str, end: int) -> list[tuple[Term, list[Span]]]:
@@ -519,10 +527,14 @@ class _Side:
             for term, pattern in self.words[word]:
                 found.append((term, _occurrences(term, pattern, text, end)))
         memo = doc.memo
-        for key, whole, term, pattern in self.searched:
-            # its pattern opens with a word: searched for as fast as a substring would be
+        folded = doc.everything
+        for key, whole, part, term, pattern in self.searched:
             known = memo.get(key)
-            if known is not False and (known or have.issuperset(whole)):
+            if known is False:
+                continue
+            if known is None and not (have.issuperset(whole) and (part is None or part in folded)):
+                memo[key] = False
+            else:
                 spans = _occurrences(term, pattern, text, end)
                 memo[key] = bool(spans)
                 if spans:
@@ -866,7 +878,7 @@ class _Writer:
         lines += [
             f"    {v} = doc.both"
             if n == "+"
-            else f"    {v} = doc.folded({n!r})"
+            else f"    {v} = doc.{n}_folded"
             if n in _DEFAULT_FIELDS
             else f"    {v} = None"
             for n, v in self.texts.items()
@@ -890,9 +902,11 @@ class _Writer:
             if _looked_up(node):
                 return f"({node.words[0]!r} in {self.vocabulary(node.fields)})"
             return self.searched(node)
-        if isinstance(node, Near):  # both sides first: most stories lack one
+        if isinstance(node, Near):  # the memo's answer; else both sides: most stories lack one
+            test = _near_test(node, self.shared)
+            key, name = test.key, self.name(test.test, "t")
             sides = f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
-            return f"({sides} and {self.remembered(_near_test(node, self.shared))})"
+            return f"(m[{key}] if {key} in m else ({sides} and m.setdefault({key}, {name}(doc))))"
         if isinstance(node, Not):
             return f"(not {self.holds(node.operand)})"
         if isinstance(node, And):
@@ -937,11 +951,6 @@ class _Writer:
             return self.texts.setdefault(name, f"x_{name}")
         local = self.texts.setdefault(name, f"x_{name}")  # folded when first needed
         return f"({local} if {local} is not None else ({local} := doc.folded({name!r})))"
-
-    def remembered(self, test: _Remembered) -> str:
-        """The memo's answer, or the test's, kept."""
-        key, name = test.key, self.name(test.test, "t")
-        return f"(m[{key}] if {key} in m else m.setdefault({key}, {name}(doc)))"
 
     def terms(self, node: Node) -> str:
         """An expression whose value is the list of the terms that made `node` hold, or None
@@ -1015,9 +1024,8 @@ class _Writer:
         `n` (_Wildcard)."""
         key = _memo_key(term)
         named = f"{self.name(_wildcard(term, term.source), 'T')}(doc)"
-        return (
-            f"(not (m[{key}] if {key} in m else {term.words[0]!r} in f) or (n := {named}) is None)"
-        )
+        absent = f"({term.words[0]!r} not in f and not m.setdefault({key}, False))"
+        return f"((not m[{key}] if {key} in m else {absent}) or (n := {named}) is None)"
 
 
 def _is_wildcard(term: Term) -> bool:
