@@ -39,10 +39,9 @@ _LOOKALIKES = str.maketrans(
     {"ı": "i", "ſ": "s", "\u212a": "k", "ß": "ss"}
     | dict.fromkeys("\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0\u00ab\u00bb\u2022\u00b7", " ")
 )
-# Every ASCII character that is not a word character (\w), as a space: for str, and for
-# bytes (bytes.translate is several times faster than str.translate with a dict).
+# Every ASCII character that is not a word character (\w), as a space, for bytes (ASCII text
+# is encoded to be translated: bytes.translate is several times faster than str.translate).
 _NOT_WORD_ASCII = bytes(c for c in range(128) if not (chr(c).isalnum() or chr(c) == "_"))
-_ASCII_SEPARATORS = str.maketrans(dict.fromkeys(_NOT_WORD_ASCII.decode(), " "))
 _ASCII_SEPARATOR_BYTES = bytes.maketrans(_NOT_WORD_ASCII, b" " * len(_NOT_WORD_ASCII))
 # The combining marks NFKD leaves after the letters of Latin, Greek and Cyrillic script.
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
@@ -468,7 +467,8 @@ def _within(text: str, start: int, end: int, distance: int) -> bool:
     if end - start < 2 * distance + 3:
         return True
     if text.isascii():  # its words split as split_folded does, at C speed
-        return len(text[start:end].translate(_ASCII_SEPARATORS).split(None, distance)) <= distance
+        gap = text[start:end].encode().translate(_ASCII_SEPARATOR_BYTES)
+        return len(gap.split(None, distance)) <= distance
     return next(itertools.islice(_WORD.finditer(text, start, end), distance, None), None) is None
 
 
@@ -488,8 +488,8 @@ def _near(
     right = [(t, p) for t, w, s, p in rights_ if have.issuperset(w) and (s is None or s in folded)]
     for name in dict.fromkeys(f for term, _ in left for f in term.fields):
         text = doc.folded(name)
-        here = [(t, _occurrences(t, p, text, -1)) for t, p in left if name in t.fields]
-        there = [(t, _occurrences(t, p, text, -1)) for t, p in right if name in t.fields]
+        here = [s for t, p in left if name in t.fields for s in _occurrences(t, p, text, -1)]
+        there = [s for t, p in right if name in t.fields for s in _occurrences(t, p, text, -1)]
         if _near_in(text, here, there, node.distance, -1):
             return True
     return False
@@ -501,31 +501,30 @@ class _Side:
     words (looked up in the story's set of words) and its other terms, each with its memo
     key (Document.memo), the words a story must hold for it (_needs) and its pattern."""
 
-    words: dict[str, tuple[tuple[Term, re.Pattern[str]], ...]]
+    words: dict[str, re.Pattern[str]]
     searched: tuple[tuple[int, tuple[str, ...], str | None, Term, re.Pattern[str]], ...]
     shared: bool  # _needs names whole words, looked up in the story's set of words
 
     @classmethod
     def of(cls, terms: tuple[Term, ...], shared: bool) -> _Side:
-        words: dict[str, tuple[tuple[Term, re.Pattern[str]], ...]] = {}
+        words: dict[str, re.Pattern[str]] = {}
         searched = []
         for term in terms:
             if _looked_up(term):
-                words[term.words[0]] = (*words.get(term.words[0], ()), (term, term_pattern(term)))
+                words[term.words[0]] = term_pattern(term)
             else:
                 whole, part = _needs(term, shared)
                 searched.append((_memo_key(term), whole, part, term, term_pattern(term)))
         return cls(words, tuple(searched), shared)
 
-    def occurrences(self, doc: Document, text: str, end: int) -> list[tuple[Term, list[Span]]]:
+    def occurrences(self, doc: Document, text: str, end: int) -> list[Span]:
         """Where its terms occur in `text`, the folded text of their fields (_near_together);
         what is found about a searched term is kept in the story's memo, where the matchers
         and the explanation read it (the same answer: whether it occurs in its fields)."""
-        found = []
+        found: list[Span] = []
         have = (doc.vocab or doc.vocabulary(_DEFAULT_FIELDS)) if self.shared else frozenset[str]()
         for word in have.intersection(self.words):
-            for term, pattern in self.words[word]:
-                found.append((term, _occurrences(term, pattern, text, end)))
+            found += [occurrence.span() for occurrence in self.words[word].finditer(text)]
         memo = doc.memo
         folded = doc.everything
         for key, whole, part, term, pattern in self.searched:
@@ -537,8 +536,7 @@ class _Side:
             else:
                 spans = _occurrences(term, pattern, text, end)
                 memo[key] = bool(spans)
-                if spans:
-                    found.append((term, spans))
+                found += spans
         return found
 
 
@@ -558,41 +556,36 @@ def _near_together(node: Near, doc: Document, left: _Side, right: _Side) -> bool
 
 
 def _near_in(
-    text: str,
-    left: list[tuple[Term, list[Span]]],
-    right: list[tuple[Term, list[Span]]],
-    distance: int,
-    headline_end: int,
+    text: str, left: list[Span], right: list[Span], distance: int, headline_end: int
 ) -> bool:
     """Whether a left and a right term occur at most `distance` words apart in `text`. For
     each right occurrence only the nearest left ones are measured: the one that ends last
     before it, the one that starts first after it, and any overlapping. In the headline and
     text together (Document.headline_and_text), occurrences either side of `headline_end`
     are in different fields and never measured together (-1: one field)."""
-    lefts = sorted(span for _, spans in left for span in spans)
-    if not lefts:
+    if not left:
         return False
+    lefts = sorted(left)
     ends = sorted(end for _, end in lefts)
     furthest = list(itertools.accumulate((end for _, end in lefts), max))
-    for _, spans in right:
-        for r_start, r_end in spans:
-            in_text = r_start > headline_end
-            after = bisect_left(lefts, (r_end,))  # lefts[:after] start before r_end
-            if after and furthest[after - 1] > r_start:
-                return True  # they overlap (so they are in one field)
-            before = bisect_right(ends, r_start)
-            if (
-                before
-                and (ends[before - 1] > headline_end) == in_text
-                and _within(text, ends[before - 1], r_start, distance)
-            ):
-                return True
-            if (
-                after < len(lefts)
-                and (lefts[after][0] > headline_end) == in_text
-                and _within(text, r_end, lefts[after][0], distance)
-            ):
-                return True
+    for r_start, r_end in right:
+        in_text = r_start > headline_end
+        after = bisect_left(lefts, (r_end,))  # lefts[:after] start before r_end
+        if after and furthest[after - 1] > r_start:
+            return True  # they overlap (so they are in one field)
+        before = bisect_right(ends, r_start)
+        if (
+            before
+            and (ends[before - 1] > headline_end) == in_text
+            and _within(text, ends[before - 1], r_start, distance)
+        ):
+            return True
+        if (
+            after < len(lefts)
+            and (lefts[after][0] > headline_end) == in_text
+            and _within(text, r_end, lefts[after][0], distance)
+        ):
+            return True
     return False
 
 
