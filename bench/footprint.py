@@ -18,15 +18,15 @@ service can make them. A pass is counted from the database: pass N is done when 
 has N rows in the polls table (a tick may take a part of the sources only: a source polled in
 the last second of a pass is not due yet when the next one starts). When pass 1, 2, ... 10
 (`--quick`: 6) are done, the benchmark reads the memory of every process of the service: the
-`monitor run` process and its descendants (the multiprocessing forkserver and resource
-tracker, and the pool's workers, which the forkserver forks), found through
-/proc/PID/task/*/children: VmRSS from /proc/PID/status and Pss from /proc/PID/smaps_rollup.
+`monitor run` process and its descendants (the pool's workers; a multiprocessing forkserver
+or resource tracker, were there one), found through /proc/PID/task/*/children: VmRSS from
+/proc/PID/status and Pss from /proc/PID/smaps_rollup.
 
-Rows:
+Rows, in MB (10^6 bytes, as the targets are; the notes give MiB):
 
 - **RSS, all processes**: the sum of their VmRSS after the last pass. Pages the processes share
-  (the forkserver's imports, copy-on-write in its workers) are counted in each of them, so the
-  sum overstates what the service takes; baseline: the VmRSS of an idle Python process that
+  (the Python interpreter and libraries' code) are counted in each of them, so the sum
+  overstates what the service takes; baseline: the VmRSS of an idle Python process that
   imported what `monitor run` imports (monitor.cli, monitor.pipeline.service,
   monitor.store.db) and did nothing else. The ratio is how many times that the running service
   holds.
@@ -69,6 +69,7 @@ CHANGE_EVERY = 10  # one feed in 10 has a new revision at each poll
 NEW_EVERY = 20  # the first item of one feed in 20 is new in the first pass
 CONCURRENCY = 16
 DEADLINE = 600.0  # seconds for all passes; past it the benchmark fails
+MB_PER_MIB = 1024 * 1024 / 1e6  # the targets are in MB, /proc counts KiB
 REPO = Path(__file__).resolve().parent.parent
 SERVICE = "from monitor.cli import main; main()"
 IDLE = (
@@ -195,10 +196,10 @@ def _descendants(pid: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class _Memory:
+class Memory:
     """The memory of each process of the service at one moment, in MiB."""
 
-    rss: dict[str, float]  # by role: "service", "forkserver", "resource tracker", "worker N"
+    rss: dict[str, float]  # by role: "service", "worker N" ("forkserver", "resource tracker")
     pss: dict[str, float]
     peak: dict[str, float]  # VmHWM
 
@@ -211,7 +212,7 @@ class _Memory:
         return sum(self.pss.values())
 
 
-def process_tree_memory(service: int) -> _Memory:
+def process_tree_memory(service: int) -> Memory:
     """Every process of the service; one that exits meanwhile (a replaced worker) is left out."""
     rss: dict[str, float] = {}
     pss: dict[str, float] = {}
@@ -233,7 +234,7 @@ def process_tree_memory(service: int) -> _Memory:
             rss[role], pss[role], peak[role] = _vm(pid, "VmRSS"), _pss(pid), _vm(pid, "VmHWM")
         except (OSError, RuntimeError):
             continue
-    return _Memory(rss, pss, peak)
+    return Memory(rss, pss, peak)
 
 
 def _status_field(pid: int, name: str) -> str:
@@ -268,7 +269,7 @@ def idle_memory() -> tuple[float, float]:
 
 @dataclass
 class _Service:
-    memory: list[_Memory] = field(default_factory=list)  # after pass 1, 2, ...
+    memory: list[Memory] = field(default_factory=list)  # after pass 1, 2, ...
     at: list[float] = field(default_factory=list)  # seconds since start when each was done
     polls: dict[int | None, int] = field(default_factory=dict)  # by HTTP status
     errors: int = 0
@@ -367,21 +368,21 @@ def _report(
     rows = [
         Row(
             f"footprint, RSS after pass {passes}, all {count} processes",
-            "MiB",
-            last.total_rss,
-            idle_rss,
+            "MB",
+            last.total_rss * MB_PER_MIB,
+            idle_rss * MB_PER_MIB,
         ),
         Row(
             f"footprint, PSS after pass {passes}, all {count} processes",
-            "MiB",
-            last.total_pss,
-            idle_pss,
+            "MB",
+            last.total_pss * MB_PER_MIB,
+            idle_pss * MB_PER_MIB,
         ),
         Row(
             f"footprint, RSS growth pass {middle} -> {passes}, all processes",
-            "MiB",
-            last.total_rss - mid.total_rss,
-            mid.total_rss,
+            "MB",
+            (last.total_rss - mid.total_rss) * MB_PER_MIB,
+            mid.total_rss * MB_PER_MIB,
         ),
     ]
     durations = [b - a for a, b in zip(service.at, service.at[1:], strict=False)]
@@ -400,7 +401,8 @@ def _report(
         f"(a tick a second), concurrency {CONCURRENCY} = per_host_concurrency, "
         "per_host_delay 0s (one host), [processing] processes at its default; respect_robots "
         "on (the server answers 404: allow all)",
-        f"pass N = every source has N rows in polls; MiB after each pass, all processes "
+        f"pass N = every source has N rows in polls; MiB (the rows are in MB: x {MB_PER_MIB:.4f}) "
+        f"after each pass, all processes "
         f"together: RSS {', '.join(f'{m.total_rss:.1f}' for m in service.memory)}; PSS "
         f"{', '.join(f'{m.total_pss:.1f}' for m in service.memory)}; seconds per pass after "
         f"the first: {', '.join(f'{d:.1f}' for d in durations)} (the first took "

@@ -815,7 +815,8 @@ def _open_app(folder: Path, server: RunningServer, url: str, feeds: int) -> App:
 
 async def _warm_up(folder: Path, server: RunningServer, urls: list[str], results: _Results) -> None:
     """One feed through monitor (into a scratch file), a few GETs and extractions, untimed:
-    no timed run pays for first-use imports, caches, or starting the forkserver."""
+    no timed run pays for first-use imports or caches. (Each timed pass starts its own
+    pool's workers, as a `monitor poll` does.)"""
     await _get_all(urls[:ITEMS], results.timeout)
     app = _open_app(folder, server, f"sqlite:///{folder / 'warm-up.db'}", 1)
     try:
@@ -856,7 +857,7 @@ async def _get_and_extract(
     urls: list[str], processes: int, timeout: float
 ) -> tuple[float, float, float, list[float]]:
     """GET every URL as `_get_all` does and extract its text with trafilatura in a
-    ProcessPoolExecutor of `processes` (forked from a forkserver, as monitor's workers are),
+    ProcessPoolExecutor of `processes` (each worker imports trafilatura, as monitor's do),
     CONCURRENCY pages between GET and extracted text at once: the work no ingest can skip.
     Wall and CPU seconds (this process, then the workers'), and event-loop lag samples."""
     loop = asyncio.get_running_loop()

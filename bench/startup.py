@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -41,6 +41,7 @@ TOPICS = {
     "chip-exports": ["export controls", "chip ban", "H20"],
     "stargate": ["Stargate"],
 }
+SOURCE_NAMES = tuple(f"outlet-{index}" for index in range(SOURCES))
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 PARAGRAPH = (
     "The Commerce Department said on Tuesday that licences for shipments of advanced chips "
@@ -57,18 +58,25 @@ def monitor_command() -> list[str]:
     return [sys.executable, "-c", "from monitor.cli import main; main()"]
 
 
-def write_config(folder: Path) -> Path:
-    """folder/monitor.toml with its seeds folder and a SQLite file beside it."""
+def write_config(
+    folder: Path,
+    url: str | None = None,
+    topics: Mapping[str, list[str]] = TOPICS,
+    sources: Sequence[str] = SOURCE_NAMES,
+) -> Path:
+    """folder/monitor.toml with its seeds folder and a database: `url`, else a SQLite file
+    beside it."""
     seeds = folder / "seeds"
     seeds.mkdir()
     (seeds / "seed-one.txt").write_text(PARAGRAPH.format(n=43) + "\n", encoding="utf-8")
-    lines = ["[database]", f"url = {toml_string('sqlite:///' + str(folder / 'small.db'))}"]
-    for name, keywords in TOPICS.items():
+    url = url or "sqlite:///" + str(folder / "small.db")
+    lines = ["[database]", f"url = {toml_string(url)}"]
+    for name, keywords in topics.items():
         lines += ["[[topics]]", f"name = {toml_string(name)}", f"keywords = {json.dumps(keywords)}"]
-    for index in range(SOURCES):
+    for index, name in enumerate(sources):
         lines += [
             "[[sources]]",
-            f'name = "outlet-{index}"',
+            f"name = {toml_string(name)}",
             f'url = "https://outlet-{index}.example.org/rss.xml"',
         ]
     path = folder / "monitor.toml"
@@ -162,7 +170,10 @@ def run(options: Options) -> Report:
             "diff": [*base, "diff", str(story), "--no-color"],
             "status --json": [*base, "status", "--json"],
         }
+        # The .pyc files a user's installation has: the warm-up writes them even where the
+        # environment says not to (else each run would compile monitor's sources again).
         env = {**os.environ, "COLUMNS": "100"}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         listed = subprocess.run(commands["list --json"], capture_output=True, env=env, check=True)
         if len(json.loads(listed.stdout)) != STORIES:
             raise RuntimeError(f"startup is broken: list did not show the {STORIES} stories")

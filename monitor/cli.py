@@ -3,9 +3,11 @@
 Start-up is most of what a read command costs, so this module imports little: the database
 layer, the config models and Rich are imported by the functions that use them, and the
 pipeline only by the commands that fetch (tests/test_startup.py checks the read path).
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Typer reads every command's signature at each
+start, and evaluating annotations kept as strings then costs more than evaluating them once as
+the module loads; only the names imported for type checking alone are written as strings.
+"""
 
 import json
 import logging
@@ -32,13 +34,15 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from monitor.app import App
+    from monitor.config import Config
     from monitor.store.models import Story
+    from monitor.store.reads import Reader, StoryRow
 
 # Piped output is not wrapped at 80 columns: scripts grep it line by line.
 PIPE_WIDTH = 4096
 
 
-def _stdout_console() -> Console:
+def _stdout_console() -> "Console":
     from rich.console import Console
 
     console = Console(highlight=False)
@@ -55,7 +59,7 @@ class _LazyConsole:
 class _LazyStderr:
     """The stderr console, made when first used: Rich loads only when something is printed."""
 
-    console: Console | None = None
+    console: "Console | None" = None
 
     def __getattr__(self, name: str) -> Any:
         if self.console is None:
@@ -70,12 +74,28 @@ err: Any = _LazyStderr()
 
 
 @contextmanager
-def app_context(path: Path | None = None, *, migrate: bool = True) -> Iterator[App]:
+def app_context(path: Path | None = None, *, migrate: bool = True) -> "Iterator[App]":
     """monitor.app.app_context, imported when a command opens the database."""
     from monitor.app import app_context as open_app_context
 
     with open_app_context(path, migrate=migrate) as app:
         yield app
+
+
+@contextmanager
+def read_context(path: Path | None = None) -> "Iterator[tuple[Config, Reader]]":
+    """The config and a reader of its database, for the commands that only read: on the
+    DB-API, without SQLAlchemy, unless the database must be migrated first
+    (monitor.store.reads)."""
+    from monitor.config import config_path, load_config
+    from monitor.store.reads import open_reader
+
+    config = load_config(config_path(path))
+    reader = open_reader(config.database.url)
+    try:
+        yield config, reader
+    finally:
+        reader.close()
 
 
 class _Group(typer.core.TyperGroup):
@@ -190,7 +210,7 @@ class _LogHandler(logging.Handler):
     """Log lines to the stderr of the moment; while a progress bar is drawn, through the
     bar's console, which prints them above the bar instead of over it."""
 
-    live: Console | None = None  # the console drawing a progress bar now
+    live: "Console | None" = None  # the console drawing a progress bar now
     in_summary = False  # leave out what the command prints itself (a poll's errors)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -270,7 +290,7 @@ def poll(
     out.print(Text(summary.line() + (f": {why}" if why else "")), soft_wrap=True)
 
 
-async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -> Any:
+async def _run_pass(app: "App", sources: list[str] | None, progress: Any = None) -> Any:
     """The pass, then one round of alert deliveries (those due, this pass's included; a
     failure stays pending for the service or the next poll)."""
     async with app.pipeline() as pipeline:
@@ -293,7 +313,7 @@ async def _run_pass(app: App, sources: list[str] | None, progress: Any = None) -
 class _ProgressBar:
     """A Rich progress bar over the sources of a pass (only on a terminal)."""
 
-    def __init__(self, console: Console, label: str = "polling") -> None:
+    def __init__(self, console: "Console", label: str = "polling") -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.bar = Progress(
@@ -383,7 +403,7 @@ def sources(as_json: JsonOption = False) -> None:
         )
 
 
-def _degraded_line(name: str, health: dict[str, Any]) -> Text:
+def _degraded_line(name: str, health: dict[str, Any]) -> "Text":
     """One line for a source whose extraction is degraded: why, since when, what is held."""
     from rich.text import Text
 
@@ -399,7 +419,7 @@ def _degraded_line(name: str, health: dict[str, Any]) -> Text:
     )
 
 
-def _error_or_warning(row: dict[str, Any]) -> Text:
+def _error_or_warning(row: dict[str, Any]) -> "Text":
     """The error column: the last error in red, else the feed's warning (read anyway)."""
     from rich.text import Text
 
@@ -439,7 +459,7 @@ def links(as_json: JsonOption = False) -> None:
     out.print(table)
 
 
-def _table(*columns: str) -> Table:
+def _table(*columns: str) -> "Table":
     """A table whose cells wrap rather than cut: URLs and errors stay whole."""
     from rich.table import Table
 
@@ -449,7 +469,7 @@ def _table(*columns: str) -> Table:
     return table
 
 
-def _box() -> Box:
+def _box() -> "Box":
     """Box-drawing lines on a terminal; plain ASCII for a pipe or a file, which may not
     be read as UTF-8 (and grep, diff and mail all do better with ASCII)."""
     from rich import box
@@ -578,9 +598,10 @@ def status(as_json: JsonOption = False) -> None:
     """Is polling healthy (the verdict /healthz gives, from the database's facts), last
     success, failing and overdue sources, re-checks waiting."""
     from monitor import reports
+    from monitor.clock import utcnow
 
-    with app_context(state.config) as app, app.sessions() as session:
-        facts = reports.status_facts(session, app.engine, app.config, app.clock())
+    with read_context(state.config) as (config, reader):
+        facts = reports.read_status_facts(reader, config, utcnow())
     document = reports.status_document(facts)
     report, judged, size, degraded = facts.report, facts.judged, facts.size, facts.degraded
     if as_json:
@@ -612,7 +633,7 @@ def status(as_json: JsonOption = False) -> None:
         out.print(
             Text(f"story links failing, tried again later: {report.links_failing}", style="yellow")
         )
-    if any(facts.alerts.values()) or app.config.alerts:
+    if any(facts.alerts.values()) or config.alerts:
         pending_alerts = document["alerts_pending"]
         failed_alerts = document["alerts_failed"]
         line = f"alerts: {pending_alerts} pending, {failed_alerts} failed"
@@ -675,7 +696,8 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """New and changed coverage."""
-    from monitor.store import queries
+    from monitor.store.reads import by_cluster
+    from monitor.store.records import ListFilter
 
     chosen = [
         flag for flag, on in (("--new", new), ("--changed", changed), ("--removed", removed)) if on
@@ -686,7 +708,7 @@ def list_(
         )
     cutoff = parse_since(since, datetime.now(UTC))
     both = not chosen
-    flt = queries.ListFilter(
+    flt = ListFilter(
         since=cutoff,
         new=new or both,
         changed=changed or both,
@@ -694,11 +716,11 @@ def list_(
         topics=tuple(topic or ()),
         include_duplicates=include_duplicates,
     )
-    with app_context(state.config) as app, app.sessions() as session:
+    with read_context(state.config) as (config, reader):
         if topic:
-            known = {t.name for t in app.config.topics}
+            known = {t.name for t in config.topics}
             unknown = [name for name in topic if name not in known]
-            stored = queries.topic_names(session) if unknown else set()
+            stored = reader.topic_names() if unknown else set()
             for name in unknown:
                 if name in stored:
                     continue  # a topic since renamed: its stories are still listed
@@ -706,9 +728,9 @@ def list_(
                     f"no topic named {name!r} in the configuration "
                     f"(topics: {', '.join(sorted(known)) or 'none'})"
                 )
-        stories = queries.list_stories(session, flt)
+        stories = reader.list_stories(flt)
         if clusters:
-            _print_clusters(queries.clusters(session, stories), as_json)
+            _print_clusters(by_cluster(stories), as_json)
             return
         if as_json:
             _print_json([views.story_summary(s) for s in stories])
@@ -716,7 +738,7 @@ def list_(
         _print_story_table(stories, cutoff, utc=utc)
 
 
-def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
+def _print_clusters(groups: "dict[int, list[StoryRow]]", as_json: bool) -> None:
     from rich.text import Text
 
     from monitor.reports import cluster_rows
@@ -741,7 +763,7 @@ def _print_clusters(groups: dict[int, list[Story]], as_json: bool) -> None:
     out.print(table)
 
 
-def _print_story_table(stories: list[Story], cutoff: datetime | None, *, utc: bool) -> None:
+def _print_story_table(stories: "list[StoryRow]", cutoff: datetime | None, *, utc: bool) -> None:
     """One line per story. On a terminal the outlet and topics are cut short and the title
     takes the rest of the width, each cut marked with an ellipsis, so a listing reads down
     the screen; a pipe gets every character."""
@@ -810,7 +832,7 @@ def _print_story_table(stories: list[Story], cutoff: datetime | None, *, utc: bo
 _CLASS_STYLES = {"removed": "red", "major": "bold yellow", "headline": "magenta", "minor": "dim"}
 
 
-def _story(app: App, story_id: int) -> tuple[Story, Any]:
+def _story(app: "App", story_id: int) -> "tuple[Story, Any]":
     from monitor.store.models import Story
 
     session = app.sessions()
@@ -819,6 +841,13 @@ def _story(app: App, story_id: int) -> tuple[Story, Any]:
         session.close()
         raise NotFoundError(f"no story with id {story_id}")
     return story, session
+
+
+def _read_story(reader: "Reader", story_id: int) -> "StoryRow":
+    story = reader.story(story_id)
+    if story is None:
+        raise NotFoundError(f"no story with id {story_id}")
+    return story
 
 
 @cli.command()
@@ -831,13 +860,10 @@ def show(
     from rich.table import Table
     from rich.text import Text
 
-    from monitor.store import queries
-
-    with app_context(state.config) as app:
-        story, session = _story(app, story_id)
-        with session:
-            versions = queries.versions(session, story.id)
-            detail = views.story_detail(story, versions, queries.aliases(session, story.id))
+    with read_context(state.config) as (_, reader):
+        story = _read_story(reader, story_id)
+        versions = reader.versions(story.id)
+        detail = views.story_detail(story, versions, reader.aliases(story.id))
     if as_json:
         _print_json(detail)
         return
@@ -909,22 +935,20 @@ def diff(
         render_rich,
         version_text,
     )
-    from monitor.store import queries
 
-    with app_context(state.config) as app:
-        story, session = _story(app, story_id)
-        with session:
-            to_number = to if to is not None else story.version_count
-            from_number = from_ if from_ is not None else to_number - 1
-            if story.version_count < 2 and from_ is None and to is None:
-                raise NotFoundError(f"story {story_id} has one version: nothing has changed yet")
-            old = queries.version(session, story.id, from_number)
-            new = queries.version(session, story.id, to_number)
-            for number, row in ((from_number, old), (to_number, new)):
-                if row is None:
-                    raise NotFoundError(
-                        f"story {story_id} has no version {number} (it has {story.version_count})"
-                    )
+    with read_context(state.config) as (_, reader):
+        story = _read_story(reader, story_id)
+        to_number = to if to is not None else story.version_count
+        from_number = from_ if from_ is not None else to_number - 1
+        if story.version_count < 2 and from_ is None and to is None:
+            raise NotFoundError(f"story {story_id} has one version: nothing has changed yet")
+        old = reader.version(story.id, from_number)
+        new = reader.version(story.id, to_number)
+        for number, row in ((from_number, old), (to_number, new)):
+            if row is None:
+                raise NotFoundError(
+                    f"story {story_id} has no version {number} (it has {story.version_count})"
+                )
     assert old is not None and new is not None
     result = compute_diff(version_text(old), version_text(new))
     if as_json:
@@ -1264,7 +1288,7 @@ def _print_trial(report: dict[str, Any], trial: Any) -> None:
         out.print(Text(f"      {views.clean(views.explain_match(match))}", style="dim"))
 
 
-def _highlighted(text: str, patterns: list[Any]) -> Text:
+def _highlighted(text: str, patterns: list[Any]) -> "Text":
     """The matched terms in reverse video on a terminal, else between asterisks (*chips*)."""
     from rich.text import Text
 

@@ -7,7 +7,6 @@ with the web view on `[web] listen`. Whether the service is healthy is one pure 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -20,12 +19,14 @@ from typing import TYPE_CHECKING
 from monitor.core.text import error_line
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sqlalchemy.orm import Session, sessionmaker
 
     from monitor.app import App
     from monitor.clock import Clock
     from monitor.config import Config
-    from monitor.store.queries import PollHealth
+    from monitor.store.records import PollHealth
     from monitor.web.server import RunningServer
 
 STALE_TICKS = 3  # a pass, or a successful poll, this many ticks late means something is stuck
@@ -305,7 +306,7 @@ class ServiceHealth:
         return cls(metrics, app.sessions, app.config, app.clock)
 
     async def verdict(self) -> Verdict:
-        from monitor.store.queries import PollHealth
+        from monitor.store.records import PollHealth
 
         now = self.clock()
         dead = self.metrics.dead_components()
@@ -333,6 +334,8 @@ class ServiceHealth:
         )
 
     async def _poll_health(self, now: datetime) -> PollHealth:
+        import asyncio  # here: `monitor status` judges health without an event loop
+
         if self._facts is not None and time.monotonic() - self._read_at < self.ttl:
             return self._facts
         if self._reading is None:

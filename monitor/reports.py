@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
     from monitor.config import Config
     from monitor.health import Verdict
-    from monitor.store.queries import Status
+    from monitor.store.reads import Reader
+    from monitor.store.records import PollHealth, SourceHealth, Status
 
 
 def source_rows(session: Session, config: Config) -> list[dict[str, Any]]:
@@ -54,23 +55,56 @@ class StatusFacts:
 
 
 def status_facts(session: Session, engine: Engine, config: Config, now: Any) -> StatusFacts:
+    """The facts through SQLAlchemy (the web API, the service's view)."""
     from monitor import health
     from monitor.deliver.outbox import counts as alert_counts
     from monitor.store import extraction, queries
     from monitor.store.db import database_size
 
-    report = queries.status(session, now, config.polling.interval)
-    polls = queries.poll_health(session, now - health.POLL_WINDOW)
-    degraded = [
-        {"source": name, **views.extraction_summary(state)}
-        for name, state in extraction.degraded_details(session)
-    ]
+    return _judged(
+        config,
+        now,
+        report=queries.status(session, now, config.polling.interval),
+        polls=queries.poll_health(session, now - health.POLL_WINDOW),
+        alerts=alert_counts(session),
+        degraded=extraction.degraded_details(session),
+        size=database_size(engine),
+    )
+
+
+def read_status_facts(reader: Reader, config: Config, now: Any) -> StatusFacts:
+    """The same facts on the read commands' path (monitor.store.reads: no SQLAlchemy)."""
+    from monitor import health
+
+    return _judged(
+        config,
+        now,
+        report=reader.status(now, config.polling.interval),
+        polls=reader.poll_health(now - health.POLL_WINDOW),
+        alerts=reader.alert_counts(),
+        degraded=reader.degraded(),
+        size=reader.database_size(),
+    )
+
+
+def _judged(
+    config: Config,
+    now: Any,
+    *,
+    report: Status,
+    polls: PollHealth,
+    alerts: dict[str, int],
+    degraded: list[tuple[str, SourceHealth]],
+    size: int | None,
+) -> StatusFacts:
+    from monitor import health
+
     return StatusFacts(
         report=report,
         judged=health.verdict(health.database_facts(config, polls, now)),
-        alerts=alert_counts(session),
-        degraded=degraded,
-        size=database_size(engine),
+        alerts=alerts,
+        degraded=[{"source": name, **views.extraction_summary(state)} for name, state in degraded],
+        size=size,
     )
 
 

@@ -7,19 +7,23 @@ a terminal, and it is always handed to Rich as plain Text, never as markup.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.dates import as_utc
 from monitor.core.text import sanitize
-from monitor.core.topics import TopicMatch, explain
 
 if TYPE_CHECKING:  # annotations only: the views load neither the config nor the models
     from monitor.config import SourceConfig
-    from monitor.store.extraction import SourceHealth
+    from monitor.core.topics import TopicMatch
     from monitor.store.models import LinkFailure, Seed, Source, Story, Version
-    from monitor.store.queries import Waiting
+    from monitor.store.reads import StoryRow, VersionRow
+    from monitor.store.records import SourceHealth, Waiting
     from monitor.store.topic_rules import StoredStory, Trial
+
+    AnyStory = Story | StoryRow  # a model (SQLAlchemy's path) or a record (monitor.store.reads)
+    AnyVersion = Version | VersionRow
 
 
 def clean(text: str | None) -> str:
@@ -52,7 +56,7 @@ def when(value: datetime | None, *, utc: bool = False) -> str:
     return f"{moment:%Y-%m-%d %H:%M} {moment.tzname() or ''}".rstrip()
 
 
-def outlet(story: Story) -> str:
+def outlet(story: AnyStory) -> str:
     """The publication's own name when the page or feed gives one, else the source's."""
     return story.outlet or (story.source.name if story.source else "-")
 
@@ -73,7 +77,7 @@ def waiting_line(waiting: Waiting, now: datetime) -> str:
     return f"no source is due; the next poll is at {attempt}"
 
 
-def duplicate_of(story: Story) -> dict[str, Any] | None:
+def duplicate_of(story: AnyStory) -> dict[str, Any] | None:
     if story.duplicate_kind == "seed":
         return {"kind": "seed", "id": story.duplicate_of_seed_id, "similarity": story.similarity}
     if story.duplicate_kind == "story":
@@ -85,7 +89,7 @@ def duplicate_of(story: Story) -> dict[str, Any] | None:
     return None
 
 
-def story_summary(story: Story) -> dict[str, Any]:
+def story_summary(story: AnyStory) -> dict[str, Any]:
     """The `monitor list --json` contract."""
     return {
         "id": story.id,
@@ -103,7 +107,7 @@ def story_summary(story: Story) -> dict[str, Any]:
     }
 
 
-def version_summary(version: Version) -> dict[str, Any]:
+def version_summary(version: AnyVersion) -> dict[str, Any]:
     return {
         "number": version.number,
         "fetched_at": iso(version.fetched_at),
@@ -121,7 +125,7 @@ def version_summary(version: Version) -> dict[str, Any]:
 
 
 def story_detail(
-    story: Story, versions: list[Version], aliases: list[str] | None = None
+    story: AnyStory, versions: Sequence[AnyVersion], aliases: list[str] | None = None
 ) -> dict[str, Any]:
     """The `monitor show --json` document: the summary, the current text, every version."""
     current = versions[-1] if versions else None
@@ -144,10 +148,12 @@ def story_detail(
     return detail
 
 
-def matched(story: Story) -> list[dict[str, Any]]:
+def matched(story: AnyStory) -> list[dict[str, Any]]:
     """Why the story is in each of its topics (the `matched` field of `monitor show --json`):
     `by` "keywords" (the keywords found, in `terms`), "query" (the query's terms found, as
     written, in `terms`) or "like" (the closest example and its cosine `score`)."""
+    from monitor.core.topics import explain
+
     return [
         {
             "topic": t.topic,
@@ -162,6 +168,8 @@ def matched(story: Story) -> list[dict[str, Any]]:
 
 
 def explain_match(match: TopicMatch) -> str:
+    from monitor.core.topics import explain
+
     return explain(match.by, match.terms, match.example, match.score)
 
 
@@ -308,7 +316,7 @@ def seed_summary(seed: Seed, copies: int) -> dict[str, Any]:
     }
 
 
-def cluster_summary(cluster_id: int, stories: list[Story]) -> dict[str, Any]:
+def cluster_summary(cluster_id: int, stories: Sequence[AnyStory]) -> dict[str, Any]:
     """One line of `monitor list --clusters`: the lead story, the outlets, the count."""
     lead = stories[0]
     outlets = list(dict.fromkeys(outlet(s) for s in stories))

@@ -47,7 +47,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _local_socket(args: tuple[Any, ...]) -> bool:
-    """A Unix socket (the process pool's forkserver listens on one) is not the network."""
+    """A Unix socket (a local socket pair, a forkserver's socket) is not the network."""
     return bool(args) and getattr(args[0], "family", None) == socket.AF_UNIX
 
 

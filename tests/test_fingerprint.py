@@ -373,7 +373,7 @@ def test_minhash_matches_exact_integer_arithmetic() -> None:
     prime = (1 << 61) - 1
     expected = [
         min((int(a) * (x % prime) + int(b)) % prime for x in values)
-        for a, b in zip(fp._A, fp._B, strict=True)
+        for a, b in map(fp._permutation, range(NUM_PERM))
     ]
     assert minhash(frozenset(values)).tolist() == expected
 

@@ -24,6 +24,7 @@ from monitor.pipeline.pool import (
     process_page,
 )
 from tests.test_end_to_end import CHIPS, DEEPSEEK, write_config
+from tests.test_startup import PROBE, imported
 
 PARAGRAPH = (
     "<p>DeepSeek released a new reasoning model on Monday, and analysts in Hangzhou and "
@@ -236,3 +237,30 @@ def test_a_long_transaction_elsewhere_does_not_time_out_the_requests_in_flight(
     )
     rows = json.loads(sources.stdout)
     assert [(r["last_status"], r["last_error"]) for r in rows] == [(200, None)] * 40
+
+
+# Only the pool's workers extract and fingerprint pages: in the process that polls (the
+# service's own, for its whole life) these would add their memory to every worker's.
+WORKERS_ONLY = ("trafilatura", "lxml", "htmldate", "justext", "numpy")
+
+
+@pytest.mark.integration
+def test_the_polling_process_leaves_the_extraction_libraries_to_the_workers(
+    tmp_path: Path, web_server: WebServer
+) -> None:
+    room = Newsroom()
+    room.serve(web_server)
+    room.publish(DEEPSEEK, "tech")
+    config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'lean.db'}")
+    command = [sys.executable, "-c", PROBE, "--config", str(config), "poll"]
+    # The first poll of a new database also indexes the seeds, which needs numpy once.
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert first.returncode == 0, first.stderr
+    room.publish(CHIPS, "tech")
+    with sqlite3.connect(tmp_path / "lean.db") as connection:
+        connection.execute("UPDATE sources SET next_poll_at = NULL")
+    second = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    report, _, modules = second.stderr.rpartition("\nMODULES ")
+    assert second.returncode == 0, report
+    assert "1 new" in second.stdout
+    assert imported(set(json.loads(modules)), WORKERS_ONLY) == []

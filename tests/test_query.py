@@ -68,6 +68,13 @@ GOLDEN = [
     ('"export controls" NEAR/3 chip*', "", "export controls on advanced chips", True),
     ("(curbs OR rules) NEAR/2 (chips OR GPUs)", "", "rules on GPUs", True),
     ("Nvidia NEAR/5 China", "Nvidia", "China", False),  # not across fields
+    ('"sells chips" NEAR/3 Nvidia', "Nvidia sells", "chips to China", False),  # nor a phrase
+    ('"sells chips" NEAR/3 Nvidia', "Nvidia sells chips", "to China", True),
+    ("Nvidia NEAR/3 chip*", "Nvidia", "chips", False),
+    ("lead:(Nvidia NEAR/3 chip*)", "Nvidia", "chips", True),  # the lead is one field
+    ("title:(Nvidia NEAR/3 chip*)", "Nvidia", "chips", False),
+    ("text:(Nvidia NEAR/1 (chip* OR GPU))", "", "Nvidia, whose GPUs", False),
+    ("text:(Nvidia NEAR/1 (chip* OR GPUs))", "", "Nvidia, whose GPUs", True),
     ('"a \\"b\\" c"', "", 'a "b" c', True),
 ]
 
@@ -232,6 +239,10 @@ def test_a_topic_with_keywords_and_a_query_and_its_explanations() -> None:
     many = compile_query("semi*")
     doc = Document("Semis", "semiconductors, semiconductor, semifinal")
     assert many.explain(doc) == ("semi* (semis, semiconductor, semiconductors, …)",)
+    # the headline's words first, each field's sorted; a word in both named once
+    doc = Document("Semis and semiconductors", "Semifinal, semiconductors")
+    assert many.explain(doc) == ("semi* (semiconductors, semis, semifinal)",)
+    assert compile_query("semi*").explain(Document("", "Semis, semis")) == ("semi* (semis)",)
     assert explain("like", (), "seed 000_x", 0.4123) == "similar to seed 000_x (score 0.41)"
 
 

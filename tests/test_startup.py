@@ -1,10 +1,11 @@
-"""The read commands start without the machinery of the commands that fetch.
+"""The read commands start without the machinery of the commands that fetch, nor SQLAlchemy.
 
 What a user notices of `monitor list` is mostly how long Python takes to import what it runs,
 so the guard is the set of modules each read command has loaded when it exits: never the
-pipeline, the extractor, the HTTP client, the process pool or Alembic. Each command runs in a
-fresh interpreter, on the small SQLite database `bench.startup` measures (a timing would
-only measure the machine).
+pipeline, the extractor, the HTTP client, the process pool or Alembic, and, as they read on
+the DB-API (monitor.store.reads), neither SQLAlchemy, the models nor asyncio. Each command
+runs in a fresh interpreter, on the small SQLite database `bench.startup` measures (a timing
+would only measure the machine).
 """
 
 from __future__ import annotations
@@ -43,6 +44,27 @@ FETCHING_ONLY = (
     "monitor.fetch",
     "alembic",
 )
+# What monitor.store.reads spares the read commands: SQLAlchemy's core and ORM, the models and
+# the queries built on them, and the event loop (nothing reads asynchronously).
+SQLALCHEMY_PATH = (
+    "sqlalchemy",
+    "monitor.store.models",
+    "monitor.store.queries",
+    "monitor.store.db",
+    "monitor.app",
+    "asyncio",
+)
+READ_COMMANDS = [
+    ("list", "--json"),
+    ("list", "--since", "all"),
+    ("list", "--clusters", "--since", "all"),
+    ("show", "{story}"),
+    ("show", "{story}", "--json"),
+    ("diff", "{story}", "--no-color"),
+    ("diff", "{story}", "--json"),
+    ("status", "--json"),
+    ("status",),
+]
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +112,18 @@ def test_a_read_command_imports_nothing_that_fetches(
 ) -> None:
     config, story = small_database
     modules = loaded_modules(config, *(part.format(story=story) for part in command))
-    assert "monitor.store.models" in modules  # the probe saw a command that read the database
+    assert "monitor.store.reads" in modules  # the probe saw a command that read the database
     assert imported(modules, FETCHING_ONLY) == []
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS, ids=lambda command: " ".join(command))
+def test_a_read_command_reads_without_sqlalchemy(
+    small_database: tuple[Path, int], command: tuple[str, ...]
+) -> None:
+    config, story = small_database
+    modules = loaded_modules(config, *(part.format(story=story) for part in command))
+    assert "monitor.store.reads" in modules
+    assert imported(modules, SQLALCHEMY_PATH) == []
 
 
 def test_json_listings_do_not_load_the_terminal_renderer(small_database: tuple[Path, int]) -> None:

@@ -19,7 +19,7 @@ from tests.support.databases import fresh_postgres_url
 def test_single_head_and_it_is_the_one_the_code_expects() -> None:
     script = ScriptDirectory.from_config(db._script_config())
     assert len(script.get_heads()) == 1
-    assert script.get_current_head() == db.HEAD_REVISION, "update monitor.store.db.HEAD_REVISION"
+    assert script.get_current_head() == db.HEAD_REVISION, "update monitor.store.reads.HEAD_REVISION"
 
 
 def test_upgrade_empty_database_to_head_matches_models(db_url: str) -> None:

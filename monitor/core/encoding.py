@@ -13,8 +13,6 @@ import codecs
 import re
 from collections.abc import Iterator
 
-import charset_normalizer
-
 __all__ = ["decode_html"]
 
 _PRESCAN_BYTES = 4096
@@ -138,6 +136,10 @@ def _strict_decode(body: bytes, codec: str) -> str | None:
 
 
 def _detect_codec(body: bytes) -> str | None:
+    # Imported on first use: most pages and feeds declare their charset, and the service's
+    # own process need not load the detector for them.
+    import charset_normalizer
+
     best = charset_normalizer.from_bytes(body).best()
     if best is None:
         return None

@@ -34,10 +34,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-import htmldate
-import trafilatura
 from selectolax.lexbor import LexborHTMLParser, LexborNode
-from trafilatura.settings import Document
 
 from monitor.core.boilerplate import (
     is_onward_link,
@@ -253,6 +250,8 @@ def _undeclared_date(html: str, url: str | None) -> datetime | None:
     """htmldate's reading of <time> elements, dated elements and the URL, for pages that
     declare no date. `html` is selectolax's serialisation (a whole document: htmldate logs
     errors for a fragment); given a string, htmldate parses it and spares a copy of a tree."""
+    import htmldate  # see _run_trafilatura
+
     try:
         found = htmldate.find_date(html, url=url, **_DATE_PARAMS)
     except Exception:  # a third-party parser on hostile input: no date, not a failed page
@@ -461,6 +460,11 @@ def _main_text(pruned: str, html: str, url: str | None) -> tuple[str, ...]:
 
 def _run_trafilatura(html: str, url: str | None, *, fast: bool) -> tuple[str, ...]:
     """Any failure inside trafilatura means 'nothing found'."""
+    # Imported here, not at the top: trafilatura, lxml and htmldate are only needed where
+    # pages are extracted (the pool's workers), not by every process that reads an Article.
+    import trafilatura
+    from trafilatura.settings import Document
+
     try:
         doc = trafilatura.bare_extraction(
             html,

@@ -18,11 +18,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
+from functools import cache
+from typing import TYPE_CHECKING, NamedTuple
 
 from monitor.core.normalize import words
+
+if TYPE_CHECKING:  # numpy is imported where signatures are computed: see _Coefficients
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "BANDS",
@@ -92,13 +95,25 @@ def _permutation(index: int) -> tuple[int, int]:
     return a, b
 
 
-_A, _B = (
-    np.array(column, dtype=np.uint64)
-    for column in zip(*map(_permutation, range(NUM_PERM)), strict=True)
-)
-_U = np.uint64
-_A_HI = (_A >> _U(31))[:, None]  # < 2**30
-_A_LO = (_A & _U((1 << 31) - 1))[:, None]  # < 2**31
+class _Coefficients(NamedTuple):
+    """The permutations' (a, b) as numpy columns, a split into 31-bit halves."""
+
+    b: npt.NDArray[np.uint64]
+    a_hi: npt.NDArray[np.uint64]  # < 2**30
+    a_lo: npt.NDArray[np.uint64]  # < 2**31
+
+
+@cache
+def _coefficients() -> _Coefficients:
+    """Built on first use, with numpy's import: the service's own process compares shingle
+    sets and never computes a signature (its pool's workers do), so it need not load numpy."""
+    import numpy as np
+
+    a, b = (
+        np.array(column, dtype=np.uint64)
+        for column in zip(*map(_permutation, range(NUM_PERM)), strict=True)
+    )
+    return _Coefficients(b, (a >> np.uint64(31))[:, None], (a & np.uint64((1 << 31) - 1))[:, None])
 
 
 def shingles(text: str) -> frozenset[int]:
@@ -117,10 +132,13 @@ def shingles(text: str) -> frozenset[int]:
 
 def _mod_mersenne(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """values mod 2**61 - 1, in place, for any uint64 values (2**61 is 1 mod the prime)."""
-    high = values >> _U(61)
-    values &= _U(_MERSENNE)
+    import numpy as np
+
+    u = np.uint64
+    high = values >> u(61)
+    values &= u(_MERSENNE)
     values += high  # < 2**61 + 8
-    np.subtract(values, _U(_MERSENNE), out=values, where=values >= _U(_MERSENNE))
+    np.subtract(values, u(_MERSENNE), out=values, where=values >= u(_MERSENNE))
     return values
 
 
@@ -131,19 +149,22 @@ def _least_hashes(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     in 62 bits, and 2**62 = 2, 2**61 = 1 modulo the prime fold them back without overflow.
     Operations are in place on (NUM_PERM, len(x)) arrays, which is why x comes in chunks.
     """
-    x_hi = (x >> _U(31))[None, :]  # < 2**30
-    x_lo = (x & _U((1 << 31) - 1))[None, :]  # < 2**31
-    middle = _A_HI * x_lo
-    scratch = _A_LO * x_hi
+    import numpy as np
+
+    u, c = np.uint64, _coefficients()
+    x_hi = (x >> u(31))[None, :]  # < 2**30
+    x_lo = (x & u((1 << 31) - 1))[None, :]  # < 2**31
+    middle = c.a_hi * x_lo
+    scratch = c.a_lo * x_hi
     middle += scratch  # < 2**62, weighs 2**31
-    total = _A_HI * x_hi
-    total <<= _U(1)  # weighed 2**62 = 2
-    total += np.multiply(_A_LO, x_lo, out=scratch)
-    total += np.right_shift(middle, _U(30), out=scratch)  # weighed 2**61 = 1
-    middle &= _U((1 << 30) - 1)
-    middle <<= _U(31)
+    total = c.a_hi * x_hi
+    total <<= u(1)  # weighed 2**62 = 2
+    total += np.multiply(c.a_lo, x_lo, out=scratch)
+    total += np.right_shift(middle, u(30), out=scratch)  # weighed 2**61 = 1
+    middle &= u((1 << 30) - 1)
+    middle <<= u(31)
     total += middle
-    total += _B[:, None]  # now < 2.5 * 2**62: no overflow
+    total += c.b[:, None]  # now < 2.5 * 2**62: no overflow
     least: npt.NDArray[np.uint64] = _mod_mersenne(total).min(axis=1)
     return least
 
@@ -151,6 +172,8 @@ def _least_hashes(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 def minhash(shingle_set: Collection[int]) -> npt.NDArray[np.uint64]:
     """MinHash signature: for each of NUM_PERM universal hashes, the least value over the
     shingles. An empty set gives NUM_PERM copies of 2**61 - 1, which no hash reaches."""
+    import numpy as np
+
     signature = np.full(NUM_PERM, _EMPTY, dtype=np.uint64)
     x = _mod_mersenne(np.fromiter(shingle_set, dtype=np.uint64, count=len(shingle_set)))
     for start in range(0, len(x), _CHUNK):
@@ -165,6 +188,8 @@ def band_hashes(signature: Sequence[int] | npt.NDArray[np.uint64]) -> list[int]:
     values": an index on the hash alone suffices, though (band, hash) pairs with the
     band as the list position work just as well.
     """
+    import numpy as np
+
     values = np.asarray(signature, dtype=np.uint64)
     if values.shape != (NUM_PERM,):
         raise ValueError(f"signature must have {NUM_PERM} values, not {values.shape}")

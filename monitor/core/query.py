@@ -27,7 +27,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import cast
+from typing import TypeVar, cast
 
 FIELDS = ("title", "lead", "text", "outlet", "url")
 LEAD_WORDS = 60  # `lead:` is the headline and the first paragraph, cut at this many words
@@ -39,10 +39,9 @@ _LOOKALIKES = str.maketrans(
     {"ı": "i", "ſ": "s", "\u212a": "k", "ß": "ss"}
     | dict.fromkeys("\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0\u00ab\u00bb\u2022\u00b7", " ")
 )
-# Every ASCII character that is not a word character (\w), as a space: for str, and for
-# bytes (bytes.translate is several times faster than str.translate with a dict).
+# Every ASCII character that is not a word character (\w), as a space, for bytes (ASCII text
+# is encoded to be translated: bytes.translate is several times faster than str.translate).
 _NOT_WORD_ASCII = bytes(c for c in range(128) if not (chr(c).isalnum() or chr(c) == "_"))
-_ASCII_SEPARATORS = str.maketrans(dict.fromkeys(_NOT_WORD_ASCII.decode(), " "))
 _ASCII_SEPARATOR_BYTES = bytes.maketrans(_NOT_WORD_ASCII, b" " * len(_NOT_WORD_ASCII))
 # The combining marks NFKD leaves after the letters of Latin, Greek and Cyrillic script.
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
@@ -349,13 +348,35 @@ class Document:
     (wildcards, phrases, NEAR) for the story, so that a term that several topics, or a match
     and its explanation, ask about is looked for once."""
 
-    __slots__ = ("_folded", "_raw", "_sets", "_words", "memo", "named")
+    __slots__ = (
+        "_folded",
+        "_raw",
+        "_sets",
+        "_words",
+        "both",
+        "everything",
+        "memo",
+        "named",
+        "text_folded",
+        "title_folded",
+        "vocab",
+    )
 
     def __init__(self, title: str = "", text: str = "", outlet: str = "", url: str = "") -> None:
         self._raw = {"title": title, "text": text, "outlet": outlet, "url": url}
-        self._folded: dict[str, str] = {}
+        # every query's first test reads all fields folded: they are folded at once, and
+        # kept in attributes too, which the generated matchers read (folded(), all_folded()
+        # and headline_and_text() are the same strings)
+        self.title_folded = fold(title)
+        self.text_folded = fold(text)
+        outlet_folded, url_folded = fold(outlet), fold(url)
+        self._folded = {"title": self.title_folded, "text": self.text_folded}
+        self._folded |= {"outlet": outlet_folded, "url": url_folded}
+        self.both = f"{self.title_folded}\n{self.text_folded}"
+        self.everything = f"{self.both}\n{outlet_folded}\n{url_folded}"
         self._words: dict[str | tuple[str, ...], list[str]] = {}
         self._sets: dict[tuple[str, ...], frozenset[str]] = {}
+        self.vocab: frozenset[str] | None = None  # vocabulary() of the headline and text
         self.memo: dict[int, bool] = {}
         self.named: dict[int, str] = {}  # wildcards with the words they matched
 
@@ -370,12 +391,18 @@ class Document:
         return found
 
     def all_folded(self) -> str:
-        """Every field folded, in one string."""
-        found = self._folded.get("*")
-        if found is None:
-            parts = [self.folded(name) for name in ("title", "text", "outlet", "url")]
-            found = self._folded["*"] = "\n".join(parts)
-        return found
+        """Every field folded, in one string (also `everything`)."""
+        return self.everything
+
+    def headline_and_text(self) -> str:
+        """The headline and the text folded, in one string, the headline first and then a
+        line break (also `both`): a word, or a wildcard, is searched for in both fields at
+        once, one search instead of two."""
+        return self.both
+
+    def headline_end(self) -> int:
+        """Where the headline ends in headline_and_text()."""
+        return len(self._folded["title"])
 
     def words(self, name: str) -> list[str]:
         found = self._words.get(name)
@@ -395,7 +422,8 @@ class Document:
             return self.words(fields[0])
         found = self._words.get(fields)
         if found is None:
-            found = self._words[fields] = split_folded("\n".join(map(self.folded, fields)))
+            joined = self.both if fields == _DEFAULT_FIELDS else "\n".join(map(self.folded, fields))
+            found = self._words[fields] = split_folded(joined)
         return found
 
     def split_already(self, fields: tuple[str, ...]) -> frozenset[str] | None:
@@ -407,6 +435,8 @@ class Document:
         found = self._sets.get(fields)
         if found is None:
             found = self._sets[fields] = frozenset(self.words_of(fields))
+            if fields == _DEFAULT_FIELDS:
+                self.vocab = found
         return found
 
 
@@ -416,15 +446,17 @@ Span = tuple[int, int]  # where a term occurs in a folded field: its first and e
 Alternatives = tuple[tuple[Term, tuple[str, ...], str | None, re.Pattern[str]], ...]
 
 
-def _occurrences(term: Term, pattern: re.Pattern[str], text: str) -> list[Span]:
+def _occurrences(term: Term, pattern: re.Pattern[str], text: str, headline_end: int) -> list[Span]:
     """Every match of `pattern` in `text`, overlapping ones too ("a a" twice in "a a a";
-    one word's matches cannot overlap)."""
+    one word's matches cannot overlap), but for a phrase from the headline into the text
+    (across `headline_end`, see _near_in)."""
     if len(term.words) == 1:
         return [found.span() for found in pattern.finditer(text)]
     out = []
     found = pattern.search(text)
     while found is not None:
-        out.append(found.span())
+        if not found.start() < headline_end < found.end():
+            out.append(found.span())
         found = pattern.search(text, found.start() + 1)
     return out
 
@@ -435,40 +467,125 @@ def _within(text: str, start: int, end: int, distance: int) -> bool:
     if end - start < 2 * distance + 3:
         return True
     if text.isascii():  # its words split as split_folded does, at C speed
-        return len(text[start:end].translate(_ASCII_SEPARATORS).split(None, distance)) <= distance
+        gap = text[start:end].encode().translate(_ASCII_SEPARATOR_BYTES)
+        return len(gap.split(None, distance)) <= distance
     return next(itertools.islice(_WORD.finditer(text, start, end), distance, None), None) is None
 
 
 def _near(
-    node: Near, doc: Document, lefts_: Alternatives, rights_: Alternatives, shared: bool
+    node: Near,
+    doc: Document,
+    lefts_: Alternatives,
+    rights_: Alternatives,
+    shared: bool,
 ) -> bool:
     """Whether a left and a right alternative occur at most `distance` words apart, in some
-    field. An alternative the story cannot hold (_needs) is passed over; for each right
-    occurrence only the nearest left ones are measured: the one that ends last before it,
-    the one that starts first after it, and any overlapping."""
+    field. An alternative the story cannot hold (_needs) is passed over. (When every
+    alternative is of the headline and text, _near_together.)"""
     folded = doc.all_folded()
     have = doc.vocabulary(_DEFAULT_FIELDS) if shared else frozenset[str]()
     left = [(t, p) for t, w, s, p in lefts_ if have.issuperset(w) and (s is None or s in folded)]
     right = [(t, p) for t, w, s, p in rights_ if have.issuperset(w) and (s is None or s in folded)]
     for name in dict.fromkeys(f for term, _ in left for f in term.fields):
         text = doc.folded(name)
-        lefts = sorted(s for t, p in left if name in t.fields for s in _occurrences(t, p, text))
-        if not lefts:
-            continue
-        ends = sorted(end for _, end in lefts)
-        furthest = list(itertools.accumulate((end for _, end in lefts), max))
-        for term, pattern in right:
-            if name not in term.fields:
+        here = [s for t, p in left if name in t.fields for s in _occurrences(t, p, text, -1)]
+        there = [s for t, p in right if name in t.fields for s in _occurrences(t, p, text, -1)]
+        if _near_in(text, here, there, node.distance, -1):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """One side of a NEAR whose terms are all of the same fields (_near_together): its plain
+    words (looked up in the story's set of words) and its other terms, each with its memo
+    key (Document.memo), the words a story must hold for it (_needs) and its pattern."""
+
+    words: dict[str, re.Pattern[str]]
+    searched: tuple[tuple[int, tuple[str, ...], str | None, Term, re.Pattern[str]], ...]
+    shared: bool  # _needs names whole words, looked up in the story's set of words
+
+    @classmethod
+    def of(cls, terms: tuple[Term, ...], shared: bool) -> _Side:
+        words: dict[str, re.Pattern[str]] = {}
+        searched = []
+        for term in terms:
+            if _looked_up(term):
+                words[term.words[0]] = term_pattern(term)
+            else:
+                whole, part = _needs(term, shared)
+                searched.append((_memo_key(term), whole, part, term, term_pattern(term)))
+        return cls(words, tuple(searched), shared)
+
+    def occurrences(self, doc: Document, text: str, end: int) -> list[Span]:
+        """Where its terms occur in `text`, the folded text of their fields (_near_together);
+        what is found about a searched term is kept in the story's memo, where the matchers
+        and the explanation read it (the same answer: whether it occurs in its fields)."""
+        found: list[Span] = []
+        have = (doc.vocab or doc.vocabulary(_DEFAULT_FIELDS)) if self.shared else frozenset[str]()
+        for word in have.intersection(self.words):
+            found += [occurrence.span() for occurrence in self.words[word].finditer(text)]
+        memo = doc.memo
+        folded = doc.everything
+        for key, whole, part, term, pattern in self.searched:
+            known = memo.get(key)
+            if known is False:
                 continue
-            for r_start, r_end in _occurrences(term, pattern, text):
-                after = bisect_left(lefts, (r_end,))  # lefts[:after] start before r_end
-                if after and furthest[after - 1] > r_start:
-                    return True  # they overlap
-                before = bisect_right(ends, r_start)
-                if before and _within(text, ends[before - 1], r_start, node.distance):
-                    return True
-                if after < len(lefts) and _within(text, r_end, lefts[after][0], node.distance):
-                    return True
+            if known is None and not (have.issuperset(whole) and (part is None or part in folded)):
+                memo[key] = False
+            else:
+                spans = _occurrences(term, pattern, text, end)
+                memo[key] = bool(spans)
+                found += spans
+        return found
+
+
+def _near_together(node: Near, doc: Document, left: _Side, right: _Side) -> bool:
+    """_near when every alternative is of the same fields: the headline and text (searched
+    at once) or one field."""
+    fields = node.left[0].fields
+    if fields == _DEFAULT_FIELDS:
+        text, end = doc.both, doc.headline_end()
+    else:
+        text, end = doc.folded(fields[0]), -1
+    lefts = left.occurrences(doc, text, end)
+    if not lefts:
+        return False
+    rights = right.occurrences(doc, text, end)
+    return bool(rights) and _near_in(text, lefts, rights, node.distance, end)
+
+
+def _near_in(
+    text: str, left: list[Span], right: list[Span], distance: int, headline_end: int
+) -> bool:
+    """Whether a left and a right term occur at most `distance` words apart in `text`. For
+    each right occurrence only the nearest left ones are measured: the one that ends last
+    before it, the one that starts first after it, and any overlapping. In the headline and
+    text together (Document.headline_and_text), occurrences either side of `headline_end`
+    are in different fields and never measured together (-1: one field)."""
+    if not left:
+        return False
+    lefts = sorted(left)
+    ends = sorted(end for _, end in lefts)
+    furthest = list(itertools.accumulate((end for _, end in lefts), max))
+    for r_start, r_end in right:
+        in_text = r_start > headline_end
+        after = bisect_left(lefts, (r_end,))  # lefts[:after] start before r_end
+        if after and furthest[after - 1] > r_start:
+            return True  # they overlap (so they are in one field)
+        before = bisect_right(ends, r_start)
+        if (
+            before
+            and (ends[before - 1] > headline_end) == in_text
+            and _within(text, ends[before - 1], r_start, distance)
+        ):
+            return True
+        if (
+            after < len(lefts)
+            and (lefts[after][0] > headline_end) == in_text
+            and _within(text, r_end, lefts[after][0], distance)
+        ):
+            return True
     return False
 
 
@@ -548,6 +665,10 @@ def _near_test(node: Near, shared: bool) -> _Remembered:
     """The words-apart test of NEAR (the generated code tests that both sides occur first)."""
     lefts = tuple((t, *_needs(t, shared), term_pattern(t)) for t in node.left)
     rights = tuple((t, *_needs(t, shared), term_pattern(t)) for t in node.right)
+    fields = {t.fields for t in (*node.left, *node.right)}
+    if fields == {_DEFAULT_FIELDS} or (len(fields) == 1 and len(node.left[0].fields) == 1):
+        left, right = _Side.of(node.left, shared), _Side.of(node.right, shared)
+        return _Remembered(lambda doc: _near_together(node, doc, left, right))
     return _Remembered(lambda doc: _near(node, doc, lefts, rights, shared))
 
 
@@ -651,11 +772,25 @@ class _Wildcard:
 
     term: Term
     key: int = field(default_factory=lambda: next(_memo_keys))
+    pattern: re.Pattern[str] = field(init=False)
+    found_key: int = field(init=False)  # the term's answer in Document.memo
 
-    def __call__(self, doc: Document) -> str:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", term_pattern(self.term))
+        object.__setattr__(self, "found_key", _memo_key(self.term))
+
+    def __call__(self, doc: Document) -> str | None:
+        """The wildcard named with its words, or None when the story does not hold it (which
+        the story's memo then remembers, for the matchers)."""
         found = doc.named.get(self.key)
         if found is None:
-            found = doc.named[self.key] = _as_found(self.term, doc)
+            if doc.memo.get(self.found_key) is False:
+                return None
+            found = _named(self.term, self.pattern, doc)
+            doc.memo[self.found_key] = found is not None
+            if found is None:
+                return None
+            doc.named[self.key] = found
         return found
 
 
@@ -666,16 +801,24 @@ def _wildcard(term: Term, source: str) -> _Wildcard:
     return _Wildcard(term)
 
 
-def _as_found(term: Term, doc: Document) -> str:
-    """A term as written; a wildcard with the words it matched: `chip* (chips, chipmakers)`."""
-    if not term.prefix or len(term.words) > 1:
-        return term.source
-    pattern = _words_from(term.words[0])
-    words: dict[str, None] = {}
-    for name in term.fields:  # each field's words sorted, the headline's first
-        if found := pattern.findall(doc.folded(name)):
-            words.update(dict.fromkeys(sorted(set(found))))
-    named = list(words)[:WILDCARD_WORDS] + (["…"] if len(words) > WILDCARD_WORDS else [])
+def _named(term: Term, pattern: re.Pattern[str], doc: Document) -> str | None:
+    """A one-word wildcard with the words it matched, `chip* (chips, chipmakers)`, each
+    field's sorted, the headline's first; None when none of its fields has one."""
+    if term.fields == _DEFAULT_FIELDS:  # both fields searched at once (a word spans no line)
+        found = set(pattern.findall(doc.both))
+        if len(found) < 2:  # one word (the usual case) or none: no order to find
+            return f"{term.source} ({found.pop()})" if found else None
+        headline = set(pattern.findall(doc.folded("title")))
+        ordered = [*sorted(headline), *sorted(found - headline)]
+    else:
+        words: dict[str, None] = {}
+        for name in term.fields:
+            if in_field := pattern.findall(doc.folded(name)):
+                words.update(dict.fromkeys(sorted(set(in_field))))
+        if not words:
+            return None
+        ordered = list(words)
+    named = ordered[:WILDCARD_WORDS] + (["…"] if len(ordered) > WILDCARD_WORDS else [])
     return f"{term.source} ({', '.join(named)})"
 
 
@@ -712,15 +855,27 @@ class _Writer:
     ) -> Callable[[Document], object]:
         """`body` as a function of `doc`; `quick` (_quick_test) decides first, before the
         story is split into words."""
-        lines = ["def generated(doc):", "    f = doc.all_folded()", "    m = doc.memo"]
+        lines = ["def generated(doc):", "    f = doc.everything", "    m = doc.memo"]
         if quick is not None and quick[1] is not None:
-            lines.append(f"    V = doc.split_already({_DEFAULT_FIELDS!r})")
+            lines.append("    V = doc.vocab")
             lines.append(f"    if not (({quick[1]}) if V is not None else ({quick[0]})):")
             lines.append("        return False")
         elif quick is not None:
             lines.append(f"    if not ({quick[0]}):\n        return False")
-        lines += [f"    {v} = doc.vocabulary({f!r})" for f, v in self.vocabularies.items()]
-        lines += [f"    {v} = doc.folded({n!r})" for n, v in self.texts.items()]
+        lines += [
+            f"    {v} = doc.vocab or doc.vocabulary({f!r})"
+            if f == _DEFAULT_FIELDS
+            else f"    {v} = doc.vocabulary({f!r})"
+            for f, v in self.vocabularies.items()
+        ]
+        lines += [
+            f"    {v} = doc.both"
+            if n == "+"
+            else f"    {v} = doc.{n}_folded"
+            if n in _DEFAULT_FIELDS
+            else f"    {v} = None"
+            for n, v in self.texts.items()
+        ]
         lines.append(f"    return {body}")
         exec("\n".join(lines), self.names)  # the source above: repr()s and generated names
         return cast(Callable[[Document], object], self.names["generated"])
@@ -740,9 +895,11 @@ class _Writer:
             if _looked_up(node):
                 return f"({node.words[0]!r} in {self.vocabulary(node.fields)})"
             return self.searched(node)
-        if isinstance(node, Near):  # both sides first: most stories lack one
+        if isinstance(node, Near):  # the memo's answer; else both sides: most stories lack one
+            test = _near_test(node, self.shared)
+            key, name = test.key, self.name(test.test, "t")
             sides = f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
-            return f"({sides} and {self.remembered(_near_test(node, self.shared))})"
+            return f"(m[{key}] if {key} in m else ({sides} and m.setdefault({key}, {name}(doc))))"
         if isinstance(node, Not):
             return f"(not {self.holds(node.operand)})"
         if isinstance(node, And):
@@ -767,7 +924,12 @@ class _Writer:
         not) and its pattern is found in one of its fields, kept."""
         key = _memo_key(term)
         pattern = self.name(term_pattern(term), "p")
-        found = " or ".join(f"{pattern}.search({self.text(n)}) is not None" for n in term.fields)
+        if len(term.words) == 1 and term.fields == _DEFAULT_FIELDS:  # a word spans no line
+            found = f"{pattern}.search({self.text('+')}) is not None"
+        else:
+            found = " or ".join(
+                f"{pattern}.search({self.text(n)}) is not None" for n in term.fields
+            )
         whole, part = _needs(term, self.shared)
         tests = [f"{w!r} in {self.vocabulary(_DEFAULT_FIELDS)}" for w in whole]
         tests += [f"{part!r} in f"] if part is not None else []
@@ -776,14 +938,12 @@ class _Writer:
 
     def text(self, name: str) -> str:
         """Field `name` folded: the headline and the text are bound once per call."""
+        if name == "+":
+            return self.texts.setdefault(name, "x_both")
         if name in _DEFAULT_FIELDS:
             return self.texts.setdefault(name, f"x_{name}")
-        return f"doc.folded({name!r})"
-
-    def remembered(self, test: _Remembered) -> str:
-        """The memo's answer, or the test's, kept."""
-        key, name = test.key, self.name(test.test, "t")
-        return f"(m[{key}] if {key} in m else m.setdefault({key}, {name}(doc)))"
+        local = self.texts.setdefault(name, f"x_{name}")  # folded when first needed
+        return f"({local} if {local} is not None else ({local} := doc.folded({name!r})))"
 
     def terms(self, node: Node) -> str:
         """An expression whose value is the list of the terms that made `node` hold, or None
@@ -804,30 +964,85 @@ class _Writer:
 
     def _terms(self, node: Node) -> str:
         if isinstance(node, Term):
-            return f"([{self.as_found(node)}] if {self.holds(node)} else None)"
+            if _is_wildcard(node):  # named if it holds, None if not: one test
+                return f"(None if {self.unnamed(node)} else [n])"
+            return f"([{node.source!r}] if {self.holds(node)} else None)"
         if isinstance(node, Near):
             named = ", ".join(
-                f"*(({self.as_found(t)},) if {self.holds(t)} else ())"
-                for t in (*node.left, *node.right)
+                f"*{self.present(run)}"
+                if isinstance(run, tuple)
+                else f"*(() if {self.unnamed(run)} else (n,))"
+                if _is_wildcard(run)
+                else f"*(({run.source!r},) if {self.holds(run)} else ())"
+                for run in _plain_runs((*node.left, *node.right))
             )
             return f"([{named}] if {self.holds(node)} else None)"
         if isinstance(node, Not):
             return f"(None if {self.holds(node.operand)} else [])"
-        names = [self.local() for _ in node.operands]
-        kept = [f"({names[i]} := {self.terms(n)}) is None" for i, n in enumerate(node.operands)]
         if isinstance(node, And):  # it holds when no part fails; the cheap parts tried first
+            names = [self.local() for _ in node.operands]
+            kept = [
+                f"({r} := {self.terms(n)}) is None"
+                for r, n in zip(names, node.operands, strict=True)
+            ]
             order = sorted(range(len(node.operands)), key=lambda i: _cost(node.operands[i]))
             failed = " or ".join(kept[i] for i in order)
             found = ", ".join(f"*{r}" for r in names)
         else:  # it holds when some part does; every part asked, for their terms
-            failed = " & ".join(f"({test})" for test in kept)
+            parts = [
+                f"({self.present(run)} or None)" if isinstance(run, tuple) else self.terms(run)
+                for run in _plain_runs(node.operands)
+            ]
+            names = [self.local() for _ in parts]
+            failed = " & ".join(
+                f"(({r} := {p}) is None)" for r, p in zip(names, parts, strict=True)
+            )
             found = ", ".join(f"*({r} or ())" for r in names)
         return f"(None if {failed} else [{found}])"
 
-    def as_found(self, term: Term) -> str:
-        if term.prefix and len(term.words) == 1:
-            return f"{self.name(_wildcard(term, term.source), 'T')}(doc)"
-        return repr(term.source)
+    def present(self, run: tuple[Term, ...]) -> str:
+        """The terms of `run` (plain words of the headline and text) that the story holds, in
+        order: one comprehension over the run, skipped when the story has none of them."""
+        pairs = self.name(tuple((t.words[0], t.source) for t in run), "w")
+        words = self.name(frozenset(t.words[0] for t in run), "w")
+        vocabulary = self.vocabulary(_DEFAULT_FIELDS)
+        return (
+            f"([] if {vocabulary}.isdisjoint({words}) else "
+            f"[s for w, s in {pairs} if w in {vocabulary}])"
+        )
+
+    def unnamed(self, term: Term) -> str:
+        """True when the story does not hold the one-word wildcard `term` (the memo's answer,
+        or its word not even a substring); else its name, with the words it matched, is in
+        `n` (_Wildcard)."""
+        key = _memo_key(term)
+        named = f"{self.name(_wildcard(term, term.source), 'T')}(doc)"
+        absent = f"({term.words[0]!r} not in f and not m.setdefault({key}, False))"
+        return f"((not m[{key}] if {key} in m else {absent}) or (n := {named}) is None)"
+
+
+def _is_wildcard(term: Term) -> bool:
+    """A one-word wildcard: an explanation names the words it matched."""
+    return term.prefix and len(term.words) == 1
+
+
+_N = TypeVar("_N", bound=Node)
+
+
+def _plain_runs(nodes: tuple[_N, ...]) -> Iterator[_N | tuple[Term, ...]]:
+    """`nodes` in order, runs of two or more plain words (_looked_up) gathered in tuples."""
+    run: list[_N] = []
+    for node in (*nodes, None):
+        if isinstance(node, Term) and _looked_up(node):
+            run.append(node)
+            continue
+        if len(run) > 1:
+            yield tuple(cast(list[Term], run))
+        else:
+            yield from run
+        run = []
+        if node is not None:
+            yield node
 
 
 def _explainer(node: Node, shared: bool) -> Explainer:

@@ -89,11 +89,13 @@ def match_topics(
     """The topics whose keywords, query or examples match, and none of whose excludes occur.
 
     The cheaper rules go first: the examples are scored only when no term matched."""
-    haystack = f"{title}\n\n{text}"
-    folded = ""
+    haystack = folded = ""  # for keywords and excludes; queries and examples use `doc`
     if any(rule.keywords or rule.exclude for rule in rules):
+        haystack = f"{title}\n\n{text}"
         folded = haystack.translate(_ASCII_LOOKALIKES).lower()
-    doc = Document(title, text, outlet, url)
+    doc = None
+    if any(rule.query is not None or rule.like is not None for rule in rules):
+        doc = Document(title, text, outlet, url)
     matches = []
     for rule in rules:
         match = _match_rule(rule, haystack, folded, doc)
@@ -102,10 +104,14 @@ def match_topics(
     return matches
 
 
-def _match_rule(rule: TopicRule, haystack: str, folded: str, doc: Document) -> TopicMatch | None:
+def _match_rule(
+    rule: TopicRule, haystack: str, folded: str, doc: Document | None
+) -> TopicMatch | None:
     terms = _found(rule.keywords, haystack, folded) if rule.keywords else ()
     if terms:
         return TopicMatch(rule.name, terms)
+    if doc is None:
+        return None
     if rule.query is not None:
         query = compile_query(rule.query)
         if query.matches(doc):

@@ -30,7 +30,7 @@ from monitor.config import SourceConfig
 from monitor.core import breakage
 from monitor.core.normalize import content_hash
 from monitor.fetch import Fetched
-from monitor.pipeline.pool import PageTask, process_page
+from monitor.pipeline.worker import PageTask, process_page
 from monitor.store import extraction, queries
 from monitor.store.blobs import decompress_html
 from monitor.store.models import HeldCheck, SourceExtraction, Story

@@ -4,11 +4,16 @@ Why processes and not threads: trafilatura and lxml are not safe to run in sever
 of one process (a poll of real pages died with SIGABRT, "double free or corruption"), and
 extraction is CPU work that only another process can put on a second core.
 
-Each worker takes one page at a time over a pipe. A worker that dies on a page (a native
+Each worker takes one page at a time over a socket. A worker that dies on a page (a native
 crash, the OOM killer) or holds it past the per-page limit costs that page, not the pass: it
 is killed if needed and replaced, and the page comes back as `PageFailed(crashed=True)` so
-the caller can record it and retry it later. Workers are forked from a forkserver that has
-already imported the extraction code, so a replacement starts in milliseconds.
+the caller can record it and retry it later.
+
+Each worker is a fresh interpreter running monitor.pipeline.worker, which imports only the
+extraction code: the service's own process never loads trafilatura, lxml or numpy, and no
+third process (a forkserver, multiprocessing's resource tracker) stays resident to fork the
+workers from. What that costs: a new or replacement worker takes its imports' time (a
+fraction of a second) before its first page; the per-page limit starts once it is ready.
 """
 
 from __future__ import annotations
@@ -16,173 +21,93 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
-import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from monitor.core.clusters import cluster_terms
-from monitor.core.encoding import decode_html
-from monitor.core.extract import Article, extract_article
-from monitor.core.fingerprint import Fingerprint, fingerprint
-from monitor.core.normalize import normalize_text
-from monitor.core.text import one_line
-from monitor.core.topics import TopicMatch, TopicRule, match_topics
-from monitor.store.blobs import compress_html
+import monitor
+from monitor.pipeline.worker import (
+    READY,
+    TEST_HOOKS_FLAG,
+    PageFailed,
+    PageTask,
+    ProcessedPage,
+    process_page,
+)
+
+__all__ = [
+    "TEST_HOOKS_ENV",
+    "PageFailed",
+    "PageTask",
+    "ProcessPool",
+    "ProcessedPage",
+    "process_page",
+]
 
 log = logging.getLogger(__name__)
 
 TEST_HOOKS_ENV = "MONITOR_TEST_HOOKS"  # "1": pages may ask a worker to crash (tests only)
-_HOOK = b"monitor-test-hook:"
 _SPAWN_FAILURES_DEAD = 3  # spawn failures in a row after which the pool reports itself dead
+_START_TIMEOUT = 60.0  # seconds a new worker may take to import and warm up
+_WORKER = "from monitor.pipeline.worker import main; main()"
 
 
-@dataclass(frozen=True, slots=True)
-class PageTask:
-    """A fetched page, how its source wants it read, and the topics to match it against."""
-
-    url: str
-    body: bytes
-    charset: str | None
-    title_selector: str | None = None
-    text_selector: str | None = None
-    topics: tuple[TopicRule, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessedPage:
-    """Everything about a page that needs only the page: the CPU work the writer is spared."""
-
-    article: Article
-    normalized: str  # normalize.normalize_text of the article text
-    fingerprint: Fingerprint
-    topics: tuple[TopicMatch, ...]  # of the article's own headline and text
-    cluster_terms: frozenset[str]  # likewise
-    compressed_html: bytes  # the body as the store keeps it
+def _worker_command(fd: int, test_hooks: bool) -> list[str]:
+    # -P: the current folder is not put on the worker's path, so it cannot shadow monitor.
+    return [
+        sys.executable,
+        "-P",
+        "-c",
+        _WORKER,
+        str(fd),
+        *([TEST_HOOKS_FLAG] if test_hooks else []),
+    ]
 
 
-@dataclass(frozen=True, slots=True)
-class PageFailed:
-    """The page could not be processed; `crashed`: it killed or hung a worker."""
-
-    message: str
-    crashed: bool
-    traceback: str = field(default="", compare=False)  # for the log, when code failed
-
-
-def process_page(task: PageTask) -> ProcessedPage:
-    """Decode, extract, normalise, fingerprint, match and compress one page (CPU work)."""
-    html = decode_html(task.body, task.charset)
-    article = extract_article(
-        html, task.url, title_selector=task.title_selector, text_selector=task.text_selector
-    )
-    normalized = normalize_text(article.text)
-    return ProcessedPage(
-        article,
-        normalized,
-        fingerprint(normalized),
-        tuple(
-            match_topics(
-                task.topics,
-                article.title,
-                article.text,
-                outlet=article.site_name or "",
-                url=task.url,
-            )
-        ),
-        cluster_terms(article.title, article.text, article.published),
-        compress_html(task.body),
-    )
-
-
-def _run_test_hook(body: bytes) -> None:
-    """Lets tests make a worker die the ways real pages have made one die."""
-    at = body.find(_HOOK)
-    if at < 0:
-        return
-    action = body[at + len(_HOOK) :].split(maxsplit=1)[0].rstrip(b"-><\"'")
-    if action == b"abort":
-        os.abort()
-    elif action == b"sigkill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif action == b"hang":
-        time.sleep(3600)
-    elif action == b"raise":
-        raise RuntimeError("test hook: a bug in extraction")
-
-
-class _OneLineFormatter(logging.Formatter):
-    """A worker's log lines without tracebacks: those reach the service's log instead."""
-
-    def formatException(self, ei: object) -> str:
-        return ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return one_line(super().format(record))
-
-
-def _log_one_line_to_stderr() -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(_OneLineFormatter("monitor extraction: %(levelname)s %(message)s"))
-    logging.getLogger().addHandler(handler)
-    logging.getLogger().setLevel(logging.WARNING)
-
-
-def _serve(conn: Connection, test_hooks: bool) -> None:
-    """A worker's life: one page in, one result out, until the pipe closes."""
-    # Signals go to the service, which stops in order and then closes the pool; a worker
-    # must not die under the page it holds because Ctrl-C or systemd's SIGTERM reached it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _log_one_line_to_stderr()
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            return
-        if task is None:
-            return
-        result: ProcessedPage | PageFailed
-        try:
-            if test_hooks:
-                _run_test_hook(task.body)
-            result = process_page(task)
-        except Exception as exc:  # a bug must cost one page, not the worker
-            message = f"processing failed: {type(exc).__name__}: {exc}"
-            result = PageFailed(message, False, traceback.format_exc())
-        try:
-            conn.send(result)
-        except (BrokenPipeError, OSError):
-            return
+def _worker_environment() -> dict[str, str]:
+    """The service's environment, the folder its monitor package came from first on the
+    path: the worker runs the same code as the service (a checkout run from its folder too)."""
+    root = str(Path(monitor.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
 
 
 @dataclass(eq=False)  # hashed by identity: kept in a set while busy
 class _Worker:
-    process: BaseProcess
+    process: subprocess.Popen[bytes]
     conn: Connection
 
-    def stop(self) -> None:
-        """Kill the process (if alive), reap it and close the pipe."""
-        with contextlib.suppress(OSError, ValueError):
-            if self.process.is_alive():
-                self.process.kill()
-            self.process.join(5)
-        self.conn.close()
-        with contextlib.suppress(ValueError):
-            self.process.close()
+    def reap(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the process to end (it has closed its socket)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout)
 
-    def death(self) -> str:
-        code = self.process.exitcode
+    def stop(self) -> None:
+        """Kill the process (if alive), reap it and close the socket."""
+        with contextlib.suppress(OSError):
+            if self.process.poll() is None:
+                self.process.kill()
+        self.reap(5)
+        self.conn.close()
+
+    def ending(self) -> str:
+        """How the process ended: the signal's name, or its exit code."""
+        code = self.process.returncode
         if code is not None and code < 0:
             with contextlib.suppress(ValueError):
-                return f"the extraction process died ({signal.Signals(-code).name}) on this page"
-        return f"the extraction process died (exit code {code}) on this page"
+                return signal.Signals(-code).name
+        return f"exit code {code}"
+
+    def death(self) -> str:
+        return f"the extraction process died ({self.ending()}) on this page"
 
 
 class ProcessPool:
@@ -192,8 +117,6 @@ class ProcessPool:
         self.processes = processes
         self.page_timeout = page_timeout
         self.test_hooks = test_hooks
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload([__name__])
         self._slots = asyncio.Semaphore(processes)
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -246,26 +169,48 @@ class ProcessPool:
                     await asyncio.to_thread(worker.stop)
 
     async def _spawn(self) -> _Worker:
-        parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_serve, args=(child, self.test_hooks), name="monitor-extract", daemon=True
-        )
+        """Start a worker and wait until it is ready; OSError if it cannot start."""
+        parent, child = socket.socketpair()
         try:
-            await asyncio.to_thread(process.start)
+            process = subprocess.Popen(
+                _worker_command(child.fileno(), self.test_hooks),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # stdout is the command's (`monitor poll --json`)
+                pass_fds=(child.fileno(),),
+                start_new_session=True,  # the terminal's Ctrl-C is for the service
+                env=_worker_environment(),
+            )
         except OSError:
             self._spawn_failures += 1
             parent.close()
             raise
         finally:
             child.close()
+        worker = _Worker(process, Connection(parent.detach()))
+        try:
+            async with asyncio.timeout(_START_TIMEOUT):
+                await self._readable(worker)
+            greeting = worker.conn.recv()
+        except BaseException as exc:
+            worker.stop()  # killed first: the wait for its end is short
+            if not isinstance(exc, EOFError | OSError):  # cancelled: not the worker's fault
+                raise
+            self._spawn_failures += 1
+            if isinstance(exc, TimeoutError):
+                raise OSError(f"not ready after {_START_TIMEOUT:.0f}s") from exc
+            raise OSError(f"it ended ({worker.ending()}) before it was ready") from exc
+        if greeting != READY:
+            worker.stop()
+            self._spawn_failures += 1
+            raise OSError(f"unexpected greeting {greeting!r}")
         self._spawn_failures = 0
-        return _Worker(process, parent)
+        return worker
 
     async def _exchange(self, worker: _Worker, task: PageTask) -> ProcessedPage | PageFailed:
         try:
             worker.conn.send(task)
-        except (BrokenPipeError, OSError):
-            await asyncio.to_thread(worker.process.join, 5)
+        except OSError:
+            await asyncio.to_thread(worker.reap, 5)
             return PageFailed(worker.death(), True)
         try:
             async with asyncio.timeout(self.page_timeout):
@@ -279,7 +224,7 @@ class ProcessPool:
         try:
             reply: ProcessedPage | PageFailed = worker.conn.recv()
         except (EOFError, OSError):
-            await asyncio.to_thread(worker.process.join, 5)
+            await asyncio.to_thread(worker.reap, 5)
             log.warning("%s: %s", task.url, worker.death())
             return PageFailed(worker.death(), True)
         if isinstance(reply, PageFailed) and reply.traceback:
@@ -288,7 +233,8 @@ class ProcessPool:
 
     @staticmethod
     async def _readable(worker: _Worker) -> None:
-        """Wait until the worker answers or dies (its pipe or its sentinel is readable)."""
+        """Wait until the worker answers or dies (its socket is readable: a message, or the
+        end of file its death leaves)."""
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
 
@@ -296,14 +242,12 @@ class ProcessPool:
             if not ready.done():
                 ready.set_result(None)
 
-        fds = (worker.conn.fileno(), worker.process.sentinel)
-        for fd in fds:
-            loop.add_reader(fd, wake)
+        fd = worker.conn.fileno()
+        loop.add_reader(fd, wake)
         try:
             await ready
         finally:
-            for fd in fds:
-                loop.remove_reader(fd)
+            loop.remove_reader(fd)
 
     async def aclose(self) -> None:
         """Ask idle workers to leave, and stop any still busy (the pass is over)."""
@@ -318,7 +262,7 @@ class ProcessPool:
         def stop_all() -> None:
             deadline = time.monotonic() + 2
             for worker in workers:
-                worker.process.join(max(0.0, deadline - time.monotonic()))
+                worker.reap(max(0.0, deadline - time.monotonic()))
                 worker.stop()
 
         if workers:

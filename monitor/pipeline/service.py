@@ -20,6 +20,7 @@ from monitor.deliver.job import DeliveryJob
 from monitor.deliver.send import check_rule
 from monitor.digest.jobs import DigestJobs
 from monitor.health import Metrics, ServiceHealth, serve_health
+from monitor.pipeline.heap import release_free_memory
 from monitor.pipeline.passes import Pipeline
 from monitor.store import queries
 from monitor.store.dedupe import reindex_outdated
@@ -112,6 +113,7 @@ class Service:
         finally:
             self.current = None
             self.busy.release()
+        release_free_memory()  # the pass's feeds and pages, freed, need not stay resident
         await self._wake_when_due()
         self.metrics.observe_pass(
             ok=True, new=summary.new, changed=summary.changed, duplicates=summary.duplicates

@@ -20,6 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import SchemaError, StoreError
+from monitor.store.reads import HEAD_REVISION as HEAD_REVISION
+from monitor.store.reads import SQLITE_BUSY_TIMEOUT_MS
 
 if TYPE_CHECKING:  # Alembic loads only when a migration runs: it is a tenth of CLI start-up
     from alembic.config import Config as AlembicConfig
@@ -27,10 +29,6 @@ if TYPE_CHECKING:  # Alembic loads only when a migration runs: it is a tenth of 
 MIGRATIONS = "monitor:migrations"
 """The Alembic scripts, as a package resource: Alembic finds them through importlib.resources,
 so an installed wheel migrates from wherever it is installed."""
-HEAD_REVISION = "0012"
-"""The newest migration in monitor/migrations/versions/ (tests/test_store.py checks that it is):
-known here so that checking a database's schema needs no Alembic."""
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def make_engine(url: str) -> Engine:

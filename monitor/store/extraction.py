@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from monitor.core import breakage
 from monitor.store.models import HeldCheck, Source, SourceExtraction, Story
+from monitor.store.records import SourceHealth as SourceHealth
 
 if TYPE_CHECKING:  # the extractor's imports are heavy; read commands use this module
     from monitor.core.extract import Article
@@ -252,17 +253,6 @@ def restart(session: Session, source_id: int, now: datetime, alerts: Outbox | No
     row.stats = breakage.Stats(stats.usual, (), stats.seen).as_json()
     row.degraded_reason = row.degraded_since = None
     row.updated_at = now
-
-
-@dataclass(frozen=True, slots=True)
-class SourceHealth:
-    """One source's extraction, as `sources`, `status`, /healthz and /metrics show it."""
-
-    state: str  # 'ok', 'degraded', or 'unknown' (no page extracted yet)
-    reason: str | None
-    since: datetime | None
-    held: int
-    pages: int
 
 
 UNKNOWN = SourceHealth("unknown", None, None, 0, 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -36,6 +36,11 @@ from monitor.store.models import (
     StoryTopic,
     Version,
 )
+from monitor.store.reads import by_cluster
+from monitor.store.records import ListFilter as ListFilter
+from monitor.store.records import PollHealth as PollHealth
+from monitor.store.records import Status as Status
+from monitor.store.records import Waiting as Waiting
 
 # ---------------------------------------------------------------- sources
 
@@ -278,18 +283,6 @@ def _dialect_insert(session: Session) -> Any:
     return sqlite.insert
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
-    last_success: datetime | None
-    sources: int
-    failing: list[str]
-    overdue: list[str]
-    stories: int
-    awaiting_recheck: int
-    links_failing: int  # story links that failed and wait for another attempt
-    warning: int = 0  # sources whose feed was last read despite a fault (Source.warning)
-
-
 def status(session: Session, now: datetime, grace: timedelta) -> Status:
     """What `monitor status` reports: is polling healthy, what is behind."""
     enabled = list(session.scalars(select(Source).where(Source.enabled.is_(True))))
@@ -314,19 +307,6 @@ def status(session: Session, now: datetime, grace: timedelta) -> Status:
         links_failing=failing_links(session, now),
         warning=sum(1 for s in enabled if s.warning),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class PollHealth:
-    """The database's word on polling, the same for every worker and the CLI."""
-
-    enabled: int  # enabled sources
-    first_created: datetime | None  # the oldest enabled source: since when polls are expected
-    last_success: datetime | None  # the newest successful poll of an enabled source
-    polls: int  # polls since the cut-off, by every worker
-    failed: int  # … of which failed
-    # {source: why} for the enabled sources whose extraction is degraded (monitor.core.breakage)
-    extraction_degraded: dict[str, str] = field(default_factory=dict)
 
 
 def poll_health(session: Session, since: datetime) -> PollHealth:
@@ -578,24 +558,10 @@ def claim_due_stories(
 
 def clusters(session: Session, stories: Sequence[Story]) -> dict[int, list[Story]]:
     """The listed stories grouped by cluster, each group in order of first sight."""
-    groups: dict[int, list[Story]] = {}
-    for story in sorted(stories, key=lambda s: (s.first_seen_at, s.id)):
-        groups.setdefault(story.cluster_id or story.id, []).append(story)
-    return groups
+    return by_cluster(stories)
 
 
 # ---------------------------------------------------------------- listings
-
-
-@dataclass(frozen=True, slots=True)
-class ListFilter:
-    since: datetime | None
-    new: bool = True
-    changed: bool = True
-    removed: bool = False
-    topics: Sequence[str] = ()
-    include_duplicates: bool = False
-    limit: int | None = None
 
 
 def list_stories(session: Session, flt: ListFilter) -> list[Story]:
@@ -651,16 +617,6 @@ def missing_story_ids(session: Session, ids: Iterable[int]) -> list[int]:
     wanted = list(dict.fromkeys(ids))
     found = set(session.scalars(select(Story.id).where(Story.id.in_(wanted))))
     return [story_id for story_id in wanted if story_id not in found]
-
-
-@dataclass(frozen=True, slots=True)
-class Waiting:
-    """Why a pass polled nothing: the enabled sources, those backed off after failures, and
-    when the next of them is due."""
-
-    enabled: int
-    backed_off: int
-    next_poll: datetime | None
 
 
 def waiting(session: Session) -> Waiting:
