@@ -42,6 +42,7 @@ __all__ = [
     "fingerprint",
     "is_near_duplicate",
     "minhash",
+    "overlap",
     "score",
     "shingles",
     "similarity",
@@ -234,13 +235,17 @@ class Similarity:
 
 def similarity(a: frozenset[int], b: frozenset[int]) -> Similarity:
     """Exact Jaccard, containment and coverage of two shingle sets."""
-    if not a or not b:
+    return overlap(len(a & b) if a and b else 0, len(a), len(b))
+
+
+def overlap(common: int, size_a: int, size_b: int) -> Similarity:
+    """The Similarity of two sets of these sizes sharing `common` members."""
+    if not size_a or not size_b:
         return Similarity(0.0, 0.0, 0.0)
-    common = len(a & b)
     return Similarity(
-        jaccard=common / (len(a) + len(b) - common),
-        containment=common / min(len(a), len(b)),
-        coverage=common / max(len(a), len(b)),
+        jaccard=common / (size_a + size_b - common),
+        containment=common / min(size_a, size_b),
+        coverage=common / max(size_a, size_b),
     )
 
 

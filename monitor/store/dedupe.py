@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +22,7 @@ from monitor.core import fingerprint as fp
 from monitor.core.decide import Duplicate
 from monitor.core.normalize import content_hash, normalize_text
 from monitor.store import queries
-from monitor.store.models import Seed, Story, Version
+from monitor.store.models import Seed, Story
 
 DuplicateMatch = Duplicate  # what a look-up found; the decider's own type
 
@@ -35,17 +37,22 @@ def find_duplicate(
 ) -> DuplicateMatch | None:
     if not normalized_text.strip():
         return None
-    seed = queries.seed_with_text_hash(session, text_hash)
-    if seed is not None:
-        return DuplicateMatch("seed", seed.id, 1.0)
-    story = queries.story_with_text_hash(session, text_hash, exclude)
-    if story is not None:
-        return DuplicateMatch("story", story.id, 1.0)
+    seed_id, story_id = queries.with_text_hash(session, text_hash, exclude)
+    if seed_id is not None:
+        return DuplicateMatch("seed", seed_id, 1.0)
+    if story_id is not None:
+        return DuplicateMatch("story", story_id, 1.0)
+    candidates = [
+        c
+        for c in queries.band_candidates(session, print_.bands)
+        if c.story_id is None or c.story_id != exclude
+    ]
+    # The stories' shingles in two queries at most, not two per candidate.
+    shingled = _stories_shingles(session, [c.story_id for c in candidates if c.story_id])
+    mine = _Shingles.of(print_.shingles)
     best: DuplicateMatch | None = None
-    for candidate in queries.band_candidates(session, print_.bands):
-        if candidate.story_id is not None and candidate.story_id == exclude:
-            continue
-        match = _confirm(session, candidate, print_)
+    for candidate in candidates:
+        match = _confirm(session, candidate, mine, shingled)
         if match is None:
             continue
         if best is None or _rank(match) > _rank(best):
@@ -58,22 +65,25 @@ def _rank(match: DuplicateMatch) -> tuple[int, float]:
 
 
 def _confirm(
-    session: Session, candidate: queries.Candidate, print_: fp.Fingerprint
+    session: Session,
+    candidate: queries.Candidate,
+    mine: _Shingles,
+    shingled: dict[int, _Shingles],
 ) -> DuplicateMatch | None:
     if candidate.seed_id is not None:
         seed = session.get(Seed, candidate.seed_id)
         if seed is None:
             return None
-        sim = fp.similarity(print_.shingles, fp.shingles(normalize_text(seed.text)))
+        sim = mine.similarity(_seed_shingles(seed))
         if fp.is_near_duplicate(sim):
             return DuplicateMatch("seed", seed.id, round(fp.score(sim), 4))
         return None
     if candidate.story_id is None:
         return None
-    shingles = _story_shingles(session, candidate.story_id)
+    shingles = shingled.get(candidate.story_id)
     if shingles is None:
         return None
-    sim = fp.similarity(print_.shingles, shingles)
+    sim = mine.similarity(shingles)
     if not fp.is_near_duplicate(sim):
         return None
     original = session.get(Story, candidate.story_id)
@@ -82,69 +92,112 @@ def _confirm(
     return DuplicateMatch("story", candidate.story_id, round(fp.score(sim), 4))
 
 
+@dataclass(frozen=True, slots=True)
+class _Shingles:
+    """A shingle set as a sorted array: an eighth of a frozenset's memory, so the cache
+    holds eight times as many stories, and the overlap of two is one merge."""
+
+    values: npt.NDArray[np.uint64]
+
+    @staticmethod
+    def of(shingles: frozenset[int]) -> _Shingles:
+        values = np.fromiter(shingles, dtype=np.uint64, count=len(shingles))
+        values.sort()
+        return _Shingles(values)
+
+    def similarity(self, other: _Shingles) -> fp.Similarity:
+        """fingerprint.similarity of the two sets."""
+        common = np.intersect1d(self.values, other.values, assume_unique=True).size
+        return fp.overlap(common, self.values.size, other.values.size)
+
+
 class _ShingleCache:
-    """Shingles of stories' latest texts, by (story, content hash): the same originals are
-    candidates for many copies in a row, and shingling a stored text again is most of the
-    cost of confirming one. Bounded (about 60 KB an entry); the oldest go first."""
+    """Shingles of stories' latest texts, by (story, content hash), and of seeds, by
+    ("seed:<id>", text hash): the same originals are candidates for many copies in a row,
+    and shingling a stored text again is most of the cost of confirming one. A story's
+    shingles go in as it is stored (the pool made them). Bounded (about 8 KB an entry);
+    the oldest go first."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._entries: OrderedDict[tuple[int, str], frozenset[int]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int | str, str], _Shingles] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[int, str]) -> frozenset[int] | None:
+    def get(self, key: tuple[int | str, str]) -> _Shingles | None:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: tuple[int, str], shingles: frozenset[int]) -> None:
+    def put(self, key: tuple[int | str, str], shingles: _Shingles) -> None:
         with self._lock:
             self._entries[key] = shingles
             while len(self._entries) > self.limit:
                 self._entries.popitem(last=False)
 
 
-_SHINGLES = _ShingleCache(limit=128)
+_SHINGLES = _ShingleCache(limit=1024)
 
 
-def _story_shingles(session: Session, story_id: int) -> frozenset[int] | None:
-    """The shingles of a story's latest version (None when it has no version)."""
-    latest = session.execute(
-        select(Version.number, Version.content_hash)
-        .where(Version.story_id == story_id)
-        .order_by(Version.number.desc())
-        .limit(1)
-    ).first()
-    if latest is None:
-        return None
-    number, content = latest
-    cached = _SHINGLES.get((story_id, content))
-    if cached is not None:
-        return cached
-    text = session.scalars(
-        select(Version.text).where(Version.story_id == story_id, Version.number == number)
-    ).first()
-    if text is None:
-        return None
-    shingles = fp.shingles(normalize_text(text))
-    _SHINGLES.put((story_id, content), shingles)
-    return shingles
+def remember_shingles(story_id: int, content_hash: str, shingles: frozenset[int]) -> None:
+    """A story just stored with this version content hash: its shingles, as the pool made
+    them of its text, for the copies of it that come next. (Should the transaction roll
+    back, the entry is never asked for, or asked for the same text.)"""
+    _SHINGLES.put((story_id, content_hash), _Shingles.of(shingles))
+
+
+def _seed_shingles(seed: Seed) -> _Shingles:
+    key = (f"seed:{seed.id}", seed.text_hash)
+    cached = _SHINGLES.get(key)
+    if cached is None:
+        cached = _Shingles.of(fp.shingles(normalize_text(seed.text)))
+        _SHINGLES.put(key, cached)
+    return cached
+
+
+def _stories_shingles(session: Session, story_ids: list[int]) -> dict[int, _Shingles]:
+    """The shingles of these stories' latest versions (a story without one is left out):
+    one query for the versions' content hashes, one for the texts not in the cache."""
+    if not story_ids:
+        return {}
+    latest = queries.latest_content_hashes(session, story_ids)
+    found: dict[int, _Shingles] = {}
+    missing: dict[int, tuple[int, str]] = {}
+    for story_id, (number, content) in latest.items():
+        cached = _SHINGLES.get((story_id, content))
+        if cached is not None:
+            found[story_id] = cached
+        else:
+            missing[story_id] = (number, content)
+    texts = queries.version_texts(session, [(s, n) for s, (n, _) in missing.items()])
+    for story_id, (number, content) in missing.items():
+        text = texts.get((story_id, number))
+        if text is None:
+            continue
+        shingles = _Shingles.of(fp.shingles(normalize_text(text)))
+        _SHINGLES.put((story_id, content), shingles)
+        found[story_id] = shingles
+    return found
 
 
 # ---------------------------------------------------------------- the story index
 
 
 def index_story(
-    session: Session, story: Story, normalized_text: str, print_: fp.Fingerprint | None = None
+    session: Session,
+    story: Story,
+    normalized_text: str,
+    print_: fp.Fingerprint | None = None,
+    *,
+    new: bool = False,
 ) -> None:
     """Make the story findable by later copies: its text hash and LSH band hashes, with the
-    scheme they were made with."""
+    scheme they were made with (`new`: a story stored in this transaction, without bands)."""
     story.text_hash = content_hash("", normalized_text)
+    story.fingerprint_scheme = fp.SCHEME  # before the bands' flush: one UPDATE of the story
     print_ = print_ or fp.fingerprint(normalized_text)
-    queries.replace_bands(session, print_.bands, story_id=story.id)
-    story.fingerprint_scheme = fp.SCHEME
+    queries.replace_bands(session, print_.bands, story_id=story.id, new=new)
 
 
 def reindex_story(session: Session, story: Story) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from monitor.core import breakage
@@ -89,12 +89,11 @@ def record(
     """Add one page to the source's statistics and judge them again (the row is locked on
     PostgreSQL, so two workers' pages are both counted). When the source turns degraded or
     recovers, `alerts` writes the rules' events in this same transaction."""
-    row = session.scalars(
-        select(SourceExtraction).where(SourceExtraction.source_id == source_id).with_for_update()
-    ).first()
+    row = _locked_row(session, source_id)
     if row is None:
         row = SourceExtraction(source_id=source_id, stats={}, held=0, updated_at=now)
         session.add(row)
+        _LockedRows.of(session).rows[source_id] = row
     degraded = row.degraded_reason is not None
     before = breakage.Stats.from_json(row.stats)
     alike = breakage.alike(before, page)
@@ -119,6 +118,41 @@ def record(
     row.stats = stats.as_json()
     row.updated_at = now
     return Judged(reason, stats.seen, row.held or 0, breakage.stories(stats), alike)
+
+
+@dataclass
+class _LockedRows:
+    """The statistics rows this session's transaction has locked (or added): a transaction
+    that stores several stories of one source reads its row once."""
+
+    transaction: object
+    rows: dict[int, SourceExtraction]
+
+    @staticmethod
+    def of(session: Session) -> _LockedRows:
+        transaction = session.get_transaction()
+        found = session.info.get(_LOCKED)
+        if not isinstance(found, _LockedRows) or found.transaction is not transaction:
+            found = session.info[_LOCKED] = _LockedRows(transaction, {})
+        return found
+
+
+_LOCKED = "monitor.extraction.locked"
+
+
+def _locked_row(session: Session, source_id: int) -> SourceExtraction | None:
+    """The source's row, locked for the rest of the transaction (SELECT … FOR UPDATE the
+    first time; then the row the session holds, which nothing else may change meanwhile)."""
+    locked = _LockedRows.of(session)
+    row = locked.rows.get(source_id)
+    if row is not None and not inspect(row).deleted and inspect(row).session is session:
+        return row
+    row = session.scalars(
+        select(SourceExtraction).where(SourceExtraction.source_id == source_id).with_for_update()
+    ).first()
+    if row is not None:
+        locked.rows[source_id] = row
+    return row
 
 
 def _alert(

@@ -348,16 +348,18 @@ def replace_bands(
     *,
     seed_id: str | None = None,
     story_id: int | None = None,
+    new: bool = False,
 ) -> None:
-    """Store an owner's LSH band hashes, replacing what it had."""
+    """Store an owner's LSH band hashes, replacing what it had (`new`: an owner made in this
+    transaction, which has none yet)."""
     # Core statements on the session's connection: no ORM object is ever made of a band, so
     # the ORM's bulk paths (which cost more than the statements) have nothing to keep in step.
     session.flush()  # the owner's row exists before its bands point at it
     connection = session.connection()
     table = cast(Table, FingerprintBand.__table__)
-    if seed_id is not None:
+    if seed_id is not None and not new:
         connection.execute(delete(table).where(table.c.seed_id == seed_id))
-    if story_id is not None:
+    if story_id is not None and not new:
         connection.execute(delete(table).where(table.c.story_id == story_id))
     rows = [
         {"band": index, "hash": value, "seed_id": seed_id, "story_id": story_id}
@@ -413,15 +415,39 @@ def _band_query(bands: int) -> Executable:
     return found
 
 
-def story_with_text_hash(session: Session, text_hash: str, exclude_id: int | None) -> Story | None:
-    query = select(Story).where(Story.text_hash == text_hash, Story.duplicate_kind.is_(None))
+def with_text_hash(
+    session: Session, text_hash: str, exclude_id: int | None
+) -> tuple[str | None, int | None]:
+    """A seed with this text hash, and the first story that is no copy with it (other than
+    `exclude_id`), in one query."""
+    seed = select(Seed.id).where(Seed.text_hash == text_hash).limit(1).scalar_subquery()
+    story = select(Story.id).where(Story.text_hash == text_hash, Story.duplicate_kind.is_(None))
     if exclude_id is not None:
-        query = query.where(Story.id != exclude_id)
-    return session.scalars(query.order_by(Story.id).limit(1)).first()
+        story = story.where(Story.id != exclude_id)
+    first = story.order_by(Story.id).limit(1).scalar_subquery()
+    row = session.execute(select(seed, first)).one()
+    return row[0], row[1]
 
 
-def seed_with_text_hash(session: Session, text_hash: str) -> Seed | None:
-    return session.scalars(select(Seed).where(Seed.text_hash == text_hash).limit(1)).first()
+def latest_content_hashes(session: Session, story_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """{story: (number, content hash)} of these stories' latest versions."""
+    rows = session.execute(
+        select(Version.story_id, Version.number, Version.content_hash)
+        .where(Version.story_id.in_(list(set(story_ids))))
+        .order_by(Version.story_id, Version.number)
+    )
+    return {story_id: (number, content) for story_id, number, content in rows}
+
+
+def version_texts(
+    session: Session, versions: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """{(story, number): text} of these versions."""
+    if not versions:
+        return {}
+    wanted = or_(*(and_(Version.story_id == s, Version.number == n) for s, n in versions))
+    rows = session.execute(select(Version.story_id, Version.number, Version.text).where(wanted))
+    return {(story_id, number): text for story_id, number, text in rows}
 
 
 # ---------------------------------------------------------------- stories
@@ -444,9 +470,12 @@ def story_by_keys(session: Session, keys: Iterable[str]) -> Story | None:
     return session.get(Story, story_id) if story_id is not None else None
 
 
-def add_aliases(session: Session, story_id: int, urls: dict[str, str]) -> None:
-    """Register {key: url} for the story, skipping keys already registered."""
-    known = known_keys(session, urls)
+def add_aliases(
+    session: Session, story_id: int, urls: dict[str, str], *, unknown: bool = False
+) -> None:
+    """Register {key: url} for the story, skipping keys already registered (`unknown`: the
+    caller has just found none of them in this transaction)."""
+    known = set() if unknown else known_keys(session, urls)
     session.add_all(
         StoryAlias(key=key, url=url, story_id=story_id)
         for key, url in urls.items()

@@ -28,7 +28,7 @@ from monitor.deliver.outbox import Outbox
 from monitor.fetch import Failed, Fetched, NotModified
 from monitor.store import extraction, queries
 from monitor.store.clusters import StoredEvents
-from monitor.store.dedupe import DuplicateMatch, find_duplicate, index_story
+from monitor.store.dedupe import DuplicateMatch, find_duplicate, index_story, remember_shingles
 from monitor.store.models import Story, Version
 from monitor.store.topic_rules import build_rules, corpus_texts, topic_rows
 
@@ -108,13 +108,14 @@ class StoryWriter:
             recheck_step=0,
             canonical_hint=canonical_hint,
         )
+        if plan.listed:  # set while the story is new: no read of the rows it replaces
+            self._set_topics(story, plan.topics)
         session.add(story)
         session.flush()
         page = breakage_page(extracted, None, story=story.id)
         self._judge_extraction(session, source_id, page, now)
         if not plan.listed:
             return story
-        self._set_topics(story, plan.topics)
         first = self._add_version(session, story, extracted, title, now)
         story.next_check_at = None
         if plan.rechecked:
@@ -122,10 +123,11 @@ class StoryWriter:
         if plan.duplicate is not None:
             self._mark_duplicate(story, extracted, plan.duplicate)
             return story  # a copy never alerts
-        index_story(session, story, extracted.normalized, extracted.fingerprint)
-        if not watched:
+        if not watched:  # before the index's flush: the story is updated once
             story.cluster_terms = sorted(terms)
             story.cluster_id = plan.cluster_id or story.id
+        index_story(session, story, extracted.normalized, extracted.fingerprint, new=True)
+        remember_shingles(story.id, first.content_hash, extracted.fingerprint.shingles)
         self.outbox.story_event(session, story, "new", now, version=first)
         self.outbox.cluster_event(session, story, now)
         return story
