@@ -8,13 +8,12 @@ A seed wins over a story, and a copy of a copy points at the original.
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -49,7 +48,7 @@ def find_duplicate(
     ]
     # The stories' shingles in two queries at most, not two per candidate.
     shingled = _stories_shingles(session, [c.story_id for c in candidates if c.story_id])
-    mine = _Shingles.of(print_.shingles)
+    mine = print_.shingles
     best: DuplicateMatch | None = None
     for candidate in candidates:
         match = _confirm(session, candidate, mine, shingled)
@@ -67,14 +66,14 @@ def _rank(match: DuplicateMatch) -> tuple[int, float]:
 def _confirm(
     session: Session,
     candidate: queries.Candidate,
-    mine: _Shingles,
+    mine: frozenset[int],
     shingled: dict[int, _Shingles],
 ) -> DuplicateMatch | None:
     if candidate.seed_id is not None:
         seed = session.get(Seed, candidate.seed_id)
         if seed is None:
             return None
-        sim = mine.similarity(_seed_shingles(seed))
+        sim = _seed_shingles(seed).similarity_to(mine)
         if fp.is_near_duplicate(sim):
             return DuplicateMatch("seed", seed.id, round(fp.score(sim), 4))
         return None
@@ -83,7 +82,7 @@ def _confirm(
     shingles = shingled.get(candidate.story_id)
     if shingles is None:
         return None
-    sim = mine.similarity(shingles)
+    sim = shingles.similarity_to(mine)
     if not fp.is_near_duplicate(sim):
         return None
     original = session.get(Story, candidate.story_id)
@@ -94,21 +93,22 @@ def _confirm(
 
 @dataclass(frozen=True, slots=True)
 class _Shingles:
-    """A shingle set as a sorted array: an eighth of a frozenset's memory, so the cache
-    holds eight times as many stories, and the overlap of two is one merge."""
+    """A stored story's or seed's shingle set as an array of 64-bit integers: an eighth of
+    a frozenset's memory, so the cache holds eight times as many originals. The standard
+    library's array, not numpy: the service's own process never needs numpy (its pool's
+    workers compute signatures), and the overlap is a membership test per shingle against
+    the new story's set, which exists already."""
 
-    values: npt.NDArray[np.uint64]
+    values: array[int]
 
     @staticmethod
     def of(shingles: frozenset[int]) -> _Shingles:
-        values = np.fromiter(shingles, dtype=np.uint64, count=len(shingles))
-        values.sort()
-        return _Shingles(values)
+        return _Shingles(array("Q", shingles))
 
-    def similarity(self, other: _Shingles) -> fp.Similarity:
-        """fingerprint.similarity of the two sets."""
-        common = np.intersect1d(self.values, other.values, assume_unique=True).size
-        return fp.overlap(common, self.values.size, other.values.size)
+    def similarity_to(self, new: frozenset[int]) -> fp.Similarity:
+        """fingerprint.similarity of this set and a new story's."""
+        common = len(new.intersection(self.values))
+        return fp.overlap(common, len(new), len(self.values))
 
 
 class _ShingleCache:
