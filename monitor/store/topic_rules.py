@@ -172,14 +172,26 @@ def reevaluate(
                     dropped += lost
         except IntegrityError:  # a worker starting beside this one wrote the same rows
             log.info("topics: another worker matched these stories again meanwhile")
+    for attempt in (1, 2):
+        try:
+            _record_rules(sessions, changed, now)
+            break
+        except IntegrityError:  # a worker starting beside this one inserted a state first
+            if attempt == 2:
+                raise
+    return added, dropped
+
+
+def _record_rules(
+    sessions: sessionmaker[Session], topics: Sequence[TopicConfig], now: datetime
+) -> None:
     with sessions.begin() as session:
-        for topic in changed:
+        for topic in topics:
             state = session.get(TopicState, topic.name)
             if state is None:
                 state = TopicState(topic=topic.name, rules_hash="", evaluated_at=now)
                 session.add(state)
             state.rules_hash, state.evaluated_at = topic.rules_hash(), now
-    return added, dropped
 
 
 def _retopic(
