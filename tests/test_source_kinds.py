@@ -205,6 +205,7 @@ url = "{web_server.url("/feeds/tech.xml")}"
 [[sources]]
 name = "bad"
 url = "{web_server.url("/broken.xml")}"
+interval = "1m"
 """,
         ),
         CliRunner(),
@@ -219,6 +220,8 @@ url = "{web_server.url("/broken.xml")}"
     assert good["last_status"] == 200 and good["stories"] == 1 and good["last_error"] is None
     assert bad["last_status"] == 500 and bad["consecutive_failures"] == 1
     assert "500" in bad["last_error"]
-    assert bad["next_poll"] > bad["last_polled"]
+    # One interval (1m) ±20 % jitter after the failed poll.
+    waited = datetime.fromisoformat(bad["next_poll"]) - datetime.fromisoformat(bad["last_polled"])
+    assert timedelta(seconds=47) <= waited <= timedelta(seconds=73)
     table = monitor("sources")
     assert "bad" in table and "500" in table

@@ -619,7 +619,9 @@ class Pipeline:
         the warning of the last time it was read."""
         now = self.clock()
         interval = self._interval(job.source.name)
-        values: dict[str, object] = {"last_polled_at": now, "last_status": poll.status}
+        # `last_polled` is when the poll started, as in the poll's record: a sound source's
+        # next poll is then exactly one interval after it, however long the fetch took.
+        values: dict[str, object] = {"last_polled_at": poll.started_at, "last_status": poll.status}
         if error:
             failures = job.source.consecutive_failures + 1
             values.update(
