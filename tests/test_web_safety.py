@@ -342,3 +342,50 @@ def test_monitor_run_serves_the_web_view_with_health_and_metrics(
     finally:
         reap(process)
     assert process.returncode == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("health_port", ["its own", "the web view's"])
+def test_monitor_run_with_web_view_and_health_port_serves_both(
+    tmp_path: Path, web_server: WebServer, health_port: str
+) -> None:
+    """`[web] listen` and `[service] http_port` together: the web view on one address, health
+    and metrics alone on the other; the same address named twice is served once."""
+    from tests.test_health import free_port
+
+    web_port = free_port()
+    health = free_port() if health_port == "its own" else web_port
+    config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'both.db'}")
+    config.write_text(
+        config.read_text()
+        + f'\n[web]\nlisten = "127.0.0.1:{web_port}"\n[service]\nhttp_port = {health}\n'
+    )
+    process = subprocess.Popen(
+        monitor_process("--config", str(config), "run"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        web, checks = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{health}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = httpx.get(f"{web}/", timeout=10)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the web view never answered"
+                time.sleep(0.2)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        for base in (web, checks):
+            assert httpx.get(f"{base}/healthz", timeout=10).status_code in (200, 503)
+            assert "monitor_polls_total" in httpx.get(f"{base}/metrics", timeout=10).text
+        if health != web_port:  # the health port serves nothing else
+            assert httpx.get(f"{checks}/", timeout=10).status_code == 404
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        reap(process)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert ("health and metrics on" in stderr) is (health != web_port)
