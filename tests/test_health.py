@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import socket
-import subprocess
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -38,7 +37,7 @@ from monitor.store import queries
 from monitor.store.db import make_engine, session_factory
 from monitor.store.models import Poll, Source
 from tests.test_end_to_end import CHIPS, DEEPSEEK, Monitor, write_config
-from tests.test_service import monitor_process, reap, wait_for_stories
+from tests.test_service import reap, start_service, wait_for_stories
 
 START = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 TICK = timedelta(seconds=60)
@@ -231,12 +230,7 @@ def test_running_service_serves_health_metrics_and_json_logs(
     config.write_text(
         config.read_text() + f'\n[service]\nhttp_port = {port}\nlog_format = "json"\n'
     )
-    process = subprocess.Popen(
-        monitor_process("--config", str(config), "run"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_service(config)
     try:
         assert wait_for_stories(config, 1, time.monotonic() + 30)
         base = f"http://127.0.0.1:{port}"
@@ -332,12 +326,7 @@ def test_healthz_is_503_while_every_poll_fails_and_200_once_they_recover(
     config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'f.db'}")
     config.write_text(config.read_text() + f"\n[service]\nhttp_port = {port}\n")
     monitor = Monitor(config, CliRunner())
-    process = subprocess.Popen(
-        monitor_process("--config", str(config), "run"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_service(config)
     url = f"http://127.0.0.1:{port}/healthz"
     try:
         deadline = time.monotonic() + 30

@@ -24,6 +24,16 @@ def monitor_process(*args: str) -> list[str]:
     return [sys.executable, "-c", "from monitor.cli import main; main()", *args]
 
 
+def start_service(config: Path) -> subprocess.Popen[str]:
+    """`monitor run` on `config` in its own process; its log (stderr) is read at the end."""
+    return subprocess.Popen(
+        monitor_process("--config", str(config), "run"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def wait_for_stories(config: Path, count: int, deadline: float) -> list[dict[str, object]]:
     listing: list[dict[str, object]] = []
     while time.monotonic() < deadline:
@@ -96,12 +106,7 @@ def test_a_second_service_on_one_sqlite_file_is_refused(
     room.serve(web_server)
     room.publish(DEEPSEEK, "tech")
     config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'run.db'}")
-    first = subprocess.Popen(
-        monitor_process("--config", str(config), "run"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_service(config)
     try:
         assert wait_for_stories(config, 1, time.monotonic() + 30), _stop(first)
         second = subprocess.run(
@@ -203,12 +208,7 @@ def test_shutdown_deadline_cancels_a_hung_pass_and_frees_its_leases(
     config = write_config(tmp_path, web_server, f"sqlite:///{database}")
     text = config.read_text().replace('timeout = "5s"', 'timeout = "60s"')
     config.write_text(text + '\n[service]\nshutdown_timeout = "1s"\n')
-    process = subprocess.Popen(
-        monitor_process("--config", str(config), "run"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_service(config)
     try:
         deadline = time.monotonic() + 30
         while web_server.count("/feeds/tech.xml") == 0 and time.monotonic() < deadline:
@@ -252,12 +252,7 @@ def test_a_stopping_service_lets_the_pass_in_flight_finish(
     database = tmp_path / "slow.db"
     config = write_config(tmp_path, web_server, f"sqlite:///{database}")
     config.write_text(config.read_text().replace('timeout = "5s"', 'timeout = "30s"'))
-    process = subprocess.Popen(
-        monitor_process("--config", str(config), "run"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_service(config)
     try:
         deadline = time.monotonic() + 30
         while web_server.count("/feeds/tech.xml") == 0 and time.monotonic() < deadline:

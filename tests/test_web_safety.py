@@ -27,7 +27,7 @@ from monitor.web.app import Health, create_app, database_judge
 from monitor.web.auth import credentials_for, hash_password, verify_password
 from tests.support.webapp import serving
 from tests.test_end_to_end import write_config
-from tests.test_service import monitor_process, reap
+from tests.test_service import monitor_process, reap, start_service
 
 SCRIPT = "<script>alert(document.domain)</script>"
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: would show "gpj.exe" as "exe.jpg"
@@ -320,12 +320,7 @@ def test_monitor_run_serves_the_web_view_with_health_and_metrics(
     port = free_port()
     config = write_config(tmp_path, web_server, f"sqlite:///{tmp_path / 'r.db'}")
     config.write_text(config.read_text() + f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
-    process = subprocess.Popen(
-        monitor_process("--config", str(config), "run"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_service(config)
     try:
         assert wait_for_stories(config, 1, time.monotonic() + 30)
         base = f"http://127.0.0.1:{port}"
@@ -360,12 +355,7 @@ def test_monitor_run_with_web_view_and_health_port_serves_both(
         config.read_text()
         + f'\n[web]\nlisten = "127.0.0.1:{web_port}"\n[service]\nhttp_port = {health}\n'
     )
-    process = subprocess.Popen(
-        monitor_process("--config", str(config), "run"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_service(config)
     try:
         web, checks = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{health}"
         deadline = time.monotonic() + 30
