@@ -581,6 +581,8 @@ def _near_in(
     are in different fields and never measured together (-1: one field)."""
     if not left:
         return False
+    if len(left) * len(right) <= FEW_PAIRS:
+        return _near_pair(text, left, right, distance, headline_end)
     lefts = sorted(left)
     ends = sorted(end for _, end in lefts)
     furthest = list(itertools.accumulate((end for _, end in lefts), max))
@@ -602,6 +604,29 @@ def _near_in(
             and _within(text, r_end, lefts[after][0], distance)
         ):
             return True
+    return False
+
+
+FEW_PAIRS = 16  # at most this many pairs of occurrences: each pair measured (_near_pair)
+
+
+def _near_pair(
+    text: str, left: list[Span], right: list[Span], distance: int, headline_end: int
+) -> bool:
+    """_near_in by measuring every pair: cheaper than sorting when there are few (most
+    stories name each term once or twice). The same answer: a pair further apart than the
+    nearest ones has at least as many words between."""
+    for r_start, r_end in right:
+        in_text = r_start > headline_end
+        for l_start, l_end in left:
+            if l_start < r_end and l_end > r_start:
+                return True  # they overlap (so they are in one field)
+            if l_end <= r_start:
+                start, end, same_field = l_end, r_start, (l_end > headline_end) == in_text
+            else:
+                start, end, same_field = r_end, l_start, (l_start > headline_end) == in_text
+            if same_field and _within(text, start, end, distance):
+                return True
     return False
 
 
