@@ -832,7 +832,7 @@ class _Wildcard:
         if found is None:
             if doc.memo.get(self.found_key) is False:
                 return None
-            found = _named(self.term, self.pattern, doc)
+            found = _named(self.term, self.pattern, doc, self.found_key)
             doc.memo[self.found_key] = found is not None
             if found is None:
                 return None
@@ -847,14 +847,20 @@ def _wildcard(term: Term, source: str) -> _Wildcard:
     return _Wildcard(term)
 
 
-def _named(term: Term, pattern: re.Pattern[str], doc: Document) -> str | None:
+def _named(term: Term, pattern: re.Pattern[str], doc: Document, key: int) -> str | None:
     """A one-word wildcard with the words it matched, `chip* (chips, chipmakers)`, each
-    field's sorted, the headline's first; None when none of its fields has one."""
+    field's sorted, the headline's first; None when none of its fields has one. Where a NEAR
+    has found its occurrences already (Document.spans under its memo key `key`), their words."""
     if term.fields == _DEFAULT_FIELDS:  # both fields searched at once (a word spans no line)
-        found = set(pattern.findall(doc.both))
+        both = doc.both
+        spans = doc.spans.get(key)  # found by NEAR in the same text, with the same pattern
+        found = set(pattern.findall(both)) if spans is None else {both[s:e] for s, e in spans}
         if len(found) < 2:  # one word (the usual case) or none: no order to find
             return f"{term.source} ({found.pop()})" if found else None
-        headline = set(pattern.findall(doc.folded("title")))
+        if spans is None:
+            headline = set(pattern.findall(doc.folded("title")))
+        else:  # a word ends before the line break after the headline, or after it
+            headline = {both[s:e] for s, e in spans if e <= doc.headline_end()}
         ordered = [*sorted(headline), *sorted(found - headline)]
     else:
         words: dict[str, None] = {}
