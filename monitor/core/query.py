@@ -357,6 +357,7 @@ class Document:
         "everything",
         "memo",
         "named",
+        "spans",
         "text_folded",
         "title_folded",
         "vocab",
@@ -379,6 +380,7 @@ class Document:
         self.vocab: frozenset[str] | None = None  # vocabulary() of the headline and text
         self.memo: dict[int, bool] = {}
         self.named: dict[int, str] = {}  # wildcards with the words they matched
+        self.spans: dict[int, list[Span]] = {}  # NEAR's searched terms' occurrences, by memo key
 
     def folded(self, name: str) -> str:
         """Field `name` folded (`lead`: its words, joined by spaces): what the regular
@@ -499,10 +501,11 @@ def _near(
 class _Side:
     """One side of a NEAR whose terms are all of the same fields (_near_together): its plain
     words (looked up in the story's set of words) and its other terms, each with its memo
-    key (Document.memo), the words a story must hold for it (_needs) and its pattern."""
+    key (Document.memo), the words a story must hold for it (_needs), whether it is one word
+    (its matches cannot overlap) and its pattern."""
 
     words: dict[str, re.Pattern[str]]
-    searched: tuple[tuple[int, tuple[str, ...], str | None, Term, re.Pattern[str]], ...]
+    searched: tuple[tuple[int, tuple[str, ...], str | None, bool, Term, re.Pattern[str]], ...]
     shared: bool  # _needs names whole words, looked up in the story's set of words
 
     @classmethod
@@ -514,29 +517,42 @@ class _Side:
                 words[term.words[0]] = term_pattern(term)
             else:
                 whole, part = _needs(term, shared)
-                searched.append((_memo_key(term), whole, part, term, term_pattern(term)))
+                single = len(term.words) == 1
+                searched.append((_memo_key(term), whole, part, single, term, term_pattern(term)))
         return cls(words, tuple(searched), shared)
 
     def occurrences(self, doc: Document, text: str, end: int) -> list[Span]:
         """Where its terms occur in `text`, the folded text of their fields (_near_together);
         what is found about a searched term is kept in the story's memo, where the matchers
-        and the explanation read it (the same answer: whether it occurs in its fields)."""
+        and the explanation read it (the same answer: whether it occurs in its fields), and
+        where it occurs, for another NEAR that names it (always in the same text: a term's
+        key includes its fields)."""
         found: list[Span] = []
         have = (doc.vocab or doc.vocabulary(_DEFAULT_FIELDS)) if self.shared else frozenset[str]()
         for word in have.intersection(self.words):
             found += [occurrence.span() for occurrence in self.words[word].finditer(text)]
         memo = doc.memo
         folded = doc.everything
-        for key, whole, part, term, pattern in self.searched:
+        known_spans = doc.spans
+        for key, whole, part, single, term, pattern in self.searched:
             known = memo.get(key)
-            if known is False:
+            if known is None:
+                if (part is not None and part not in folded) or (
+                    whole and not have.issuperset(whole)
+                ):
+                    memo[key] = False
+                    continue
+            elif not known:
                 continue
-            if known is None and not (have.issuperset(whole) and (part is None or part in folded)):
-                memo[key] = False
-            else:
-                spans = _occurrences(term, pattern, text, end)
+            spans = known_spans.get(key)
+            if spans is None:
+                spans = known_spans[key] = (
+                    [occurrence.span() for occurrence in pattern.finditer(text)]
+                    if single
+                    else _occurrences(term, pattern, text, end)
+                )
                 memo[key] = bool(spans)
-                found += spans
+            found += spans
         return found
 
 
@@ -565,6 +581,8 @@ def _near_in(
     are in different fields and never measured together (-1: one field)."""
     if not left:
         return False
+    if len(left) * len(right) <= FEW_PAIRS:
+        return _near_pair(text, left, right, distance, headline_end)
     lefts = sorted(left)
     ends = sorted(end for _, end in lefts)
     furthest = list(itertools.accumulate((end for _, end in lefts), max))
@@ -586,6 +604,29 @@ def _near_in(
             and _within(text, r_end, lefts[after][0], distance)
         ):
             return True
+    return False
+
+
+FEW_PAIRS = 16  # at most this many pairs of occurrences: each pair measured (_near_pair)
+
+
+def _near_pair(
+    text: str, left: list[Span], right: list[Span], distance: int, headline_end: int
+) -> bool:
+    """_near_in by measuring every pair: cheaper than sorting when there are few (most
+    stories name each term once or twice). The same answer: a pair further apart than the
+    nearest ones has at least as many words between."""
+    for r_start, r_end in right:
+        in_text = r_start > headline_end
+        for l_start, l_end in left:
+            if l_start < r_end and l_end > r_start:
+                return True  # they overlap (so they are in one field)
+            if l_end <= r_start:
+                start, end, same_field = l_end, r_start, (l_end > headline_end) == in_text
+            else:
+                start, end, same_field = r_end, l_start, (l_start > headline_end) == in_text
+            if same_field and _within(text, start, end, distance):
+                return True
     return False
 
 
@@ -679,11 +720,16 @@ def _compile(node: Node, shared: bool) -> Matcher:
 
 
 def _cost(node: Node) -> int:
-    """How costly a part is to test, roughly: single words, other terms (a search), groups,
-    NEAR (occurrences measured)."""
+    """How costly a part is to test, roughly: single words, other terms (a search), NEAR
+    (occurrences measured); a group as its costliest part, so that a group of words is
+    tried before a group with a NEAR in it (a story that lacks the words skips the NEAR)."""
     if isinstance(node, Term):
         return 0 if len(node.words) == 1 else 1
-    return 3 if isinstance(node, Near) else 2
+    if isinstance(node, Near):
+        return 3
+    if isinstance(node, Not):
+        return _cost(node.operand)
+    return max(map(_cost, node.operands))
 
 
 def _cheap_first(operands: tuple[Node, ...]) -> tuple[Node, ...]:
@@ -786,7 +832,7 @@ class _Wildcard:
         if found is None:
             if doc.memo.get(self.found_key) is False:
                 return None
-            found = _named(self.term, self.pattern, doc)
+            found = _named(self.term, self.pattern, doc, self.found_key)
             doc.memo[self.found_key] = found is not None
             if found is None:
                 return None
@@ -801,14 +847,20 @@ def _wildcard(term: Term, source: str) -> _Wildcard:
     return _Wildcard(term)
 
 
-def _named(term: Term, pattern: re.Pattern[str], doc: Document) -> str | None:
+def _named(term: Term, pattern: re.Pattern[str], doc: Document, key: int) -> str | None:
     """A one-word wildcard with the words it matched, `chip* (chips, chipmakers)`, each
-    field's sorted, the headline's first; None when none of its fields has one."""
+    field's sorted, the headline's first; None when none of its fields has one. Where a NEAR
+    has found its occurrences already (Document.spans under its memo key `key`), their words."""
     if term.fields == _DEFAULT_FIELDS:  # both fields searched at once (a word spans no line)
-        found = set(pattern.findall(doc.both))
+        both = doc.both
+        spans = doc.spans.get(key)  # found by NEAR in the same text, with the same pattern
+        found = set(pattern.findall(both)) if spans is None else {both[s:e] for s, e in spans}
         if len(found) < 2:  # one word (the usual case) or none: no order to find
             return f"{term.source} ({found.pop()})" if found else None
-        headline = set(pattern.findall(doc.folded("title")))
+        if spans is None:
+            headline = set(pattern.findall(doc.folded("title")))
+        else:  # a word ends before the line break after the headline, or after it
+            headline = {both[s:e] for s, e in spans if e <= doc.headline_end()}
         ordered = [*sorted(headline), *sorted(found - headline)]
     else:
         words: dict[str, None] = {}
@@ -898,12 +950,14 @@ class _Writer:
         if isinstance(node, Near):  # the memo's answer; else both sides: most stories lack one
             test = _near_test(node, self.shared)
             key, name = test.key, self.name(test.test, "t")
-            sides = f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
+            sides = self.sides(node)
             return f"(m[{key}] if {key} in m else ({sides} and m.setdefault({key}, {name}(doc))))"
         if isinstance(node, Not):
             return f"(not {self.holds(node.operand)})"
         if isinstance(node, And):
-            return "(" + " and ".join(self.holds(n) for n in _cheap_first(node.operands)) + ")"
+            ordered = _cheap_first(node.operands)
+            parts = [self.holds(n) for n in ordered]
+            return "(" + " and ".join(self.sides_first(ordered, parts)) + ")"
         # OR: the plain words of each set of fields become one set, tested first
         plain: dict[tuple[str, ...], set[str]] = {}
         rest = []
@@ -918,6 +972,31 @@ class _Writer:
         ]
         parts += [self.holds(operand) for operand in _cheap_first(tuple(rest))]
         return "(" + " or ".join(parts) + ")"
+
+    def may_hold(self, node: Near) -> str:
+        """The memo's answer for NEAR `node`; else whether both its sides occur (cheap word
+        tests, where measuring how far apart they are is not)."""
+        key = _near_test(node, self.shared).key
+        return f"(m[{key}] if {key} in m else ({self.sides(node)}))"
+
+    def sides(self, node: Near) -> str:
+        """Whether both sides of NEAR `node` occur."""
+        return f"{self.holds(Or(node.left))} and {self.holds(Or(node.right))}"
+
+    def sides_first(
+        self, operands: tuple[Node, ...], parts: list[str], failed: bool = False
+    ) -> list[str]:
+        """`parts`, the tests of an AND's `operands` (cheap first), with the sides of every
+        NEAR among them tested before the first NEAR is measured: a NEAR measured is wasted
+        when another NEAR's words are missing. `failed`: the parts say that their operand
+        fails (the explanation's), and so do the sides' tests."""
+        nears = [i for i, operand in enumerate(operands) if isinstance(operand, Near)]
+        if len(nears) < 2:
+            return parts
+        sides = [self.may_hold(cast(Near, operands[i])) for i in nears]
+        if failed:
+            sides = [f"not {side}" for side in sides]
+        return [*parts[: nears[0]], *sides, *parts[nears[0] :]]
 
     def searched(self, term: Term) -> str:
         """The memo's answer for `term`; else whether the story may hold it (_needs: most do
@@ -986,7 +1065,8 @@ class _Writer:
                 for r, n in zip(names, node.operands, strict=True)
             ]
             order = sorted(range(len(node.operands)), key=lambda i: _cost(node.operands[i]))
-            failed = " or ".join(kept[i] for i in order)
+            ordered = tuple(node.operands[i] for i in order)
+            failed = " or ".join(self.sides_first(ordered, [kept[i] for i in order], True))
             found = ", ".join(f"*{r}" for r in names)
         else:  # it holds when some part does; every part asked, for their terms
             parts = [

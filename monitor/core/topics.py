@@ -90,16 +90,17 @@ def match_topics(
 
     The cheaper rules go first: the examples are scored only when no term matched."""
     haystack = folded = ""  # for keywords and excludes; queries and examples use `doc`
-    if any(rule.keywords or rule.exclude for rule in rules):
-        haystack = f"{title}\n\n{text}"
-        folded = haystack.translate(_ASCII_LOOKALIKES).lower()
     doc = None
-    if any(rule.query is not None or rule.like is not None for rule in rules):
-        doc = Document(title, text, outlet, url)
+    for rule in rules:  # a loop, not any(): this runs for every story and every topic
+        if not haystack and (rule.keywords or rule.exclude):
+            haystack = f"{title}\n\n{text}"
+            folded = haystack.translate(_ASCII_LOOKALIKES).lower()
+        if doc is None and (rule.query is not None or rule.like is not None):
+            doc = Document(title, text, outlet, url)
     matches = []
     for rule in rules:
         match = _match_rule(rule, haystack, folded, doc)
-        if match is not None and not _found(rule.exclude, haystack, folded):
+        if match is not None and not (rule.exclude and _found(rule.exclude, haystack, folded)):
             matches.append(match)
     return matches
 
