@@ -9,17 +9,27 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from monitor.clock import utcnow
+from monitor.config import load_config
 from monitor.demo.generated import sentence
 from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import Response, WebServer
+from monitor.pipeline import held
+from monitor.pipeline.worker import process_page
+from monitor.store import extraction as source_extraction
+from monitor.store.db import make_engine, session_factory
+from monitor.store.models import Source
+from monitor.store.writer import StoryWriter
 from tests.support.paths import unrelated_seeds
 from tests.test_end_to_end import Monitor
 from tests.test_health import free_port
@@ -250,10 +260,7 @@ def test_a_held_edit_is_extracted_again_by_the_pool_not_by_the_polling_process(
     fresh = articles(first=STORIES, seed=29)
     for article in fresh:
         room.publish(article, "tech")
-        web_server.route(
-            f"/news/{article.slug}",
-            handler=lambda _request, a=article: dated_shell(a, web_server.base_url),  # type: ignore[misc]
-        )
+    break_the_site(web_server, fresh, dated_shell)
     time.sleep(TICK)
     polled_from = datetime.now(UTC)
     modules = loaded_modules(fixed, "poll", "--source", "tech")
@@ -269,6 +276,54 @@ def test_a_held_edit_is_extracted_again_by_the_pool_not_by_the_polling_process(
     # The page was extracted again in the process pool: the polling process never loaded
     # the extractor.
     assert imported(modules, WORKERS_ONLY) == []
+
+
+def test_held_checks_settled_by_another_worker_meanwhile_are_not_written_twice(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    """Settling reads again what it decides on: a worker whose extraction of the held pages
+    finishes after another worker settled them writes nothing."""
+    stories, room, monitor = a_sound_site(tmp_path, web_server, db_url)
+    edited = edit(room, stories[5], "The regulator later said it had received forty letters.")
+    break_the_site(web_server, [*stories[:5], edited, *stories[6:]])
+    recheck(monitor)
+    recheck(monitor)
+    assert extraction(monitor)["state"] == "degraded"
+    before = versions(monitor)
+
+    # The user gives the source a selector, the site dates its pages again and the source's
+    # judgement starts afresh; one worker reads the held checks now due and extracts their
+    # pages ...
+    break_the_site(web_server, [*stories[:5], edited, *stories[6:]], dated_shell)
+    fixed = Monitor(
+        write_config(tmp_path, web_server, 'text = "aside.story p"', database=db_url),
+        CliRunner(),
+    )
+    config = load_config(fixed.config)
+    engine = make_engine(db_url)
+    try:
+        sessions = session_factory(engine)
+        with sessions.begin() as session:
+            [source_id] = session.scalars(select(Source.id))
+            source_extraction.restart(session, source_id, utcnow())
+        slow = StoryWriter(config)
+        with sessions() as session:
+            due = held.due(session, source_id, config.sources[0], slow.rules)
+        assert len(due) == extraction(fixed)["held"]
+        pages = [(check, process_page(check.page) if check.page else None) for check in due]
+
+        # ... while another settles them at its next re-check, and writes the real edit.
+        recheck(fixed)
+        assert extraction(fixed)["held"] == 0
+        settled = versions(fixed)
+        assert settled == before | {stories[5].title: before[stories[5].title] + 1}
+
+        with sessions.begin() as session:
+            late = held.settle_extracted(session, slow, pages)
+    finally:
+        engine.dispose()
+    assert (late.written, late.discarded) == (0, 0)
+    assert versions(fixed) == settled
 
 
 def test_a_footer_leaking_into_every_page_is_told_from_an_edit_wave(
@@ -306,11 +361,16 @@ def test_a_footer_leaking_into_every_page_is_told_from_an_edit_wave(
     assert health["held"] == STORIES - written
 
 
-def break_the_site(web_server: WebServer, stories: list[NewsArticle]) -> None:
+def break_the_site(
+    web_server: WebServer,
+    stories: list[NewsArticle],
+    template: Callable[[NewsArticle, str], Response] = shell,
+) -> None:
+    """Serve the stories in the new template (`shell`, or `dated_shell`)."""
     for article in stories:
         web_server.route(
             f"/news/{article.slug}",
-            handler=lambda _request, a=article: shell(a, web_server.base_url),  # type: ignore[misc]
+            handler=lambda _request, a=article: template(a, web_server.base_url),  # type: ignore[misc]
         )
 
 
