@@ -321,7 +321,7 @@ class Pipeline:
         # Shared by the passes of a process (App keeps one): see monitor.store.known_keys.
         self.known_keys = known_keys if known_keys is not None else KnownKeys()
         self._working: set[int] = set()  # sources being polled now: their leases are renewed
-        self._settling: set[int] = set()  # held checks being extracted again now
+        self._settling_held = False  # a task is settling held re-checks (_settle_held)
         self.stop_claiming = False  # set when the service stops: the pass takes no more work
         # Called (on the writer's thread) once a transaction that wrote alert events has
         # committed: the service wakes its delivery job (monitor.deliver.job).
@@ -1015,31 +1015,27 @@ class Pipeline:
     async def _settle_held(self, summary: PassSummary) -> None:
         """Settle the held re-checks of the sources found healthy again by the writes so far
         (monitor.pipeline.held): read on the writer, extracted again in the process pool,
-        then decided and written in a short transaction, HELD_PER_TRANSACTION at a time. A
-        failure is logged; what was not settled stays held for the next settling."""
-        tried: set[int] = set()
+        then decided and written in a short transaction, HELD_PER_TRANSACTION at a time. One
+        task settles at a time and also takes the sources found meanwhile. A failure is
+        logged; what was not settled stays held for the next settling."""
+        if self._settling_held or not self.stories.to_settle:
+            return
+        self._settling_held = True
+        tried: set[int] = set()  # each check once here (one whose extraction died stays held)
         try:
             while self.stories.to_settle:
-                skip = frozenset(tried | self._settling)
-                due = [
-                    check
-                    for check in await self.writer.run(self._due_held, skip)
-                    if check.check_id not in self._settling  # another task took it meanwhile
-                ]
+                due = await self.writer.run(self._due_held, frozenset(tried))
                 if not due:
-                    return
-                ids = {check.check_id for check in due}
-                tried |= ids
-                self._settling |= ids
-                try:
-                    async with asyncio.TaskGroup() as group:
-                        extracting = [group.create_task(self._extract_held(c)) for c in due]
-                    pairs = [(c, t.result()) for c, t in zip(due, extracting, strict=True)]
-                    summary.changed += await self.writer.run(self._write_settled, pairs)
-                finally:
-                    self._settling -= ids
+                    continue  # the sources read are done; any left were found meanwhile
+                tried.update(check.check_id for check in due)
+                async with asyncio.TaskGroup() as group:
+                    extracting = [group.create_task(self._extract_held(c)) for c in due]
+                pairs = [(c, t.result()) for c, t in zip(due, extracting, strict=True)]
+                summary.changed += await self.writer.run(self._write_settled, pairs)
         except Exception:
             log.exception("settling held re-checks failed")
+        finally:
+            self._settling_held = False
 
     def _due_held(self, skip: frozenset[int]) -> list[held.DueCheck]:
         """The next held checks due, of the sources waiting to be settled (a short read); a
