@@ -9,30 +9,45 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from monitor.clock import utcnow
+from monitor.config import load_config
 from monitor.demo.generated import sentence
 from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import Response, WebServer
+from monitor.pipeline import held
+from monitor.pipeline.worker import process_page
+from monitor.store import extraction as source_extraction
+from monitor.store.db import make_engine, session_factory
+from monitor.store.models import Source
+from monitor.store.writer import StoryWriter
 from tests.support.paths import unrelated_seeds
 from tests.test_end_to_end import Monitor
 from tests.test_health import free_port
+from tests.test_processing import WORKERS_ONLY
 from tests.test_service import monitor_process, reap
+from tests.test_startup import imported, loaded_modules
 
 pytestmark = pytest.mark.integration
 
+SOUND = {"state": "ok", "reason": None, "since": None, "held": 0, "pages": 0}
+"""A source's extraction health when all is well (its pages judged so far aside)."""
 TICK = 0.15  # a little longer than the re-check interval below
 STORIES = 8
 
 
-def articles() -> list[NewsArticle]:
+def articles(first: int = 0, seed: int = 17) -> list[NewsArticle]:
     """Eight different stories on one topic, long enough for extraction to be judged."""
-    rng = random.Random(17)
+    rng = random.Random(seed)
     return [
         NewsArticle(
             slug=f"story-{n}",
@@ -42,7 +57,7 @@ def articles() -> list[NewsArticle]:
                 " ".join(sentence(rng, topic=p == 0) for _ in range(4)) for p in range(5)
             ),
         )
-        for n in range(STORIES)
+        for n in range(first, first + STORIES)
     ]
 
 
@@ -59,6 +74,15 @@ def shell(article: NewsArticle, base_url: str) -> Response:
 <aside class="story"><h1>{title}</h1>{body}</aside>
 <footer><p>© 2026 The Daily Test. All rights reserved.</p></footer></body></html>"""
     return Response(body=page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def dated_shell(article: NewsArticle, base_url: str) -> Response:
+    """The new template, its pages dated again."""
+    published = (
+        f'<meta property="article:published_time" content="{article.published.isoformat()}">'
+    )
+    page = shell(article, base_url)
+    return replace(page, body=page.body.replace(b"</head>", published.encode() + b"</head>"))
 
 
 def write_config(
@@ -90,6 +114,32 @@ url = "{server.url("/feeds/tech.xml")}"
     return path
 
 
+def a_sound_site(
+    folder: Path, server: WebServer, database: str | None = None
+) -> tuple[list[NewsArticle], Newsroom, Monitor]:
+    """The site's stories, published and read, then re-checked twice without a change: the
+    source's extraction is judged sound."""
+    stories = articles()
+    room = Newsroom()
+    room.serve(server)
+    for article in stories:
+        room.publish(article, "tech")
+    monitor = Monitor(write_config(folder, server, database=database), CliRunner())
+    monitor("db", "upgrade")
+    assert f"{STORIES} new" in monitor("poll")
+    for _ in range(2):
+        assert "0 changed" in recheck(monitor)
+    assert extraction(monitor)["state"] == "ok"
+    return stories, room, monitor
+
+
+def edit(room: Newsroom, article: NewsArticle, sentence: str) -> NewsArticle:
+    """Put `sentence` at the head of the story's second paragraph; the story as edited."""
+    paragraphs = list(article.paragraphs)
+    paragraphs[1] = f"{sentence} {paragraphs[1]}"
+    return room.edit(article.slug, paragraphs=tuple(paragraphs))
+
+
 def recheck(monitor: Monitor) -> str:
     time.sleep(TICK)
     return monitor("poll")
@@ -108,22 +158,10 @@ def extraction(monitor: Monitor) -> dict[str, object]:
 def test_a_template_change_mid_run_is_an_alarm_not_a_wave_of_versions(
     tmp_path: Path, web_server: WebServer, db_url: str
 ) -> None:
-    stories = articles()
-    room = Newsroom()
-    room.serve(web_server)
-    for article in stories:
-        room.publish(article, "tech")
-    monitor = Monitor(write_config(tmp_path, web_server, database=db_url), CliRunner())
-    monitor("db", "upgrade")
-    assert f"{STORIES} new" in monitor("poll")
-    for _ in range(2):
-        assert "0 changed" in recheck(monitor)
-    assert extraction(monitor)["state"] == "ok"
+    stories, room, monitor = a_sound_site(tmp_path, web_server, db_url)
 
     # An edit is an edit.
-    edited = list(stories[0].paragraphs)
-    edited[1] = "Officials said the rules would be reviewed next spring. " + edited[1]
-    room.edit(stories[0].slug, paragraphs=tuple(edited))
+    edit(room, stories[0], "Officials said the rules would be reviewed next spring.")
     assert "1 changed" in recheck(monitor)
     # A story cut to its first paragraph looks like a breakage on its own: it is held until
     # the source's other pages show they extract as before, then written.
@@ -132,13 +170,7 @@ def test_a_template_change_mid_run_is_an_alarm_not_a_wave_of_versions(
     recheck(monitor)
     recheck(monitor)
     assert versions(monitor)[stories[1].title] == cut + 1
-    assert extraction(monitor) | {"pages": 0} == {
-        "state": "ok",
-        "reason": None,
-        "since": None,
-        "held": 0,
-        "pages": 0,
-    }
+    assert extraction(monitor) | {"pages": 0} == SOUND
     shown = monitor.json("show", str(_id(monitor, stories[1].title)))
     assert shown["text"] == stories[1].paragraphs[0]
     assert shown["versions"][-1]["change_class"] == "major"
@@ -181,16 +213,7 @@ def test_a_template_change_mid_run_is_an_alarm_not_a_wave_of_versions(
 def test_reextract_after_a_selector_fix_writes_what_was_really_edited_and_drops_the_rest(
     tmp_path: Path, web_server: WebServer
 ) -> None:
-    stories = articles()
-    room = Newsroom()
-    room.serve(web_server)
-    for article in stories:
-        room.publish(article, "tech")
-    monitor = Monitor(write_config(tmp_path, web_server), CliRunner())
-    monitor("db", "upgrade")
-    monitor("poll")
-    for _ in range(2):
-        recheck(monitor)
+    stories, _, monitor = a_sound_site(tmp_path, web_server)
     before = versions(monitor)
     edited = list(stories[5].paragraphs)
     edited[1] = "The regulator later said it had received forty letters. " + edited[1]
@@ -209,32 +232,104 @@ def test_reextract_after_a_selector_fix_writes_what_was_really_edited_and_drops_
     report = fixed.json("reextract")
     assert report["held_written"] == 1  # the real edit
     assert report["held_discarded"] == held - 1  # the same text as before: only the breakage
-    assert extraction(fixed) | {"pages": 0} == {
-        "state": "ok",
-        "reason": None,
-        "since": None,
-        "held": 0,
-        "pages": 0,
-    }
+    assert extraction(fixed) | {"pages": 0} == SOUND
     after = versions(fixed)
     assert after[stories[5].title] == before[stories[5].title] + 1
     assert "forty letters" in fixed.json("show", str(_id(fixed, stories[5].title)))["text"]
     assert "0 changed" in recheck(fixed)  # read with the selector, the pages are as stored
 
 
+def test_a_held_edit_is_extracted_again_by_the_pool_not_by_the_polling_process(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    stories, room, monitor = a_sound_site(tmp_path, web_server, db_url)
+    edited = edit(room, stories[5], "The regulator later said it had received forty letters.")
+    break_the_site(web_server, [*stories[:5], edited, *stories[6:]])  # edited meanwhile
+    recheck(monitor)
+    recheck(monitor)
+    held = extraction(monitor)["held"]
+    assert extraction(monitor)["state"] == "degraded"
+    assert isinstance(held, int) and held >= STORIES - 1
+    before = versions(monitor)
+
+    # The user gives the source a selector for its new template, and the site dates its
+    # pages again: the new stories it publishes read soundly, so the source recovers at the
+    # next poll (in a process of its own) before any re-check, and the held edit is written
+    # from its stored page.
+    fixed = write_config(tmp_path, web_server, 'text = "aside.story p"', database=db_url)
+    fresh = articles(first=STORIES, seed=29)
+    for article in fresh:
+        room.publish(article, "tech")
+    break_the_site(web_server, fresh, dated_shell)
+    time.sleep(TICK)
+    polled_from = datetime.now(UTC)
+    modules = loaded_modules(fixed, "poll", "--source", "tech")
+    assert extraction(monitor) | {"pages": 0} == SOUND
+    after = versions(monitor)
+    assert after == before | {stories[5].title: before[stories[5].title] + 1} | {
+        a.title: 1 for a in fresh
+    }
+    shown = monitor.json("show", str(_id(monitor, stories[5].title)))
+    assert "forty letters" in shown["text"]
+    # Dated when it was read during the breakage, not by this poll's re-check.
+    assert datetime.fromisoformat(shown["versions"][-1]["fetched_at"]) < polled_from
+    # The page was extracted again in the process pool: the polling process never loaded
+    # the extractor.
+    assert imported(modules, WORKERS_ONLY) == []
+
+
+def test_held_checks_settled_by_another_worker_meanwhile_are_not_written_twice(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    """Settling reads again what it decides on: a worker whose extraction of the held pages
+    finishes after another worker settled them writes nothing."""
+    stories, room, monitor = a_sound_site(tmp_path, web_server, db_url)
+    edited = edit(room, stories[5], "The regulator later said it had received forty letters.")
+    break_the_site(web_server, [*stories[:5], edited, *stories[6:]])
+    recheck(monitor)
+    recheck(monitor)
+    assert extraction(monitor)["state"] == "degraded"
+    before = versions(monitor)
+
+    # The user gives the source a selector, the site dates its pages again and the source's
+    # judgement starts afresh; one worker reads the held checks now due and extracts their
+    # pages ...
+    break_the_site(web_server, [*stories[:5], edited, *stories[6:]], dated_shell)
+    fixed = Monitor(
+        write_config(tmp_path, web_server, 'text = "aside.story p"', database=db_url),
+        CliRunner(),
+    )
+    config = load_config(fixed.config)
+    engine = make_engine(db_url)
+    try:
+        sessions = session_factory(engine)
+        with sessions.begin() as session:
+            [source_id] = session.scalars(select(Source.id))
+            source_extraction.restart(session, source_id, utcnow())
+        slow = StoryWriter(config)
+        with sessions() as session:
+            due = held.due(session, source_id, config.sources[0], slow.rules)
+        assert len(due) == extraction(fixed)["held"]
+        pages = [(check, process_page(check.page) if check.page else None) for check in due]
+
+        # ... while another settles them at its next re-check, and writes the real edit.
+        recheck(fixed)
+        assert extraction(fixed)["held"] == 0
+        settled = versions(fixed)
+        assert settled == before | {stories[5].title: before[stories[5].title] + 1}
+
+        with sessions.begin() as session:
+            late = held.settle_extracted(session, slow, pages)
+    finally:
+        engine.dispose()
+    assert (late.written, late.discarded) == (0, 0)
+    assert versions(fixed) == settled
+
+
 def test_a_footer_leaking_into_every_page_is_told_from_an_edit_wave(
     tmp_path: Path, web_server: WebServer
 ) -> None:
-    stories = articles()
-    room = Newsroom()
-    room.serve(web_server)
-    for article in stories:
-        room.publish(article, "tech")
-    monitor = Monitor(write_config(tmp_path, web_server), CliRunner())
-    monitor("db", "upgrade")
-    monitor("poll")
-    for _ in range(2):
-        recheck(monitor)
+    stories, room, monitor = a_sound_site(tmp_path, web_server)
 
     # An edit wave: every story edited at once, each in its own way.
     for article in stories:
@@ -266,28 +361,24 @@ def test_a_footer_leaking_into_every_page_is_told_from_an_edit_wave(
     assert health["held"] == STORIES - written
 
 
-def break_the_site(web_server: WebServer, stories: list[NewsArticle]) -> None:
+def break_the_site(
+    web_server: WebServer,
+    stories: list[NewsArticle],
+    template: Callable[[NewsArticle, str], Response] = shell,
+) -> None:
+    """Serve the stories in the new template (`shell`, or `dated_shell`)."""
     for article in stories:
         web_server.route(
             f"/news/{article.slug}",
-            handler=lambda _request, a=article: shell(a, web_server.base_url),  # type: ignore[misc]
+            handler=lambda _request, a=article: template(a, web_server.base_url),  # type: ignore[misc]
         )
 
 
 def test_the_running_service_names_the_degraded_source_in_healthz_and_metrics(
     tmp_path: Path, web_server: WebServer
 ) -> None:
-    stories = articles()
-    room = Newsroom()
-    room.serve(web_server)
-    for article in stories:
-        room.publish(article, "tech")
-    config = write_config(tmp_path, web_server)
-    monitor = Monitor(config, CliRunner())
-    monitor("db", "upgrade")
-    monitor("poll")
-    for _ in range(2):
-        recheck(monitor)
+    stories, _, monitor = a_sound_site(tmp_path, web_server)
+    config = monitor.config
     break_the_site(web_server, stories)
     recheck(monitor)
     assert extraction(monitor)["state"] == "degraded"
@@ -332,17 +423,7 @@ def test_a_consent_wall_over_every_page_is_an_alarm(
 ) -> None:
     """Pages rejected as not the article are stored nowhere, but they still count: a consent
     wall that suddenly stands in front of every story marks the source degraded."""
-    stories = articles()
-    room = Newsroom()
-    room.serve(web_server)
-    for article in stories:
-        room.publish(article, "tech")
-    monitor = Monitor(write_config(tmp_path, web_server, database=db_url), CliRunner())
-    monitor("db", "upgrade")
-    assert f"{STORIES} new" in monitor("poll")
-    for _ in range(2):
-        assert "0 changed" in recheck(monitor)
-    assert extraction(monitor)["state"] == "ok"
+    stories, _, monitor = a_sound_site(tmp_path, web_server, db_url)
     before = versions(monitor)
 
     wall = (Path(__file__).parent / "data" / "pages" / "consent_wall.html").read_bytes()

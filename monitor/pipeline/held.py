@@ -3,8 +3,7 @@
 A re-check is held (monitor.store.writer.StoryWriter.observe) instead of written as a version
 when its source is `extraction degraded` (kind 'degraded'), or when the page alone suddenly
 extracts much shorter, without its title, or as "not the article" (kind 'suspect'; see
-monitor.core.breakage.looks_broken). They are settled here once the source is healthy, in the
-writer's transaction, oldest first:
+monitor.core.breakage.looks_broken). They are settled once the source is healthy, oldest first:
 
 - a 'degraded' one as soon as the source is healthy again (it recovered, or
   `monitor reextract` restarted its judgement): its stored response is extracted again with
@@ -15,11 +14,18 @@ writer's transaction, oldest first:
   that page's own (a long text cut to a short one), so it is written if it still differs.
 
 A held check older than the story's latest version is discarded: a newer reading exists.
-Re-extraction here is CPU work on the writer thread, acceptable for the few pages held.
+
+Settling is split in three so the service never extracts on its writer thread (nor loads the
+extractor at all): `due` reads the checks to settle and the pages to extract (a short read),
+the caller extracts them (the pipeline in its process pool), and `settle_extracted` decides
+and writes in a short transaction, reading again what it decides on: a check replaced by a
+newer reading, a story that moved on or a source that broke again meanwhile changes nothing.
+`settle` does all three in one transaction, extracting in-process, for `monitor reextract`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,11 +35,12 @@ from sqlalchemy.orm import Session
 from monitor.config import SourceConfig
 from monitor.core import breakage
 from monitor.core.normalize import content_hash
+from monitor.core.topics import TopicRule
 from monitor.fetch import Fetched
-from monitor.pipeline.worker import PageTask, process_page
+from monitor.pipeline.worker import PageFailed, PageTask, ProcessedPage, process_page
 from monitor.store import extraction, queries
 from monitor.store.blobs import decompress_html
-from monitor.store.models import HeldCheck, SourceExtraction, Story
+from monitor.store.models import HeldCheck, SourceExtraction, Story, Version
 from monitor.store.writer import Extracted, StoryWriter
 
 
@@ -43,48 +50,157 @@ class Settled:
     discarded: int = 0
 
 
-def settle(
+@dataclass(frozen=True, slots=True)
+class DueCheck:
+    """A held check due to be settled, as read: the page to extract again, or None when the
+    story has moved on since (a newer version, or taken down) and the check is discarded."""
+
+    check_id: int
+    source_id: int
+    story_id: int
+    fetched_at: datetime
+    page: PageTask | None
+
+
+Extraction = ProcessedPage | PageFailed | None
+"""What extracting a due check's page gave; None: not extracted (the story had moved on)."""
+
+
+def due(
     session: Session,
-    writer: StoryWriter,
     source_id: int,
     settings: SourceConfig | None,
-    now: datetime,
-) -> Settled:
-    """Settle the held checks of a healthy source that are due (see the module docstring)."""
-    settled = Settled()
-    row = session.get(SourceExtraction, source_id)
-    if row is None or row.degraded_reason is not None:
-        return settled
-    seen = breakage.Stats.from_json(row.stats).seen
+    rules: tuple[TopicRule, ...],
+    *,
+    skip: frozenset[int] = frozenset(),
+    limit: int | None = None,
+) -> list[DueCheck]:
+    """The held checks of a healthy source that are due, oldest first (at most `limit`,
+    none of the ids in `skip`): nothing when the source is not healthy."""
+    seen = _healthy_seen(session.get(SourceExtraction, source_id))
+    if seen is None:
+        return []
+    found: list[DueCheck] = []
     checks = session.scalars(
         select(HeldCheck)
         .where(HeldCheck.source_id == source_id)
         .order_by(HeldCheck.fetched_at, HeldCheck.id)
     )
-    done: list[HeldCheck] = []
     for check in checks:
-        if check.kind == "suspect" and seen - check.seq < breakage.WINDOW:
-            continue  # the window has not moved past it yet
-        done.append(check)
-        if _write(session, writer, check, settings):
-            settled.written += 1
-        else:
-            settled.discarded += 1
-    if done:
-        extraction.forget_held(session, source_id, done)
+        if limit is not None and len(found) >= limit:
+            break
+        if check.id in skip or not is_due(check.kind, check.seq, seen):
+            continue
+        moved_on = _moved_on(session, check) is not None
+        page = None if moved_on else _page(check, settings, rules)
+        found.append(DueCheck(check.id, source_id, check.story_id, check.fetched_at, page))
+    return found
+
+
+def is_due(kind: str, seq: int, seen: int) -> bool:
+    """A 'degraded' check is due once its source is healthy; a 'suspect' one once the
+    source's window has moved past it."""
+    return kind != "suspect" or seen - seq >= breakage.WINDOW
+
+
+def settle_extracted(
+    session: Session,
+    writer: StoryWriter,
+    extracted: Sequence[tuple[DueCheck, Extraction]],
+) -> Settled:
+    """Write or discard the due checks given their pages extracted again. Nothing is done
+    for a check gone or replaced by a newer reading meanwhile, nor while its source is not
+    healthy; a check whose extraction died or hung stays held (tried again at the source's
+    next settling); one the extractor failed on is discarded."""
+    settled = Settled()
+    by_source: dict[int, list[tuple[DueCheck, Extraction]]] = {}
+    for pair in extracted:
+        by_source.setdefault(pair[0].source_id, []).append(pair)
+    for source_id, pairs in sorted(by_source.items()):
+        # Locked (on PostgreSQL) like a page's judgement: two workers settle a source in turn.
+        seen = _healthy_seen(extraction.locked_row(session, source_id))
+        if seen is None:
+            continue  # it broke again meanwhile: they wait for the next recovery
+        done: list[HeldCheck] = []
+        for read, result in sorted(pairs, key=lambda pair: (pair[0].fetched_at, pair[0].check_id)):
+            check = session.get(HeldCheck, read.check_id)
+            if check is None or not _same(check, read) or not is_due(check.kind, check.seq, seen):
+                continue
+            written = _decide(session, writer, check, result)
+            if written is None:
+                continue
+            done.append(check)
+            if written:
+                settled.written += 1
+            else:
+                settled.discarded += 1
+        if done:
+            extraction.forget_held(session, source_id, done)
     return settled
 
 
-def _write(
-    session: Session, writer: StoryWriter, check: HeldCheck, settings: SourceConfig | None
-) -> bool:
+def settle(
+    session: Session, writer: StoryWriter, source_id: int, settings: SourceConfig | None
+) -> Settled:
+    """Settle the due held checks of a healthy source in this transaction, extracting their
+    pages in this process (`monitor reextract`, which extracts in-process anyway)."""
+    found = due(session, source_id, settings, writer.rules)
+    return settle_extracted(
+        session,
+        writer,
+        [(check, process_page(check.page) if check.page else None) for check in found],
+    )
+
+
+def _healthy_seen(row: SourceExtraction | None) -> int | None:
+    """The source's pages seen, when its extraction is healthy; None when it is not."""
+    if row is None or row.degraded_reason is not None:
+        return None
+    return breakage.Stats.from_json(row.stats).seen
+
+
+def _same(check: HeldCheck, read: DueCheck) -> bool:
+    """Still the reading that was extracted (a newer one replaces a story's held check)."""
+    return (check.story_id, check.fetched_at) == (read.story_id, read.fetched_at)
+
+
+def _moved_on(session: Session, check: HeldCheck) -> str | None:
+    """Why a held check is moot (its story gone, taken down or read since), or None."""
     story = session.get(Story, check.story_id)
     if story is None:
-        return False
+        return "the story is gone"
     latest = queries.latest_version(session, story.id)
-    if latest is None or latest.change_class == "removed" or latest.fetched_at >= check.fetched_at:
+    if latest is None or latest.change_class == "removed":
+        return "the story was taken down"
+    if latest.fetched_at >= check.fetched_at:
+        return "a newer reading exists"
+    return None
+
+
+def _decide(
+    session: Session, writer: StoryWriter, check: HeldCheck, result: Extraction
+) -> bool | None:
+    """True: written as a version; False: discarded; None: left held."""
+    if _moved_on(session, check) is not None:
         return False
-    extracted = _extract(check, settings, writer)
+    if result is None:
+        return None  # read as moot, moot no more (a removed story restored): read it again
+    if isinstance(result, PageFailed):
+        return None if result.crashed else False
+    story = session.get(Story, check.story_id)
+    latest = queries.latest_version(session, check.story_id)
+    assert story is not None and latest is not None  # _moved_on
+    return _write(session, writer, check, story, latest, _extracted(check, result))
+
+
+def _write(
+    session: Session,
+    writer: StoryWriter,
+    check: HeldCheck,
+    story: Story,
+    latest: Version,
+    extracted: Extracted,
+) -> bool:
     article = extracted.article
     if check.kind == "degraded":
         page = extraction.page_of(article, True)
@@ -99,18 +215,21 @@ def _write(
     return True
 
 
-def _extract(check: HeldCheck, settings: SourceConfig | None, writer: StoryWriter) -> Extracted:
-    body = decompress_html(check.raw_html) or b""
-    processed = process_page(
-        PageTask(
-            check.final_url,
-            body,
-            check.charset,
-            title_selector=settings.title if settings else None,
-            text_selector=settings.text if settings else None,
-            topics=writer.rules,
-        )
+def _page(
+    check: HeldCheck, settings: SourceConfig | None, rules: tuple[TopicRule, ...]
+) -> PageTask:
+    """The held response as a page to extract, read as its source wants it read."""
+    return PageTask(
+        check.final_url,
+        decompress_html(check.raw_html) or b"",
+        check.charset,
+        title_selector=settings.title if settings else None,
+        text_selector=settings.text if settings else None,
+        topics=rules,
     )
+
+
+def _extracted(check: HeldCheck, processed: ProcessedPage) -> Extracted:
     fetched = Fetched(
         url=check.final_url,
         status=check.status,

@@ -2,7 +2,8 @@
 
 The stages, each with one job:
 - the event loop fetches (feeds, listings, sitemaps, articles, re-checks) and nothing else;
-- the process pool (monitor.pipeline.pool) decodes, extracts and fingerprints each page;
+- the process pool (monitor.pipeline.pool) decodes, extracts and fingerprints each page (and
+  the held re-checks of a source that recovers, extracted again: monitor.pipeline.held);
 - the writer, one thread, runs every database call in short transactions, one at a time, so
   neither a slow transaction nor SQLite's busy wait ever stalls the requests in flight.
 
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, ParamSpec, Protocol, TypeVar
+from typing import Generic, Literal, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -69,6 +70,8 @@ _Result = TypeVar("_Result")
 NEW_STORIES_PER_TRANSACTION = 16
 """At most this many new stories share a transaction: enough to spare most commits and trips
 to the writer thread, few enough that SQLite's write lock is not held long."""
+HELD_PER_TRANSACTION = 16
+"""Held re-checks read, extracted again and settled together: bounds the bodies in memory."""
 MAX_CHILD_SITEMAPS = 20  # of a sitemap index, per poll
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
@@ -218,24 +221,18 @@ class _NewStory:
     extracted: Extracted
 
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    """What storing a new link did: an alias of a known story, or a story of this kind;
-    and the held versions it settled."""
-
-    kind: str  # "alias", "offtopic", "duplicate" or "new"
-    settled: int
+_Stored = Literal["alias", "offtopic", "duplicate", "new"]
+"""What storing a new link did: an alias of a known story, or a story of this kind."""
 
 
 def _count_stored(summary: PassSummary, stored: _Stored) -> bool:
     """Count a committed outcome in the pass's summary; True when a story was added."""
-    summary.changed += stored.settled
-    if stored.kind == "alias":
+    if stored == "alias":
         summary.aliases += 1
         return False
-    if stored.kind == "offtopic":
+    if stored == "offtopic":
         summary.offtopic += 1
-    elif stored.kind == "duplicate":
+    elif stored == "duplicate":
         summary.duplicates += 1
     else:
         summary.new += 1
@@ -324,6 +321,7 @@ class Pipeline:
         # Shared by the passes of a process (App keeps one): see monitor.store.known_keys.
         self.known_keys = known_keys if known_keys is not None else KnownKeys()
         self._working: set[int] = set()  # sources being polled now: their leases are renewed
+        self._settling_held = False  # a task is settling held re-checks (_settle_held)
         self.stop_claiming = False  # set when the service stops: the pass takes no more work
         # Called (on the writer's thread) once a transaction that wrote alert events has
         # committed: the service wakes its delivery job (monitor.deliver.job).
@@ -666,6 +664,7 @@ class Pipeline:
         new, changed, known = await self.writer.run(self._write_watched, job, observed)
         summary.new += new
         summary.changed += changed
+        await self._settle_held(summary)
         if isinstance(observed, Failed):
             removed = is_removal(observed.status, canonicalize_url(job.source.url))
             if not known or not removed:
@@ -693,7 +692,6 @@ class Pipeline:
                     session, job.source.id, url, observed, None, now, recheck=()
                 )
                 queries.add_aliases(session, story.id, {identity_key(url): url})
-                self._settle_held(session)
                 return 1, 0, True
             adopted = isinstance(observed, Extracted) and self.stories.adopt_watched(
                 session, story, observed, now
@@ -703,8 +701,7 @@ class Pipeline:
             changed = self.stories.observe(session, story, observed, now)
             story.last_checked_at = now
             story.next_check_at = None  # the source's interval drives its checks
-            settled = self._settle_held(session)
-            return int(adopted), int(changed) + settled, True
+            return int(adopted), int(changed), True
 
     # ------------------------------------------------------------ new stories
 
@@ -755,6 +752,7 @@ class Pipeline:
                 failed.append(_failed_link(key, entry.url, result))
             elif key in failed_before and isinstance(result, Extracted):
                 recovered.append(key)
+            await self._settle_held(summary)
 
         if fresh:  # most polls: every link known, nothing to start
             async with asyncio.TaskGroup() as group:
@@ -858,7 +856,6 @@ class Pipeline:
         one story's failure loses no other: the same outcome as storing them one by one."""
         if len(batch) == 1:
             return self._store_alone(batch)
-        held_before = set(self.stories.to_settle)
         try:
             with self.sessions.begin() as session:
                 outcomes = [
@@ -867,7 +864,6 @@ class Pipeline:
                 ]
         except Exception:
             log.info("storing %d new stories at once failed; storing each alone", len(batch))
-            self.stories.to_settle.update(held_before)  # they were not settled after all
             self.stories.forget_uncommitted()
             return self._store_alone(batch)
         self._announce_alerts()
@@ -908,7 +904,7 @@ class Pipeline:
         known = queries.story_by_keys(session, urls)
         if known is not None:
             queries.add_aliases(session, known.id, urls)
-            return _Stored("alias", 0)
+            return "alias"
         url = next(reversed(urls.values()))  # the canonical, else the final URL
         recheck = self._recheck_schedule(self._settings_by_id(source_id))
         story = self.stories.new_story(
@@ -922,15 +918,14 @@ class Pipeline:
             canonical_hint=found.canonical_hint,
         )
         queries.add_aliases(session, story.id, urls, unknown=True)  # story_by_keys found none
-        settled = self._settle_held(session)
         # The next story in the transaction sees this one whole, even through Core queries
         # that do not flush (the event index's catch-up).
         session.flush()
         if story.status == "offtopic":
-            return _Stored("offtopic", settled)
+            return "offtopic"
         if story.duplicate_kind is not None:
-            return _Stored("duplicate", settled)
-        return _Stored("new", settled)
+            return "duplicate"
+        return "new"
 
     # ------------------------------------------------------------ re-checks
 
@@ -977,6 +972,7 @@ class Pipeline:
                     summary.changed += 1
         except Exception:
             log.exception("re-check of story %d (%s) failed", job.story_id, job.url)
+        await self._settle_held(summary)
 
     def _announce_alerts(self) -> None:
         """After a commit: wake the delivery job if the transaction wrote alert events."""
@@ -1012,19 +1008,70 @@ class Pipeline:
                 story.next_check_at, story.recheck_step = schedule.next_recheck(
                     now, story.recheck_step, steps
                 )
-            return bool(changed + self._settle_held(session))
+            return changed
 
-    def _settle_held(self, session: Session) -> int:
-        """Settle the held re-checks of the sources found healthy again in this transaction
-        (monitor.pipeline.held); the versions written."""
-        written = 0
-        while self.stories.to_settle:
-            source_id = self.stories.to_settle.pop()
-            source = session.get(Source, source_id)
-            settings = self._settings(source.name) if source is not None else None
-            settled = held.settle(session, self.stories, source_id, settings, self.clock())
-            written += settled.written
-        return written
+    # ------------------------------------------------------------ held re-checks
+
+    async def _settle_held(self, summary: PassSummary) -> None:
+        """Settle the held re-checks of the sources found healthy again by the writes so far
+        (monitor.pipeline.held): read on the writer, extracted again in the process pool,
+        then decided and written in a short transaction, HELD_PER_TRANSACTION at a time. One
+        task settles at a time and also takes the sources found meanwhile. A failure is
+        logged; what was not settled stays held for the next settling."""
+        if self._settling_held or not self.stories.to_settle:
+            return
+        self._settling_held = True
+        tried: set[int] = set()  # each check once here (one whose extraction died stays held)
+        try:
+            while self.stories.to_settle:
+                due = await self.writer.run(self._due_held, frozenset(tried))
+                if not due:
+                    continue  # the sources read are done; any left were found meanwhile
+                tried.update(check.check_id for check in due)
+                async with asyncio.TaskGroup() as group:
+                    extracting = [group.create_task(self._extract_held(c)) for c in due]
+                pairs = [(c, t.result()) for c, t in zip(due, extracting, strict=True)]
+                summary.changed += await self.writer.run(self._write_settled, pairs)
+        except Exception:
+            log.exception("settling held re-checks failed")
+        finally:
+            self._settling_held = False
+
+    def _due_held(self, skip: frozenset[int]) -> list[held.DueCheck]:
+        """The next held checks due, of the sources waiting to be settled (a short read); a
+        source leaves the waiting set once all its due checks are handed out."""
+        found: list[held.DueCheck] = []
+        with self.sessions() as session:
+            for source_id in sorted(self.stories.to_settle):
+                room = HELD_PER_TRANSACTION - len(found)
+                if room <= 0:
+                    break
+                source = session.get(Source, source_id)
+                settings = self._settings(source.name) if source is not None else None
+                checks = held.due(
+                    session, source_id, settings, self.stories.rules, skip=skip, limit=room
+                )
+                if len(checks) < room:
+                    self.stories.to_settle.discard(source_id)
+                found.extend(checks)
+        return found
+
+    async def _extract_held(self, check: held.DueCheck) -> held.Extraction:
+        return None if check.page is None else await self.pool.process(check.page)
+
+    def _write_settled(self, extracted: list[tuple[held.DueCheck, held.Extraction]]) -> int:
+        """Write or discard held checks given their pages extracted again; the versions
+        written."""
+        with self.sessions.begin() as session:
+            settled = held.settle_extracted(session, self.stories, extracted)
+        self._announce_alerts()
+        if settled.written or settled.discarded:
+            log.info(
+                "held re-checks settled: %d written as versions, %d discarded",
+                settled.written,
+                settled.discarded,
+            )
+        return settled.written
 
     def _recheck_schedule(self, settings: SourceConfig | None) -> Sequence[timedelta]:
         if settings is not None and settings.recheck is not None:

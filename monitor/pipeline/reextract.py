@@ -107,7 +107,8 @@ def reextract_stories(
 
 def _settle_held(sessions: sessionmaker[Session], config: Config, report: ReextractReport) -> None:
     """Judge every degraded source afresh and settle the re-checks held back while its
-    extraction looked broken, with today's extractor (monitor.pipeline.held)."""
+    extraction looked broken, with today's extractor (monitor.pipeline.held), in this process
+    like the versions above."""
     now = utcnow()
     settings = {source.name: source for source in config.sources}
     writer = StoryWriter(config)
@@ -121,7 +122,7 @@ def _settle_held(sessions: sessionmaker[Session], config: Config, report: Reextr
             extraction.restart(session, source_id, now, writer.outbox)
             source = session.get(Source, source_id)
             found = settings.get(source.name) if source is not None else None
-            settled = held.settle(session, writer, source_id, found, now)
+            settled = held.settle(session, writer, source_id, found)
             report.held_written += settled.written
             report.held_discarded += settled.discarded
 

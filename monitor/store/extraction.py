@@ -89,7 +89,7 @@ def record(
     """Add one page to the source's statistics and judge them again (the row is locked on
     PostgreSQL, so two workers' pages are both counted). When the source turns degraded or
     recovers, `alerts` writes the rules' events in this same transaction."""
-    row = _locked_row(session, source_id)
+    row = locked_row(session, source_id)
     if row is None:
         row = SourceExtraction(source_id=source_id, stats={}, held=0, updated_at=now)
         session.add(row)
@@ -140,7 +140,7 @@ class _LockedRows:
 _LOCKED = "monitor.extraction.locked"
 
 
-def _locked_row(session: Session, source_id: int) -> SourceExtraction | None:
+def locked_row(session: Session, source_id: int) -> SourceExtraction | None:
     """The source's row, locked for the rest of the transaction (SELECT … FOR UPDATE the
     first time; then the row the session holds, which nothing else may change meanwhile)."""
     locked = _LockedRows.of(session)

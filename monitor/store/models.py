@@ -393,7 +393,7 @@ class SourceExtraction(Base):
 class HeldCheck(Base):
     """A re-check that would have written a version while its source's extraction was
     degraded: kept (the response as fetched) instead of written, and evaluated again when
-    extraction recovers or `monitor reextract` runs (monitor.store.held)."""
+    extraction recovers or `monitor reextract` runs (monitor.pipeline.held)."""
 
     __tablename__ = "held_checks"
 
