@@ -638,33 +638,37 @@ class _Stream(httpcore.AsyncNetworkStream):
 
 
 class _Pool(httpcore.AsyncConnectionPool):
-    """httpcore's connection pool, assigning requests to connections exactly as it does, but
-    without counting the pool's connections by asking each whether it is idle, for each
-    idle connection, at every request it assigns and every response it closes: a count of
-    n * n calls that came to a tenth of a poll pass's CPU time with 16 connections.
+    """httpcore's connection pool, assigning requests to connections as it does, with two
+    costs left out:
+
+    - counting the pool's connections by asking each whether it is idle, for each idle
+      connection, at every request it assigns and every response it closes (n * n calls);
+    - asking every idle connection whether it has expired (its keep-alive time is over, or
+      the server closed it: a readable socket, one system call each) at every request
+      assigned and every response closed, which came to dozens of system calls per request
+      with 16 connections. An idle connection is asked only when it is about to be handed
+      out, when it is the one reused; one found expired then is closed and the next tried,
+      so an expired connection is never used, as before. One not chosen stays in the pool
+      until it is chosen, or until the pool, full, closes an idle connection to make room
+      (httpcore closed it at its next assignment).
 
     The method overridden is httpcore's (1.0); tests/test_fetch.py exercises the pool
-    (keep-alive reuse, connections per host, timeouts, closed connections)."""
+    (keep-alive reuse, a connection the server closed, connections per host, timeouts)."""
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
         closing: list[httpcore.AsyncConnectionInterface] = []
         connections = self._connections
-        # Closed, expired and surplus idle connections leave the pool (httpcore counts all
+        # Closed and surplus idle connections leave the pool (httpcore counts all
         # connections there, idle or not: `len(connections)` is that count).
         for connection in list(connections):
             if connection.is_closed():
                 connections.remove(connection)
-            elif connection.has_expired() or (
-                connection.is_idle() and len(connections) > self._max_keepalive_connections
-            ):
+            elif connection.is_idle() and len(connections) > self._max_keepalive_connections:
                 connections.remove(connection)
                 closing.append(connection)
         for pool_request in [request for request in self._requests if request.is_queued()]:
             origin = pool_request.request.url.origin
-            available = next(
-                (c for c in connections if c.can_handle_request(origin) and c.is_available()),
-                None,
-            )
+            available = _first_unexpired(connections, origin, closing)
             if available is not None:
                 pool_request.assign_to_connection(available)
                 continue
@@ -678,6 +682,24 @@ class _Pool(httpcore.AsyncConnectionPool):
             connections.append(connection)
             pool_request.assign_to_connection(connection)
         return closing
+
+
+def _first_unexpired(
+    connections: list[httpcore.AsyncConnectionInterface],
+    origin: httpcore.Origin,
+    closing: list[httpcore.AsyncConnectionInterface],
+) -> httpcore.AsyncConnectionInterface | None:
+    """The first connection that can take a request to `origin` now and has not expired;
+    the expired ones met on the way leave `connections` for `closing`."""
+    for connection in list(connections):
+        if not (connection.can_handle_request(origin) and connection.is_available()):
+            continue
+        if connection.has_expired():
+            connections.remove(connection)
+            closing.append(connection)
+            continue
+        return connection
+    return None
 
 
 def _readable(sock: socket.socket) -> bool:
