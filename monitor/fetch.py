@@ -62,6 +62,8 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self, cast
 
+import anyio
+import anyio.abc
 import httpcore
 import httpx
 
@@ -602,23 +604,51 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class _Stream(httpcore.AsyncNetworkStream):
-    """httpcore's stream with its socket looked up once.
+    """httpcore's stream with its socket looked up once, read and written without a
+    deadline of each read's and write's own.
 
-    At every request the pool assigns, httpcore asks each idle connection whether its socket
-    is readable (the server closed it); anyio answers by building a table of all the
-    socket's attributes, a getpeername system call among them, to hand back the socket. The
-    answer is the same (the same readability check, on the same socket), without the table.
+    When the pool asks an idle connection whether its socket is readable (the server
+    closed it), anyio answers by building a table of all the socket's attributes, a
+    getpeername system call among them, to hand back the socket. The answer is the same
+    (the same readability check, on the same socket), without the table.
+
+    httpcore puts each read and write under an anyio cancel scope for its read or write
+    timeout, a good part of the CPU time of a read. The fetcher puts the whole exchange
+    under a deadline as long as that timeout (`Fetcher._exchange_once`), so a read or write
+    that would time out is stopped by it all the same, with the same message: the reads and
+    writes go to the anyio stream directly, their errors mapped as httpcore maps them.
     """
 
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
         self._socket = inner.get_extra_info("socket")
+        # httpcore's AnyIOStream keeps its anyio stream there; should that change, the
+        # reads and writes go through httpcore as before.
+        stream = getattr(inner, "_stream", None)
+        self._direct: anyio.abc.ByteStream | None = (
+            stream if isinstance(stream, anyio.abc.ByteStream) else None
+        )
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
+        if self._direct is None:
+            return await self._inner.read(max_bytes, timeout)
+        try:
+            return await self._direct.receive(max_bytes)
+        except anyio.EndOfStream:
+            return b""
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise httpcore.ReadError(exc) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
+        if self._direct is None:
+            await self._inner.write(buffer, timeout)
+            return
+        if not buffer:
+            return
+        try:
+            await self._direct.send(buffer)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise httpcore.WriteError(exc) from exc
 
     async def aclose(self) -> None:
         await self._inner.aclose()
