@@ -66,6 +66,7 @@ import anyio
 import anyio.abc
 import httpcore
 import httpx
+import sniffio
 
 from monitor.core.dates import as_utc, parse_rfc2822
 from monitor.core.robots import ALLOW_ALL, RobotsCache, RobotsRules, parse_robots
@@ -439,18 +440,24 @@ class Fetcher:
         request = httpx.Request(
             "GET", url, headers=self._headers | headers, extensions=self._timeouts
         )
-        response = await self._transport.handle_async_request(request)
+        # httpcore and anyio ask sniffio which event loop runs them, for each lock, event
+        # and cancel scope; told, sniffio answers without searching for the running task.
+        told = sniffio.current_async_library_cvar.set("asyncio")
         try:
-            body = b""
-            if 200 <= response.status_code < 300:
-                body = await _read_body(response, max_bytes, truncate=truncate)
-            elif response.status_code == 304 or response.headers.get("content-length") == "0":
-                with contextlib.suppress(httpx.HTTPError):  # the status is the answer
-                    async for _ in response.aiter_raw():
-                        pass
-            return _Reply(url, response.status_code, response.headers, body)
+            response = await self._transport.handle_async_request(request)
+            try:
+                body = b""
+                if 200 <= response.status_code < 300:
+                    body = await _read_body(response, max_bytes, truncate=truncate)
+                elif response.status_code == 304 or response.headers.get("content-length") == "0":
+                    with contextlib.suppress(httpx.HTTPError):  # the status is the answer
+                        async for _ in response.aiter_raw():
+                            pass
+                return _Reply(url, response.status_code, response.headers, body)
+            finally:
+                await response.aclose()
         finally:
-            await response.aclose()
+            sniffio.current_async_library_cvar.reset(told)
 
     @asynccontextmanager
     async def _slot(self, host: str, delay: float) -> AsyncIterator[None]:
