@@ -62,8 +62,11 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self, cast
 
+import anyio
+import anyio.abc
 import httpcore
 import httpx
+import sniffio
 
 from monitor.core.dates import as_utc, parse_rfc2822
 from monitor.core.robots import ALLOW_ALL, RobotsCache, RobotsRules, parse_robots
@@ -437,18 +440,24 @@ class Fetcher:
         request = httpx.Request(
             "GET", url, headers=self._headers | headers, extensions=self._timeouts
         )
-        response = await self._transport.handle_async_request(request)
+        # httpcore and anyio ask sniffio which event loop runs them, for each lock, event
+        # and cancel scope; told, sniffio answers without searching for the running task.
+        told = sniffio.current_async_library_cvar.set("asyncio")
         try:
-            body = b""
-            if 200 <= response.status_code < 300:
-                body = await _read_body(response, max_bytes, truncate=truncate)
-            elif response.status_code == 304 or response.headers.get("content-length") == "0":
-                with contextlib.suppress(httpx.HTTPError):  # the status is the answer
-                    async for _ in response.aiter_raw():
-                        pass
-            return _Reply(url, response.status_code, response.headers, body)
+            response = await self._transport.handle_async_request(request)
+            try:
+                body = b""
+                if 200 <= response.status_code < 300:
+                    body = await _read_body(response, max_bytes, truncate=truncate)
+                elif response.status_code == 304 or response.headers.get("content-length") == "0":
+                    with contextlib.suppress(httpx.HTTPError):  # the status is the answer
+                        async for _ in response.aiter_raw():
+                            pass
+                return _Reply(url, response.status_code, response.headers, body)
+            finally:
+                await response.aclose()
         finally:
-            await response.aclose()
+            sniffio.current_async_library_cvar.reset(told)
 
     @asynccontextmanager
     async def _slot(self, host: str, delay: float) -> AsyncIterator[None]:
@@ -602,23 +611,51 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class _Stream(httpcore.AsyncNetworkStream):
-    """httpcore's stream with its socket looked up once.
+    """httpcore's stream with its socket looked up once, read and written without a
+    deadline of each read's and write's own.
 
-    At every request the pool assigns, httpcore asks each idle connection whether its socket
-    is readable (the server closed it); anyio answers by building a table of all the
-    socket's attributes, a getpeername system call among them, to hand back the socket. The
-    answer is the same (the same readability check, on the same socket), without the table.
+    When the pool asks an idle connection whether its socket is readable (the server
+    closed it), anyio answers by building a table of all the socket's attributes, a
+    getpeername system call among them, to hand back the socket. The answer is the same
+    (the same readability check, on the same socket), without the table.
+
+    httpcore puts each read and write under an anyio cancel scope for its read or write
+    timeout, a good part of the CPU time of a read. The fetcher puts the whole exchange
+    under a deadline as long as that timeout (`Fetcher._exchange_once`), so a read or write
+    that would time out is stopped by it all the same, with the same message: the reads and
+    writes go to the anyio stream directly, their errors mapped as httpcore maps them.
     """
 
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
         self._inner = inner
         self._socket = inner.get_extra_info("socket")
+        # httpcore's AnyIOStream keeps its anyio stream there; should that change, the
+        # reads and writes go through httpcore as before.
+        stream = getattr(inner, "_stream", None)
+        self._direct: anyio.abc.ByteStream | None = (
+            stream if isinstance(stream, anyio.abc.ByteStream) else None
+        )
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
+        if self._direct is None:
+            return await self._inner.read(max_bytes, timeout)
+        try:
+            return await self._direct.receive(max_bytes)
+        except anyio.EndOfStream:
+            return b""
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise httpcore.ReadError(exc) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
+        if self._direct is None:
+            await self._inner.write(buffer, timeout)
+            return
+        if not buffer:
+            return
+        try:
+            await self._direct.send(buffer)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise httpcore.WriteError(exc) from exc
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -638,33 +675,37 @@ class _Stream(httpcore.AsyncNetworkStream):
 
 
 class _Pool(httpcore.AsyncConnectionPool):
-    """httpcore's connection pool, assigning requests to connections exactly as it does, but
-    without counting the pool's connections by asking each whether it is idle, for each
-    idle connection, at every request it assigns and every response it closes: a count of
-    n * n calls that came to a tenth of a poll pass's CPU time with 16 connections.
+    """httpcore's connection pool, assigning requests to connections as it does, with two
+    costs left out:
+
+    - counting the pool's connections by asking each whether it is idle, for each idle
+      connection, at every request it assigns and every response it closes (n * n calls);
+    - asking every idle connection whether it has expired (its keep-alive time is over, or
+      the server closed it: a readable socket, one system call each) at every request
+      assigned and every response closed, which came to dozens of system calls per request
+      with 16 connections. An idle connection is asked only when it is about to be handed
+      out, when it is the one reused; one found expired then is closed and the next tried,
+      so an expired connection is never used, as before. One not chosen stays in the pool
+      until it is chosen, or until the pool, full, closes an idle connection to make room
+      (httpcore closed it at its next assignment).
 
     The method overridden is httpcore's (1.0); tests/test_fetch.py exercises the pool
-    (keep-alive reuse, connections per host, timeouts, closed connections)."""
+    (keep-alive reuse, a connection the server closed, connections per host, timeouts)."""
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
         closing: list[httpcore.AsyncConnectionInterface] = []
         connections = self._connections
-        # Closed, expired and surplus idle connections leave the pool (httpcore counts all
+        # Closed and surplus idle connections leave the pool (httpcore counts all
         # connections there, idle or not: `len(connections)` is that count).
         for connection in list(connections):
             if connection.is_closed():
                 connections.remove(connection)
-            elif connection.has_expired() or (
-                connection.is_idle() and len(connections) > self._max_keepalive_connections
-            ):
+            elif connection.is_idle() and len(connections) > self._max_keepalive_connections:
                 connections.remove(connection)
                 closing.append(connection)
         for pool_request in [request for request in self._requests if request.is_queued()]:
             origin = pool_request.request.url.origin
-            available = next(
-                (c for c in connections if c.can_handle_request(origin) and c.is_available()),
-                None,
-            )
+            available = _first_unexpired(connections, origin, closing)
             if available is not None:
                 pool_request.assign_to_connection(available)
                 continue
@@ -678,6 +719,24 @@ class _Pool(httpcore.AsyncConnectionPool):
             connections.append(connection)
             pool_request.assign_to_connection(connection)
         return closing
+
+
+def _first_unexpired(
+    connections: list[httpcore.AsyncConnectionInterface],
+    origin: httpcore.Origin,
+    closing: list[httpcore.AsyncConnectionInterface],
+) -> httpcore.AsyncConnectionInterface | None:
+    """The first connection that can take a request to `origin` now and has not expired;
+    the expired ones met on the way leave `connections` for `closing`."""
+    for connection in list(connections):
+        if not (connection.can_handle_request(origin) and connection.is_available()):
+            continue
+        if connection.has_expired():
+            connections.remove(connection)
+            closing.append(connection)
+            continue
+        return connection
+    return None
 
 
 def _readable(sock: socket.socket) -> bool:

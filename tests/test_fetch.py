@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import itertools
 import resource
@@ -271,6 +272,43 @@ def test_parse_retry_after(value: str, seconds: float | None) -> None:
 def test_parse_retry_after_takes_a_naive_now_as_utc() -> None:
     naive = NOW.replace(tzinfo=None)
     assert parse_retry_after("Fri, 20 Nov 2026 12:00:30 GMT", naive) == 30.0
+
+
+def test_a_keep_alive_connection_the_server_closed_is_not_reused() -> None:
+    """A server that answers with keep-alive and then closes the idle connection: the next
+    request goes out on a new connection and succeeds, not on the closed one."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"
+    clients: list[int] = []
+
+    async def serve_one_each() -> None:
+        loop = asyncio.get_running_loop()
+        listener.setblocking(False)
+        for _ in range(2):
+            connection, (_, client_port) = await loop.sock_accept(listener)
+            clients.append(client_port)
+            while b"\r\n\r\n" not in await loop.sock_recv(connection, 4096):
+                pass
+            await loop.sock_sendall(connection, answer)
+            connection.close()  # as a server whose keep-alive timeout is shorter than ours
+
+    async def run() -> list[FetchResult]:
+        server = asyncio.create_task(serve_one_each())
+        results = []
+        async with Fetcher(SETTINGS) as fetcher:
+            for _ in range(2):
+                results.append(await fetcher.get(f"http://127.0.0.1:{port}/page"))
+                await asyncio.sleep(0.05)  # the server's close reaches the idle connection
+        server.cancel()  # done, or waiting for a connection that never came
+        with contextlib.suppress(asyncio.CancelledError):
+            await server
+        return results
+
+    with listener:
+        results = asyncio.run(run())
+    assert [fetched(result).body for result in results] == [b"hello", b"hello"]
+    assert len(set(clients)) == 2  # a second connection
 
 
 # --- timeouts and broken connections -----------------------------------------------------------

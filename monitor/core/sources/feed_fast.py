@@ -36,7 +36,7 @@ def parse_fast(body: bytes) -> tuple[str, list[RawEntry]] | None:
         root = ET.fromstring(body)
     except (ET.ParseError, ValueError, LookupError):
         return None
-    if any(XML_BASE in element.attrib for element in root.iter()):
+    if _may_carry_xml_base(body) and any(XML_BASE in element.attrib for element in root.iter()):
         return None  # relative links resolve against xml:base, which feedparser follows
     if root.tag == "rss":
         return _rss2(root)
@@ -45,6 +45,14 @@ def parse_fast(body: bytes) -> tuple[str, list[RawEntry]] | None:
     if root.tag == f"{RDF}RDF":
         return _rss1(root)
     return None
+
+
+def _may_carry_xml_base(body: bytes) -> bool:
+    """Whether an element of the parsed `body` may carry xml:base, told by its bytes, so
+    that the elements of most feeds need not be visited to ask. In an ASCII-based
+    encoding the attribute is written as these very bytes (expat binds no other prefix to
+    its namespace); a wide one (UTF-16: NUL bytes) says nothing by its bytes, so it may."""
+    return b"xml:base" in body or b"\0" in body
 
 
 def _text(element: ET.Element | None) -> str:
