@@ -76,6 +76,11 @@ GOLDEN = [
     ("text:(Nvidia NEAR/1 (chip* OR GPU))", "", "Nvidia, whose GPUs", False),
     ("text:(Nvidia NEAR/1 (chip* OR GPUs))", "", "Nvidia, whose GPUs", True),
     ('"a \\"b\\" c"', "", 'a "b" c', True),
+    # as pages write: a soft hyphen or a zero-width space inside a word, German quotes
+    ('"export controls"', "", "neue Ex\u00adport con\u200btrols", True),
+    ("Exportkontrollen", "", "die \u201eExport\u00adkontrollen\u201c der USA", True),
+    ("DeepSeek", "", "\ufeffDeep\u200dSeek\u2019s app", True),
+    ("Nvidia NEAR/1 China", "", "Nvidia \u2013 China", True),  # a dash is no word
 ]
 
 

@@ -33,12 +33,23 @@ FIELDS = ("title", "lead", "text", "outlet", "url")
 LEAD_WORDS = 60  # `lead:` is the headline and the first paragraph, cut at this many words
 _DEFAULT_FIELDS = ("title", "text")
 _WORD = re.compile(r"\w+")
-# Letters casefold leaves apart from their ASCII twins, and the punctuation news text is full
-# of (a separator either way, but as a space the text often becomes ASCII: faster to split).
-_LOOKALIKES = str.maketrans(
+# Letters casefold leaves apart from their ASCII twins; the punctuation news text is full of
+# (a separator either way, but as a space the text often becomes ASCII: faster to split); and
+# the invisible characters that pages put inside words (soft hyphens, zero-width spaces and
+# joiners, stray byte-order marks): removed, so that "Ex\u00adport" is the word "export".
+_LOOKALIKES = (
     {"ı": "i", "ſ": "s", "\u212a": "k", "ß": "ss"}
-    | dict.fromkeys("\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00a0\u00ab\u00bb\u2022\u00b7", " ")
+    | dict.fromkeys(
+        "\u2018\u2019\u201a\u201c\u201d\u201e\u2039\u203a\u00ab\u00bb"  # quotation marks
+        "\u2010\u2012\u2013\u2014\u2015\u2212"  # hyphens, dashes, the minus sign
+        "\u2026\u2022\u00b7\u00a0\u2032\u2033\u00b0\u00a7\u00a9\u00ae\u20ac\u00a3",
+        " ",
+    )
+    | dict.fromkeys("\u00ad\u200b\u200c\u200d\u2060\ufeff", "")
 )
+# As (character, replacement) pairs: a few str.replace calls, each only when its character
+# occurs, cost far less than str.translate, which looks up every character of the text.
+_LOOKALIKE_PAIRS = tuple(_LOOKALIKES.items())
 # Every ASCII character that is not a word character (\w), as a space, for bytes (ASCII text
 # is encoded to be translated: bytes.translate is several times faster than str.translate).
 _NOT_WORD_ASCII = bytes(c for c in range(128) if not (chr(c).isalnum() or chr(c) == "_"))
@@ -60,9 +71,14 @@ def fold(text: str) -> str:
     """Lower case without accents: what queries and stories are compared as."""
     text = text.casefold()
     if not text.isascii():
-        # translated after NFKD, which makes some of those characters (ŀ into l·), and
+        # replaced after NFKD, which makes some of those characters (ŀ into l·), and
         # casefolded again: NFKD turns some letters into upper-case ones (𝙰 into A)
-        text = unicodedata.normalize("NFKD", text).translate(_LOOKALIKES)
+        text = unicodedata.normalize("NFKD", text)
+        for character, replacement in _LOOKALIKE_PAIRS:
+            if character in text:
+                text = text.replace(character, replacement)
+        if text.isascii():  # the usual end for Latin script: accents and quotes are gone
+            return text.lower()
         text = _MARKS.sub("", text).casefold()
     return text
 
