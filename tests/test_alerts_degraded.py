@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from monitor.demo.newsroom import Newsroom
+from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import WebServer
 from tests.support.receiver import Receiver
 from tests.test_end_to_end import Monitor
@@ -53,9 +53,11 @@ def kinds(receiver: Receiver) -> list[str]:
     return [payload["event"] for payload in receiver.accepted.values()]
 
 
-def test_a_template_change_alerts_once_per_degradation_and_once_when_it_recovers(
-    tmp_path: Path, web_server: WebServer, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def a_watched_site(
+    tmp_path: Path, web_server: WebServer, monkeypatch: pytest.MonkeyPatch, database: str | None
+) -> tuple[Receiver, Receiver, list[NewsArticle], Newsroom, Monitor]:
+    """A sound site polled and re-checked twice, with the `ops` (source events, signed) and
+    `desk` (story events) rules: (ops, desk, stories, newsroom, monitor)."""
     monkeypatch.setenv("MONITOR_TEST_DEGRADED_SECRET", SECRET)
     ops = Receiver(web_server, "/ops", secret=SECRET)
     desk = Receiver(web_server, "/desk")
@@ -64,12 +66,19 @@ def test_a_template_change_alerts_once_per_degradation_and_once_when_it_recovers
     room.serve(web_server)
     for article in stories:
         room.publish(article, "tech")
-    config = write_config(tmp_path, web_server, alerts(ops, desk), database=db_url)
+    config = write_config(tmp_path, web_server, alerts(ops, desk), database=database)
     monitor = Monitor(config, CliRunner())
     monitor("db", "upgrade")
     monitor("poll")  # `monitor poll` delivers what its pass wrote
     for _ in range(2):
         recheck(monitor)
+    return ops, desk, stories, room, monitor
+
+
+def test_a_template_change_alerts_once_per_degradation_and_once_when_it_recovers(
+    tmp_path: Path, web_server: WebServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops, desk, stories, room, monitor = a_watched_site(tmp_path, web_server, monkeypatch, db_url)
     assert extraction(monitor)["state"] == "ok"
     assert kinds(desk) == ["new"] * STORIES
     assert ops.accepted == {}
@@ -137,19 +146,7 @@ def test_a_template_change_alerts_once_per_degradation_and_once_when_it_recovers
 def test_reextract_after_a_fix_says_the_source_recovered(
     tmp_path: Path, web_server: WebServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MONITOR_TEST_DEGRADED_SECRET", SECRET)
-    ops = Receiver(web_server, "/ops", secret=SECRET)
-    desk = Receiver(web_server, "/desk")
-    stories = articles()
-    room = Newsroom()
-    room.serve(web_server)
-    for article in stories:
-        room.publish(article, "tech")
-    monitor = Monitor(write_config(tmp_path, web_server, alerts(ops, desk)), CliRunner())
-    monitor("db", "upgrade")
-    monitor("poll")
-    for _ in range(2):
-        recheck(monitor)
+    ops, desk, stories, _room, monitor = a_watched_site(tmp_path, web_server, monkeypatch, None)
     break_the_site(web_server, stories)
     recheck(monitor)
     assert kinds(ops) == ["degraded"]
@@ -195,19 +192,7 @@ def test_a_consent_wall_alerts_through_the_pages_it_rejects(
 ) -> None:
     """Pages rejected as not the article are stored nowhere: the alert is written with the
     statistics that count them, and `monitor poll` delivers it after its pass."""
-    monkeypatch.setenv("MONITOR_TEST_DEGRADED_SECRET", SECRET)
-    ops = Receiver(web_server, "/ops", secret=SECRET)
-    desk = Receiver(web_server, "/desk")
-    stories = articles()
-    room = Newsroom()
-    room.serve(web_server)
-    for article in stories:
-        room.publish(article, "tech")
-    monitor = Monitor(write_config(tmp_path, web_server, alerts(ops, desk)), CliRunner())
-    monitor("db", "upgrade")
-    monitor("poll")
-    for _ in range(2):
-        recheck(monitor)
+    ops, _desk, stories, _room, monitor = a_watched_site(tmp_path, web_server, monkeypatch, None)
     wall = (Path(__file__).parent / "data" / "pages" / "consent_wall.html").read_bytes()
     for article in stories:
         web_server.route(f"/news/{article.slug}", body=wall)
