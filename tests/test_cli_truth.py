@@ -26,7 +26,7 @@ from monitor.demo.newsroom import Newsroom
 from monitor.demo.webserver import Response, WebServer
 from monitor.store.db import lock_file
 from tests.test_end_to_end import CHIPS, DEEPSEEK, STARGATE, Monitor, seed_copies, write_config
-from tests.test_service import monitor_process, reap, wait_for_stories
+from tests.test_service import monitor_process, reap, stop_service, wait_for_stories
 
 pytestmark = pytest.mark.integration
 
@@ -265,8 +265,7 @@ def test_no_lock_file_is_left_beside_the_database(
         room.publish(STARGATE, "tech")
         assert len(wait_for_stories(monitor.config, 2, time.monotonic() + 30)) == 2  # it runs
         assert (tmp_path / "m.db-service.lock").exists()
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+        stop_service(process)
     finally:
         reap(process)
     assert process.returncode == 0

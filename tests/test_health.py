@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import socket
 import time
 from dataclasses import replace
@@ -37,7 +36,7 @@ from monitor.store import queries
 from monitor.store.db import make_engine, session_factory
 from monitor.store.models import Poll, Source
 from tests.test_end_to_end import CHIPS, DEEPSEEK, Monitor, write_config
-from tests.test_service import reap, start_service, wait_for_stories
+from tests.test_service import reap, start_service, stop_service, wait_for_stories
 
 START = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 TICK = timedelta(seconds=60)
@@ -245,8 +244,7 @@ def test_running_service_serves_health_metrics_and_json_logs(
         health = httpx.get(f"{base}/healthz", timeout=5)
         assert health.status_code == 200
         assert httpx.get(f"{base}/nope", timeout=5).status_code == 404
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        stderr = stop_service(process)
     finally:
         reap(process)
     assert process.returncode == 0
@@ -358,8 +356,7 @@ def test_healthz_is_503_while_every_poll_fails_and_200_once_they_recover(
         status = monitor.json("status")
         assert (status["healthy"], status["health"]) == (True, "ok")
         assert "health: ok" in monitor("status")
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+        stop_service(process)
     finally:
         reap(process)
     assert process.returncode == 0

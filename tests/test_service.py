@@ -61,6 +61,12 @@ def reap(process: subprocess.Popen[str]) -> None:
     process.wait()
 
 
+def stop_service(process: subprocess.Popen[str], timeout: float = 30) -> str:
+    """Stop the service as a supervisor does (SIGTERM) and wait for it; its stderr."""
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=timeout)[1]
+
+
 def _stop(process: subprocess.Popen[str]) -> str:
     """The service's stderr, for a failure message."""
     process.kill()
@@ -121,8 +127,7 @@ def test_a_second_service_on_one_sqlite_file_is_refused(
         assert len(second.stderr.strip().splitlines()) == 1
         # Reads keep working while the service runs.
         assert wait_for_stories(config, 1, time.monotonic() + 5)
-        first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=30)
+        stop_service(first)
     finally:
         reap(first)
     assert first.returncode == 0
@@ -215,8 +220,7 @@ def test_shutdown_deadline_cancels_a_hung_pass_and_frees_its_leases(
             time.sleep(0.1)
         assert web_server.count("/feeds/tech.xml") == 1, _stop(process)
         started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        stderr = stop_service(process)
         took = time.monotonic() - started
     finally:
         reap(process)
@@ -259,8 +263,7 @@ def test_a_stopping_service_lets_the_pass_in_flight_finish(
             time.sleep(0.05)
         assert web_server.count("/feeds/tech.xml") == 1, _stop(process)
         time.sleep(1)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
+        stderr = stop_service(process, timeout=60)
     finally:
         reap(process)
     assert process.returncode == 0, stderr

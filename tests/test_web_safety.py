@@ -7,7 +7,6 @@ import base64
 import html
 import io
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from monitor.web.app import Health, create_app, database_judge
 from monitor.web.auth import credentials_for, hash_password, verify_password
 from tests.support.webapp import serving
 from tests.test_end_to_end import write_config
-from tests.test_service import monitor_process, reap, start_service
+from tests.test_service import monitor_process, reap, start_service, stop_service
 
 SCRIPT = "<script>alert(document.domain)</script>"
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: would show "gpj.exe" as "exe.jpg"
@@ -332,8 +331,7 @@ def test_monitor_run_serves_the_web_view_with_health_and_metrics(
         assert DEEPSEEK.title in html.unescape(page)
         assert httpx.get(f"{base}/healthz", timeout=10).text == "ok\n"
         assert 'monitor_polls_total{outcome="ok"}' in httpx.get(f"{base}/metrics", timeout=10).text
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+        stop_service(process)
     finally:
         reap(process)
     assert process.returncode == 0
@@ -372,8 +370,7 @@ def test_monitor_run_with_web_view_and_health_port_serves_both(
             assert "monitor_polls_total" in httpx.get(f"{base}/metrics", timeout=10).text
         if health != web_port:  # the health port serves nothing else
             assert httpx.get(f"{checks}/", timeout=10).status_code == 404
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        stderr = stop_service(process)
     finally:
         reap(process)
     assert process.returncode == 0, stderr
