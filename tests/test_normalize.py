@@ -7,7 +7,13 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core.normalize import content_hash, normalize_text, normalize_title, words
+from monitor.core.normalize import (
+    content_hash,
+    normalize_text,
+    normalize_title,
+    normalized_content_hash,
+    words,
+)
 
 
 def test_typography_becomes_ascii() -> None:
@@ -105,3 +111,28 @@ def test_hash_ignores_noise(text: tuple[str, str], title: tuple[str, str]) -> No
     assert normalize_text(noisy_text) == normalize_text(plain_text)
     assert content_hash(noisy_title, noisy_text) == content_hash(plain_title, plain_text)
     assert words(noisy_text) == words(plain_text)
+
+
+TYPOGRAPHIC = "\u2018\u2019\u201a\u201b\u2039\u203a\u201c\u201d\u201e\u201f\u00ab\u00bb"
+DASHES = "\u2010\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b"
+
+
+@given(st.text(alphabet=st.characters() | st.sampled_from(TYPOGRAPHIC + DASHES)))
+def test_every_typographic_quote_and_dash_becomes_ascii(text: str) -> None:
+    """Whatever surrounds them (non-ASCII text takes a path of its own)."""
+    normal = normalize_text(text)
+    assert not set(normal) & set(TYPOGRAPHIC + DASHES)
+
+
+def test_quotes_and_dashes_map_as_stored_hashes_expect() -> None:
+    """Content hashes of stored versions were made with this mapping: it must not move."""
+    assert normalize_text(
+        "\u201eZitat\u201c \u2014 \u00abcit\u00e9\u00bb \u2039x\u203a \u2212 5"
+    ) == ('"Zitat" - "cit\u00e9" \'x\' - 5')
+    assert content_hash("T", "\u201cq\u201d") == content_hash("T", '"q"')
+
+
+@given(st.text(max_size=40), st.text())
+def test_the_hash_of_a_text_normalised_already_is_its_content_hash(title: str, text: str) -> None:
+    """The writer hashes the text the worker normalised: the same hash as from the raw text."""
+    assert normalized_content_hash(title, normalize_text(text)) == content_hash(title, text)

@@ -18,7 +18,14 @@ import hashlib
 import re
 import unicodedata
 
-__all__ = ["content_hash", "normalize_text", "normalize_title", "word_character_class", "words"]
+__all__ = [
+    "content_hash",
+    "normalize_text",
+    "normalize_title",
+    "normalized_content_hash",
+    "word_character_class",
+    "words",
+]
 
 _PUNCTUATION = str.maketrans(
     {
@@ -48,6 +55,21 @@ _PUNCTUATION = str.maketrans(
     }
 )
 
+# As (character, replacement) pairs: a str.replace for each character present costs far less
+# than str.translate, which looks every character of a non-ASCII text up in the table.
+_PUNCTUATION_PAIRS = tuple((chr(code), ascii_form) for code, ascii_form in _PUNCTUATION.items())
+
+
+def _ascii_punctuation(text: str) -> str:
+    """`text` with the quotes and dashes of _PUNCTUATION in their ASCII form."""
+    if text.isascii():
+        return text
+    for character, ascii_form in _PUNCTUATION_PAIRS:
+        if character in text:
+            text = text.replace(character, ascii_form)
+    return text
+
+
 # Whitespace control characters (\t, \n, \r, \x0b, \x0c, \x1c-\x1f, \x85) carry layout,
 # so they are kept for the whitespace pass; all other controls are noise.
 _LAYOUT_CONTROLS = frozenset("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85")
@@ -72,7 +94,7 @@ def _paragraphs(text: str) -> list[str]:
     for line in text.splitlines():
         # Noise goes before NFKC, so that characters it separated can combine now and
         # not on a second pass: this ordering is what makes normalisation idempotent.
-        canonical = unicodedata.normalize("NFKC", _drop_noise(line)).translate(_PUNCTUATION)
+        canonical = _ascii_punctuation(unicodedata.normalize("NFKC", _drop_noise(line)))
         paragraph = " ".join(canonical.split())
         if paragraph:
             paragraphs.append(paragraph)
@@ -95,11 +117,16 @@ def content_hash(title: str, text: str) -> str:
 
     The title is length-prefixed, so no title/text split can collide with another.
     """
+    return normalized_content_hash(title, normalize_text(text))
+
+
+def normalized_content_hash(title: str, normalized_text: str) -> str:
+    """content_hash(title, text) given normalize_text(text): the writer has it from the
+    worker, and normalising a long text again would cost its thread more than the hash."""
     title_bytes = normalize_title(title).encode()
-    text_bytes = normalize_text(text).encode()
     digest = hashlib.sha256(b"%d:" % len(title_bytes))
     digest.update(title_bytes)
-    digest.update(text_bytes)
+    digest.update(normalized_text.encode())
     return digest.hexdigest()
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from monitor.core import fingerprint as fp
 from monitor.core.decide import Duplicate
-from monitor.core.normalize import content_hash, normalize_text
+from monitor.core.normalize import normalize_text, normalized_content_hash
 from monitor.store import queries
 from monitor.store.models import Seed, Story
 
@@ -194,7 +194,7 @@ def index_story(
 ) -> None:
     """Make the story findable by later copies: its text hash and LSH band hashes, with the
     scheme they were made with (`new`: a story stored in this transaction, without bands)."""
-    story.text_hash = content_hash("", normalized_text)
+    story.text_hash = normalized_content_hash("", normalized_text)
     story.fingerprint_scheme = fp.SCHEME  # before the bands' flush: one UPDATE of the story
     print_ = print_ or fp.fingerprint(normalized_text)
     queries.replace_bands(session, print_.bands, story_id=story.id, new=new)
@@ -249,7 +249,7 @@ def sync_seeds(session: Session, files: list[SeedFile], now: datetime) -> int:
     changed = 0
     for file in files:
         normalized = normalize_text(file.text)
-        text_hash = content_hash("", normalized)
+        text_hash = normalized_content_hash("", normalized)
         row = existing.pop(file.id, None)
         if row is not None and row.text_hash == text_hash and row.scheme == fp.SCHEME:
             continue

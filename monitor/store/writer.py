@@ -21,7 +21,7 @@ from monitor.core.clusters import cluster_terms, keyword_terms
 from monitor.core.diff import compute_diff, version_text
 from monitor.core.extract import Article
 from monitor.core.fingerprint import Fingerprint
-from monitor.core.normalize import content_hash
+from monitor.core.normalize import content_hash, normalized_content_hash
 from monitor.core.sources.feed import FeedEntry
 from monitor.core.topics import TopicMatch, TopicRule, match_topics
 from monitor.deliver.outbox import Outbox
@@ -192,12 +192,12 @@ class StoryWriter:
 
     def _find_duplicate(self, session: Session, extracted: Extracted) -> DuplicateMatch | None:
         """Is the text a copy of a seed or of a stored story? (Reads only.)"""
-        text_hash = content_hash("", extracted.normalized)
+        text_hash = normalized_content_hash("", extracted.normalized)
         return find_duplicate(session, extracted.normalized, text_hash, extracted.fingerprint)
 
     @staticmethod
     def _mark_duplicate(story: Story, extracted: Extracted, match: DuplicateMatch) -> None:
-        story.text_hash = content_hash("", extracted.normalized)
+        story.text_hash = normalized_content_hash("", extracted.normalized)
         story.duplicate_kind = match.kind
         story.similarity = match.similarity
         if match.kind == "seed":
@@ -238,7 +238,7 @@ class StoryWriter:
             published_at=article.published,
             canonical_url=article.canonical_url,
             text=article.text,
-            content_hash=content_hash(title, article.text),
+            content_hash=normalized_content_hash(title, extracted.normalized),
             raw_html=extracted.compressed_html,
             charset=extracted.fetched.charset,
             final_url=extracted.fetched.url,
@@ -272,7 +272,7 @@ class StoryWriter:
             observed = decide.Fetched(
                 result.fetched.status,
                 result.fetched.url,
-                content_hash(title, result.article.text),
+                normalized_content_hash(title, result.normalized),
             )
         known = (
             decide.Latest(latest.content_hash, latest.change_class == "removed")
