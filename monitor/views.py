@@ -294,6 +294,7 @@ def link_failure_summary(failure: LinkFailure, source: str | None) -> dict[str, 
         "last_error": failure.last_error,
         "last_failed": iso(failure.last_failed_at),
         "next_attempt": None if failure.quarantined else iso(failure.next_attempt_at),
+        "crashes": failure.crashes,
         "quarantined": failure.quarantined,
     }
 

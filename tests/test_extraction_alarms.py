@@ -10,13 +10,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Executable, select, update
 from typer.testing import CliRunner
 
 from monitor.clock import utcnow
@@ -25,10 +26,12 @@ from monitor.demo.generated import sentence
 from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import Response, WebServer
 from monitor.pipeline import held
+from monitor.pipeline.pool import TEST_HOOKS_ENV
 from monitor.pipeline.worker import process_page
 from monitor.store import extraction as source_extraction
+from monitor.store.blobs import compress_html, decompress_html
 from monitor.store.db import make_engine, session_factory
-from monitor.store.models import Source
+from monitor.store.models import HeldCheck, LinkFailure, Source, Story
 from monitor.store.writer import StoryWriter
 from tests.support.paths import unrelated_seeds
 from tests.test_end_to_end import Monitor
@@ -239,16 +242,26 @@ def test_reextract_after_a_selector_fix_writes_what_was_really_edited_and_drops_
     assert "0 changed" in recheck(fixed)  # read with the selector, the pages are as stored
 
 
-def test_a_held_edit_is_extracted_again_by_the_pool_not_by_the_polling_process(
+def a_degraded_site_with_an_edit(
     tmp_path: Path, web_server: WebServer, db_url: str
-) -> None:
+) -> tuple[list[NewsArticle], Newsroom, Monitor, NewsArticle]:
+    """A sound site moves to a template the extractor cannot read while one story (the
+    sixth) is really edited: the source is degraded, its re-checks held. The stories, the
+    newsroom, the monitor and the edited story."""
     stories, room, monitor = a_sound_site(tmp_path, web_server, db_url)
     edited = edit(room, stories[5], "The regulator later said it had received forty letters.")
     break_the_site(web_server, [*stories[:5], edited, *stories[6:]])  # edited meanwhile
     recheck(monitor)
     recheck(monitor)
-    held = extraction(monitor)["held"]
     assert extraction(monitor)["state"] == "degraded"
+    return stories, room, monitor, edited
+
+
+def test_a_held_edit_is_extracted_again_by_the_pool_not_by_the_polling_process(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    stories, room, monitor, _ = a_degraded_site_with_an_edit(tmp_path, web_server, db_url)
+    held = extraction(monitor)["held"]
     assert isinstance(held, int) and held >= STORIES - 1
     before = versions(monitor)
 
@@ -278,17 +291,141 @@ def test_a_held_edit_is_extracted_again_by_the_pool_not_by_the_polling_process(
     assert imported(modules, WORKERS_ONLY) == []
 
 
+HOOKED = b"<!-- monitor-test-hook:abort -->"
+"""Appended to a held page: it makes the extraction process abort (pool test hooks on)."""
+
+
+@dataclass
+class Crashed:
+    """A recovered source whose one held page killed a worker (`a_held_page_killed_a_worker`)."""
+
+    monitor: Monitor  # with the fixed config
+    story: dict[str, Any]  # the deadly page's story, as `monitor list --json` shows it
+    link: dict[str, Any]  # its row in `monitor links --json`
+    versions: dict[str, int]  # after the recovery
+
+
+def a_held_page_killed_a_worker(tmp_path: Path, web_server: WebServer, db_url: str) -> Crashed:
+    """A degraded source with held re-checks, one of whose stored pages makes the extraction
+    process abort (and whose story's re-checks have ended, so no re-check supersedes it);
+    then the site is fixed and the poll that recovers the source settles the held checks."""
+    stories, room, monitor, _ = a_degraded_site_with_an_edit(tmp_path, web_server, db_url)
+    assert int(extraction(monitor)["held"]) >= STORIES - 1  # type: ignore[call-overload]
+    before = versions(monitor)
+    [deadly] = [s for s in monitor.json("list") if s["title"] == stories[2].title]
+    _change_held_page(db_url, deadly["id"], lambda page: page + HOOKED)
+    _in_database(db_url, update(Story).where(Story.id == deadly["id"]).values(next_check_at=None))
+
+    fixed = Monitor(
+        write_config(tmp_path, web_server, 'text = "aside.story p"', database=db_url),
+        CliRunner(),
+    )
+    fresh = articles(first=STORIES, seed=29)
+    for article in fresh:
+        room.publish(article, "tech")
+    break_the_site(web_server, fresh, dated_shell)
+    time.sleep(TICK)
+    fixed("poll", "--source", "tech")  # exits 0
+    # The other held checks settled (the real edit written), the deadly one is still held.
+    assert extraction(fixed) | {"pages": 0} == SOUND | {"held": 1}
+    settled = versions(fixed)
+    assert settled == before | {stories[5].title: before[stories[5].title] + 1} | {
+        a.title: 1 for a in fresh
+    }
+    # It is its story link's failure, with the reason and a next attempt.
+    [link] = fixed.json("links")
+    assert (link["url"], link["source"], link["failures"], link["crashes"]) == (
+        deadly["url"],
+        "tech",
+        1,
+        1,
+    )
+    assert link["last_error"] == (
+        "held re-check: the extraction process died (SIGABRT) on this page"
+    )
+    assert not link["quarantined"] and link["next_attempt"] is not None
+    assert "held re-check" in fixed("links")
+    return Crashed(fixed, deadly, link, settled)
+
+
+def test_a_held_page_that_kills_its_worker_is_a_failed_link_backed_off_then_quarantined(
+    tmp_path: Path, web_server: WebServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A held re-check whose stored page kills the extraction process is its story link's
+    failure, as for a link found in a feed: shown by `monitor links`, not extracted again
+    before its next attempt, given up (and the link quarantined) after its second crash.
+    Without it the page would kill a worker at every settling of its source."""
+    monkeypatch.setenv(TEST_HOOKS_ENV, "1")
+    crashed = a_held_page_killed_a_worker(tmp_path, web_server, db_url)
+    fixed = crashed.monitor
+
+    # Polled again at once (its other stories re-checked and judged sound), the source is
+    # settled again, but the page waits for its next attempt: no worker dies.
+    recheck(fixed)
+    assert fixed.json("links") == [crashed.link]
+    assert extraction(fixed)["held"] == 1
+
+    # Its next attempt come (moved into the past here), the page kills a worker again: the
+    # link is quarantined and the held check given up; the story is as it was.
+    _in_database(db_url, update(LinkFailure).values(next_attempt_at=utcnow() - timedelta(1)))
+    recheck(fixed)
+    [link] = fixed.json("links")
+    assert (link["url"], link["failures"], link["crashes"]) == (crashed.story["url"], 2, 2)
+    assert link["quarantined"] and link["next_attempt"] is None
+    assert "quarantined" in fixed("links")
+    assert extraction(fixed) | {"pages": 0} == SOUND
+    assert versions(fixed) == crashed.versions
+
+
+def test_a_held_page_read_after_its_crash_leaves_no_failed_link_behind(
+    tmp_path: Path, web_server: WebServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`monitor reextract` (which extracts in its own process) leaves a held page that killed
+    a worker alone until its next attempt; when the page is read then (here: its stored copy
+    no longer kills), the check settles and `monitor links` no longer lists it."""
+    monkeypatch.setenv(TEST_HOOKS_ENV, "1")
+    crashed = a_held_page_killed_a_worker(tmp_path, web_server, db_url)
+    fixed = crashed.monitor
+
+    report = fixed.json("reextract")
+    assert (report["held_written"], report["held_discarded"]) == (0, 0)
+    assert extraction(fixed)["held"] == 1
+    assert fixed.json("links") == [crashed.link]
+
+    _change_held_page(db_url, crashed.story["id"], lambda page: page.replace(HOOKED, b""))
+    _in_database(db_url, update(LinkFailure).values(next_attempt_at=utcnow() - timedelta(1)))
+    recheck(fixed)
+    assert extraction(fixed) | {"pages": 0} == SOUND  # discarded: it read as the story was
+    assert fixed.json("links") == []
+    assert versions(fixed) == crashed.versions
+
+
+def _change_held_page(db_url: str, story_id: int, change: Callable[[bytes], bytes]) -> None:
+    """Rewrite the stored page of the story's held re-check."""
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine).begin() as session:
+            check = session.scalars(select(HeldCheck).where(HeldCheck.story_id == story_id)).one()
+            check.raw_html = compress_html(change(decompress_html(check.raw_html) or b""))
+    finally:
+        engine.dispose()
+
+
+def _in_database(db_url: str, statement: Executable) -> None:
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine).begin() as session:
+            session.execute(statement)
+    finally:
+        engine.dispose()
+
+
 def test_held_checks_settled_by_another_worker_meanwhile_are_not_written_twice(
     tmp_path: Path, web_server: WebServer, db_url: str
 ) -> None:
     """Settling reads again what it decides on: a worker whose extraction of the held pages
     finishes after another worker settled them writes nothing."""
-    stories, room, monitor = a_sound_site(tmp_path, web_server, db_url)
-    edited = edit(room, stories[5], "The regulator later said it had received forty letters.")
-    break_the_site(web_server, [*stories[:5], edited, *stories[6:]])
-    recheck(monitor)
-    recheck(monitor)
-    assert extraction(monitor)["state"] == "degraded"
+    stories, _, monitor, edited = a_degraded_site_with_an_edit(tmp_path, web_server, db_url)
     before = versions(monitor)
 
     # The user gives the source a selector, the site dates its pages again and the source's

@@ -49,6 +49,13 @@ def next_poll_after_failure(
     return now + delay
 
 
+def next_link_attempt(now: datetime, failures: int, retry_after: float | None = None) -> datetime:
+    """When a story link that failed `failures` times in a row (its fetch, or a held re-check
+    of its page that crashed the extraction process) may be tried again: LINK_RETRY,
+    doubling."""
+    return next_poll_after_failure(now, LINK_RETRY, failures, retry_after)
+
+
 def next_recheck(
     checked_at: datetime, step: int, schedule: Sequence[timedelta]
 ) -> tuple[datetime | None, int]:

@@ -15,6 +15,14 @@ monitor.core.breakage.looks_broken). They are settled once the source is healthy
 
 A held check older than the story's latest version is discarded: a newer reading exists.
 
+A held page that kills or hangs an extraction process is that story link's failure, as for a
+link found in a feed (monitor.store.queries.record_link_failures, shown by `monitor links`):
+the check stays held but is not handed out again before the link's next attempt (the same
+back-off, schedule.next_link_attempt), and once the page has crashed a worker
+QUARANTINE_AFTER_CRASHES times the link is quarantined and the check discarded. Without it a
+page that kills a worker would be extracted again, and kill one again, at every settling of
+its source. A check that settles later forgets the failure if a held re-check recorded it.
+
 Settling is split in three so the service never extracts on its writer thread (nor loads the
 extractor at all): `due` reads the checks to settle and the pages to extract (a short read),
 the caller extracts them (the pipeline in its process pool), and `settle_extracted` decides
@@ -25,23 +33,32 @@ newer reading, a story that moved on or a source that broke again meanwhile chan
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.clock import utcnow
 from monitor.config import SourceConfig
-from monitor.core import breakage
+from monitor.core import breakage, schedule
 from monitor.core.normalize import content_hash
 from monitor.core.topics import TopicRule
+from monitor.core.urls import identity_key
 from monitor.fetch import Fetched
 from monitor.pipeline.worker import PageFailed, PageTask, ProcessedPage, process_page
 from monitor.store import extraction, queries
 from monitor.store.blobs import decompress_html
 from monitor.store.models import HeldCheck, SourceExtraction, Story, Version
 from monitor.store.writer import Extracted, StoryWriter
+
+log = logging.getLogger(__name__)
+
+CRASHED = "held re-check: "
+"""How the failure of a story link recorded by a held re-check begins (its last error)."""
 
 
 @dataclass
@@ -65,6 +82,37 @@ class DueCheck:
 Extraction = ProcessedPage | PageFailed | None
 """What extracting a due check's page gave; None: not extracted (the story had moved on)."""
 
+Verdict = Literal["discard", "keep", "crashed", "read"]
+"""What becomes of a held check given its extraction (see `judge`)."""
+
+
+def judge(moved_on: bool, result: Extraction) -> Verdict:
+    """'discard': moot (its story moved on) or unreadable (the extractor failed on it);
+    'keep': left held, not extracted (read as moot, moot no more: a removed story restored);
+    'crashed': its page killed or hung the extraction process (a failure of the story's link);
+    'read': extracted, to be written if it now reads soundly and differs."""
+    if moved_on:
+        return "discard"
+    if result is None:
+        return "keep"
+    if isinstance(result, PageFailed):
+        return "crashed" if result.crashed else "discard"
+    return "read"
+
+
+def backing_off(next_attempt: datetime | None, now: datetime) -> bool:
+    """Whether the story's link is waiting for its next attempt after a failure (a held
+    re-check is then not extracted: its page may kill a worker again)."""
+    return next_attempt is not None and next_attempt > now
+
+
+def failed_link(story_url: str, crash: PageFailed) -> queries.FailedLink:
+    """The failure a held re-check whose page killed or hung a worker records, keyed as the
+    pipeline keys the story's link, so `monitor links` shows the story's URL."""
+    return queries.FailedLink(
+        identity_key(story_url), story_url, None, CRASHED + crash.message, None, crashed=True
+    )
+
 
 def due(
     session: Session,
@@ -74,12 +122,15 @@ def due(
     *,
     skip: frozenset[int] = frozenset(),
     limit: int | None = None,
+    now: datetime | None = None,
 ) -> list[DueCheck]:
     """The held checks of a healthy source that are due, oldest first (at most `limit`,
-    none of the ids in `skip`): nothing when the source is not healthy."""
+    none of the ids in `skip`): nothing when the source is not healthy. One whose page
+    crashed a worker waits for its link's next attempt (`backing_off`), unless moot."""
     seen = _healthy_seen(session.get(SourceExtraction, source_id))
     if seen is None:
         return []
+    now = now or utcnow()
     found: list[DueCheck] = []
     checks = session.scalars(
         select(HeldCheck)
@@ -92,6 +143,8 @@ def due(
         if check.id in skip or not is_due(check.kind, check.seq, seen):
             continue
         moved_on = _moved_on(session, check) is not None
+        if not moved_on and backing_off(_next_attempt(session, check), now):
+            continue
         page = None if moved_on else _page(check, settings, rules)
         found.append(DueCheck(check.id, source_id, check.story_id, check.fetched_at, page))
     return found
@@ -107,11 +160,15 @@ def settle_extracted(
     session: Session,
     writer: StoryWriter,
     extracted: Sequence[tuple[DueCheck, Extraction]],
+    *,
+    now: datetime | None = None,
 ) -> Settled:
     """Write or discard the due checks given their pages extracted again. Nothing is done
     for a check gone or replaced by a newer reading meanwhile, nor while its source is not
-    healthy; a check whose extraction died or hung stays held (tried again at the source's
-    next settling); one the extractor failed on is discarded."""
+    healthy; one the extractor failed on is discarded. A check whose extraction died or hung
+    is recorded as its story link's failure and stays held (tried again after the link's
+    back-off), or is discarded once the link is quarantined."""
+    now = now or utcnow()
     settled = Settled()
     by_source: dict[int, list[tuple[DueCheck, Extraction]]] = {}
     for pair in extracted:
@@ -122,21 +179,70 @@ def settle_extracted(
         if seen is None:
             continue  # it broke again meanwhile: they wait for the next recovery
         done: list[HeldCheck] = []
+        healed: list[str] = []  # the links of the checks settled
+        crashed: list[tuple[HeldCheck, queries.FailedLink]] = []
         for read, result in sorted(pairs, key=lambda pair: (pair[0].fetched_at, pair[0].check_id)):
             check = session.get(HeldCheck, read.check_id)
             if check is None or not _same(check, read) or not is_due(check.kind, check.seq, seen):
                 continue
-            written = _decide(session, writer, check, result)
-            if written is None:
+            outcome = _decide(session, writer, check, result)
+            story = session.get(Story, check.story_id)
+            if outcome == "crashed":
+                assert isinstance(result, PageFailed) and story is not None  # judge
+                crashed.append((check, failed_link(story.url, result)))
+                continue
+            if outcome == "kept":
                 continue
             done.append(check)
-            if written:
+            if story is not None:
+                healed.append(identity_key(story.url))
+            if outcome == "written":
                 settled.written += 1
             else:
                 settled.discarded += 1
+        if healed:
+            queries.forget_link_failures(session, healed, error_prefix=CRASHED)
+        if crashed:
+            given_up = _record_crashes(session, source_id, crashed, now)
+            done.extend(given_up)
+            settled.discarded += len(given_up)
         if done:
             extraction.forget_held(session, source_id, done)
     return settled
+
+
+def _record_crashes(
+    session: Session,
+    source_id: int,
+    crashed: list[tuple[HeldCheck, queries.FailedLink]],
+    now: datetime,
+) -> list[HeldCheck]:
+    """Record the held checks whose page killed or hung a worker as their links' failures;
+    the checks whose link is now quarantined (to be discarded)."""
+    quarantined = queries.record_link_failures(
+        session,
+        [link for _, link in crashed],
+        source_id,
+        now,
+        lambda failures, retry_after: schedule.next_link_attempt(now, failures, retry_after),
+    )
+    given_up: list[HeldCheck] = []
+    for check, link in crashed:
+        if link.key in quarantined:
+            log.warning(
+                "held re-check of %s discarded: its page killed the extraction process %d "
+                "times, the link is quarantined (monitor links)",
+                link.url,
+                queries.QUARANTINE_AFTER_CRASHES,
+            )
+            given_up.append(check)
+        else:
+            log.warning(
+                "held re-check of %s kept, tried again after a back-off: %s",
+                link.url,
+                link.error.removeprefix(CRASHED),
+            )
+    return given_up
 
 
 def settle(
@@ -144,11 +250,13 @@ def settle(
 ) -> Settled:
     """Settle the due held checks of a healthy source in this transaction, extracting their
     pages in this process (`monitor reextract`, which extracts in-process anyway)."""
-    found = due(session, source_id, settings, writer.rules)
+    now = utcnow()
+    found = due(session, source_id, settings, writer.rules, now=now)
     return settle_extracted(
         session,
         writer,
         [(check, process_page(check.page) if check.page else None) for check in found],
+        now=now,
     )
 
 
@@ -177,20 +285,33 @@ def _moved_on(session: Session, check: HeldCheck) -> str | None:
     return None
 
 
+def _next_attempt(session: Session, check: HeldCheck) -> datetime | None:
+    """When the story's link may be tried again after a failure; None if it has not failed."""
+    story = session.get(Story, check.story_id)
+    if story is None:
+        return None
+    key = identity_key(story.url)
+    return queries.link_failures(session, [key]).get(key)
+
+
 def _decide(
     session: Session, writer: StoryWriter, check: HeldCheck, result: Extraction
-) -> bool | None:
-    """True: written as a version; False: discarded; None: left held."""
-    if _moved_on(session, check) is not None:
-        return False
-    if result is None:
-        return None  # read as moot, moot no more (a removed story restored): read it again
-    if isinstance(result, PageFailed):
-        return None if result.crashed else False
+) -> Literal["written", "discarded", "kept", "crashed"]:
+    """What became of the check: written as a version, discarded, left held (read again at
+    the next settling), or its page killed or hung the extraction process."""
+    verdict = judge(_moved_on(session, check) is not None, result)
+    if verdict == "discard":
+        return "discarded"
+    if verdict == "keep":
+        return "kept"
+    if verdict == "crashed":
+        return "crashed"
+    assert isinstance(result, ProcessedPage)  # judge
     story = session.get(Story, check.story_id)
     latest = queries.latest_version(session, check.story_id)
     assert story is not None and latest is not None  # _moved_on
-    return _write(session, writer, check, story, latest, _extracted(check, result))
+    written = _write(session, writer, check, story, latest, _extracted(check, result))
+    return "written" if written else "discarded"
 
 
 def _write(

@@ -774,7 +774,7 @@ class Pipeline:
         now = self.clock()
 
         def next_attempt(failures: int, retry_after: float | None) -> datetime:
-            return schedule.next_poll_after_failure(now, schedule.LINK_RETRY, failures, retry_after)
+            return schedule.next_link_attempt(now, failures, retry_after)
 
         with self.sessions.begin() as session:
             queries.record_link_failures(session, failed, source_id, now, next_attempt)
@@ -1017,11 +1017,13 @@ class Pipeline:
         (monitor.pipeline.held): read on the writer, extracted again in the process pool,
         then decided and written in a short transaction, HELD_PER_TRANSACTION at a time. One
         task settles at a time and also takes the sources found meanwhile. A failure is
-        logged; what was not settled stays held for the next settling."""
+        logged; what was not settled stays held for the next settling. A page that kills or
+        hangs a worker is its story link's failure: held, not extracted again before the
+        link's next attempt, given up once the link is quarantined."""
         if self._settling_held or not self.stories.to_settle:
             return
         self._settling_held = True
-        tried: set[int] = set()  # each check once here (one whose extraction died stays held)
+        tried: set[int] = set()  # each check once here (one whose extraction died waits)
         try:
             while self.stories.to_settle:
                 due = await self.writer.run(self._due_held, frozenset(tried))
@@ -1049,7 +1051,13 @@ class Pipeline:
                 source = session.get(Source, source_id)
                 settings = self._settings(source.name) if source is not None else None
                 checks = held.due(
-                    session, source_id, settings, self.stories.rules, skip=skip, limit=room
+                    session,
+                    source_id,
+                    settings,
+                    self.stories.rules,
+                    skip=skip,
+                    limit=room,
+                    now=self.clock(),
                 )
                 if len(checks) < room:
                     self.stories.to_settle.discard(source_id)
@@ -1063,7 +1071,7 @@ class Pipeline:
         """Write or discard held checks given their pages extracted again; the versions
         written."""
         with self.sessions.begin() as session:
-            settled = held.settle_extracted(session, self.stories, extracted)
+            settled = held.settle_extracted(session, self.stories, extracted, now=self.clock())
         self._announce_alerts()
         if settled.written or settled.discarded:
             log.info(

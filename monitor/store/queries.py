@@ -203,23 +203,27 @@ def record_link_failures(
     source_id: int,
     now: datetime,
     next_attempt: Callable[[int, float | None], datetime],
-) -> None:
+) -> set[str]:
     """Count one more failure for each link; `next_attempt(failures, retry_after)` says when
     it may be fetched again. A link whose page crashed the extraction process
     QUARANTINE_AFTER_CRASHES times is quarantined instead. Two workers failing on one link
-    at once both count: harmless."""
+    at once both count: harmless. Returns the keys now quarantined (a held re-check of the
+    page is then given up)."""
     if not failed:
-        return
+        return set()
     query = select(LinkFailure.key, LinkFailure.failures, LinkFailure.crashes).where(
         LinkFailure.key.in_([link.key for link in failed])
     )
     counts = {key: (failures, crashes) for key, failures, crashes in session.execute(query)}
     rows = []
+    quarantine: set[str] = set()
     for link in {link.key: link for link in failed}.values():
         failures, crashes = counts.get(link.key, (0, 0))
         failures += 1
         crashes += int(link.crashed)
         quarantined = crashes >= QUARANTINE_AFTER_CRASHES
+        if quarantined:
+            quarantine.add(link.key)
         rows.append(
             {
                 "key": link.key,
@@ -243,10 +247,18 @@ def record_link_failures(
             set_={name: upsert.excluded[name] for name in rows[0] if name != "key"},
         )
     )
+    return quarantine
 
 
-def forget_link_failures(session: Session, keys: Iterable[str]) -> None:
-    session.execute(delete(LinkFailure).where(LinkFailure.key.in_(list(keys))))
+def forget_link_failures(
+    session: Session, keys: Iterable[str], *, error_prefix: str | None = None
+) -> None:
+    """Forget these links' failures; with `error_prefix`, only a row whose last error starts
+    with it (a held re-check's crash, forgotten once the page is read: the row is its own)."""
+    query = delete(LinkFailure).where(LinkFailure.key.in_(list(keys)))
+    if error_prefix is not None:
+        query = query.where(LinkFailure.last_error.startswith(error_prefix, autoescape=True))
+    session.execute(query)
 
 
 def prune_link_failures(session: Session, before: datetime) -> int:
