@@ -60,7 +60,18 @@ def _term_pattern(term: str) -> re.Pattern[str]:
 
 # The non-ASCII letters re.IGNORECASE equates with ASCII ones (re's documentation) and that
 # str.lower() does not turn into them.
-_ASCII_LOOKALIKES = str.maketrans({"İ": "i", "ı": "i", "ſ": "s", "K": "k"})
+_ASCII_LOOKALIKES = (("İ", "i"), ("ı", "i"), ("ſ", "s"), ("\u212a", "k"))
+
+
+def _lowered(haystack: str) -> str:
+    """`haystack` lower-cased, those letters as their ASCII twins: what the substring
+    pre-tests of keywords read. (str.replace for the letters present: str.translate would
+    look every character of a non-ASCII text up in a table, most of a long story's cost.)"""
+    if not haystack.isascii():
+        for letter, ascii_twin in _ASCII_LOOKALIKES:
+            if letter in haystack:
+                haystack = haystack.replace(letter, ascii_twin)
+    return haystack.lower()
 
 
 @lru_cache(maxsize=4096)
@@ -94,7 +105,7 @@ def match_topics(
     for rule in rules:  # a loop, not any(): this runs for every story and every topic
         if not haystack and (rule.keywords or rule.exclude):
             haystack = f"{title}\n\n{text}"
-            folded = haystack.translate(_ASCII_LOOKALIKES).lower()
+            folded = _lowered(haystack)
         if doc is None and (rule.query is not None or rule.like is not None):
             doc = Document(title, text, outlet, url)
     matches = []
