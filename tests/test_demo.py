@@ -9,9 +9,11 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typer.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.demo.run import run_demo
+from monitor.demo.webserver import WebServer
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +174,20 @@ def test_ctrl_c_stops_and_keep_leaves_a_database_the_cli_reads() -> None:
     finally:
         if found:
             shutil.rmtree(Path(found.group(1)).parent, ignore_errors=True)
+
+
+def test_a_client_resetting_a_kept_alive_connection_prints_no_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The newsroom's server sat on a kept-alive connection that monitor then reset: the
+    demo's terminal showed a ConnectionResetError traceback in the middle of its story."""
+    with WebServer() as server:
+        server.route("/", "<p>front page</p>")
+        with socket.create_connection((server.host, server.port)) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: newsroom\r\n\r\n")
+            assert client.recv(65536).startswith(b"HTTP/1.1 200")
+            # Closing with a zero linger time resets the connection (TCP RST) instead of FIN.
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(0.2)  # the handler thread, blocked reading the next request, meets the reset
+    assert server.count("/") == 1
+    assert "Traceback" not in capsys.readouterr().err

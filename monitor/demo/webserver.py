@@ -30,6 +30,7 @@ import contextlib
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -377,6 +378,15 @@ class _HTTPServer(ThreadingHTTPServer):
             str(self.server_address[0]),
             int(self.server_address[1]),
         )
+
+    def handle_error(self, request: socket.socket, client_address: tuple[str, int]) -> None:  # type: ignore[override]
+        """A client that drops its connection (a reset, a broken pipe) is what clients do, not
+        a fault of the server: nothing is printed, or the demo's terminal would show a
+        traceback whenever monitor closes a kept-alive connection. Anything else is printed as
+        before."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
         # A graceful shutdown() would send FIN before the RST that `reset_after` asks for.
