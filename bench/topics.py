@@ -26,7 +26,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from bench import Options, Report, Row, topics_baseline
 from monitor.config import Config, load_config
 from monitor.core.encoding import decode_html
 from monitor.core.extract import extract_article
-from monitor.core.query import quote
+from monitor.core.query import Document, compile_query, quote
 from monitor.core.topics import TopicRule, match_topics
 from monitor.defaults import seeds
 from monitor.store.topic_rules import build_rules, rule_of
@@ -148,24 +148,45 @@ def like_alone(
     return out
 
 
-def costs_us(
-    rule_sets: Sequence[Sequence[TopicRule]], articles: Sequence[Article], repeat: int
-) -> list[float]:
-    """Microseconds of CPU to match one article with each rule set (KEYWORD_RULES through
-    the keyword matching of before queries, bench/topics_baseline.py): the best of `repeat`
-    passes over the set, the rule sets taking turns so that a busy moment of the machine
+Matcher = Callable[[Article], object]
+
+
+def baseline_matcher(article: Article) -> object:
+    """The keyword lists through the keyword matching of before queries
+    (bench/topics_baseline.py): the cost rows' baseline."""
+    return topics_baseline.match_topics(KEYWORD_RULES, article.title, article.text)
+
+
+def matcher(rules: Sequence[TopicRule]) -> Matcher:
+    """Today's matching as the worker runs it: the topics, each match with its explanation."""
+    return lambda article: found(rules, article)
+
+
+def decider(rules: Sequence[TopicRule]) -> Matcher:
+    """The compiled queries' decision alone (does each topic hold?), without the explanation
+    the worker stores with a match: what the query language's matcher itself costs. For the
+    default topics (a query each, no keywords, excludes or examples) it decides as
+    `match_topics` does."""
+    queries = [compile_query(rule.query) for rule in rules if rule.query is not None]
+
+    def decide(article: Article) -> object:
+        doc = Document(article.title, article.text, article.outlet, article.url)
+        return [query.matches(doc) for query in queries]
+
+    return decide
+
+
+def costs_us(matchers: Sequence[Matcher], articles: Sequence[Article], repeat: int) -> list[float]:
+    """Microseconds of CPU to match one article with each matcher: the best of `repeat`
+    passes over the set, the matchers taking turns so that a busy moment of the machine
     falls on all of them alike. CPU time (time.process_time, as bench.clusters) rather than
     wall time: on a shared machine a pass that waits for a core counts no time waited."""
-    best = [float("inf")] * len(rule_sets)
+    best = [float("inf")] * len(matchers)
     for _ in range(repeat):
-        for index, rules in enumerate(rule_sets):
+        for index, match in enumerate(matchers):
             started = time.process_time()
-            if rules is KEYWORD_RULES:  # the baseline: the keyword matching of before queries
-                for article in articles:
-                    topics_baseline.match_topics(rules, article.title, article.text)
-            else:
-                for article in articles:
-                    found(rules, article)
+            for article in articles:
+                match(article)
             best[index] = min(best[index], time.process_time() - started)
     return [seconds / len(articles) * 1e6 for seconds in best]
 
@@ -221,20 +242,42 @@ def run(options: Options) -> Report:
         TopicRule(r.name, exclude=r.exclude, query=" OR ".join(quote(k) for k in r.keywords))
         for r in KEYWORD_RULES
     )
-    # the keyword lists through today's code: a list, not the baseline's tuple (costs_us)
-    keywords_now = list(KEYWORD_RULES)
-    labels = ("keyword lists", "keywords as a query", "query", "query + like")
+    labels = (
+        "keyword lists",
+        "keywords as a query",
+        "query",
+        "query, the decision alone",
+        "query + like",
+    )
     base, *costs = costs_us(
-        [KEYWORD_RULES, keywords_now, as_queries, queries, full], articles, repeat
+        [
+            baseline_matcher,
+            matcher(KEYWORD_RULES),
+            matcher(as_queries),
+            matcher(queries),
+            decider(queries),
+            matcher(full),
+        ],
+        articles,
+        repeat,
     )
     for label, cost in zip(labels, costs, strict=True):
         rows.append(Row(f"topics, match one article: {label}", "us", cost, base))
     long_ones = full_length_articles(40 if options.quick else FULL_LENGTH)
     long_full = full_rules(config, long_ones)
+    long_labels = ("keyword lists", "query", "query, the decision alone", "query + like")
     base, *costs = costs_us(
-        [KEYWORD_RULES, keywords_now, queries, long_full], long_ones, max(1, repeat // 3)
+        [
+            baseline_matcher,
+            matcher(KEYWORD_RULES),
+            matcher(queries),
+            decider(queries),
+            matcher(long_full),
+        ],
+        long_ones,
+        max(1, repeat // 3),
     )
-    for label, cost in zip(("keyword lists", "query", "query + like"), costs, strict=True):
+    for label, cost in zip(long_labels, costs, strict=True):
         rows.append(Row(f"topics, match one full-length article: {label}", "us", cost, base))
     on_topic = {t: sum(t in a.topics for a in articles) for t in TOPICS}
     notes = [
@@ -247,8 +290,9 @@ def run(options: Options) -> Report:
         "query finds more, and explains every match); baseline: the keyword lists through the "
         "keyword matching of before queries (bench/topics_baseline.py); 'keyword lists': the "
         "same lists through today's code; 'keywords as a query': the old keyword lists "
-        'written as a query ("a" OR "b" ...), the same rule on the query engine; baseline = '
-        "the keyword lists",
+        'written as a query ("a" OR "b" ...), the same rule on the query engine; \'the decision '
+        "alone': whether each default query holds, without the explanation stored with a match "
+        "(the compiled matcher itself); baseline = the keyword lists",
         f"full-length articles: {len(long_ones)} texts of at least {SHORTEST} characters (median "
         f"{sorted(len(a.text) for a in long_ones)[len(long_ones) // 2]}, "
         f"{sum(not a.text.isascii() for a in long_ones)} not ASCII): the seeds and monitor's "

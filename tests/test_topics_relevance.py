@@ -13,6 +13,7 @@ from bench.topics import (
     KEYWORD_RULES,
     TOPICS,
     Article,
+    decider,
     default_config,
     found,
     full_rules,
@@ -91,3 +92,16 @@ def test_held_out_precision_and_recall_hold(topic: str) -> None:
     precision, recall = precision_recall(rules, held_out, topic)
     floor_p, floor_r = HELD_OUT_FLOORS[topic]
     assert precision >= floor_p and recall >= floor_r, (topic, precision, recall)
+
+
+def test_the_cost_rows_decision_alone_decides_as_the_service_does() -> None:
+    """bench topics' row "the decision alone" times the compiled queries without their
+    explanations: it must put every article in the topics the full matching does."""
+    queries, _ = rules()
+    decide = decider(queries)
+    names = [rule.name for rule in queries]
+    for article in [*articles(), *load_articles(HELD_OUT)]:
+        decided = decide(article)
+        assert isinstance(decided, list)
+        held = {name for name, holds in zip(names, decided, strict=True) if holds}
+        assert held == found(queries, article), article.id
