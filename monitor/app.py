@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -72,14 +71,9 @@ class App:
     async def pipeline(self) -> AsyncIterator[Pipeline]:
         from monitor.fetch import Fetcher
         from monitor.pipeline.passes import Pipeline
-        from monitor.pipeline.pool import TEST_HOOKS_ENV, ProcessPool
+        from monitor.pipeline.pool import ProcessPool
 
-        processing = self.config.processing
-        pool = ProcessPool(
-            processing.processes,
-            processing.page_timeout.total_seconds(),
-            test_hooks=os.environ.get(TEST_HOOKS_ENV) == "1",
-        )
+        pool = ProcessPool.configured(self.config.processing)
         async with pool, Fetcher(self.fetch_settings()) as fetcher:
             pipeline = Pipeline(
                 self.config,

@@ -380,9 +380,9 @@ def test_a_held_page_that_kills_its_worker_is_a_failed_link_backed_off_then_quar
 def test_a_held_page_read_after_its_crash_leaves_no_failed_link_behind(
     tmp_path: Path, web_server: WebServer, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`monitor reextract` (which extracts in its own process) leaves a held page that killed
-    a worker alone until its next attempt; when the page is read then (here: its stored copy
-    no longer kills), the check settles and `monitor links` no longer lists it."""
+    """`monitor reextract` leaves a held page that killed a worker alone until its next
+    attempt; when the page is read then (here: its stored copy no longer kills), the check
+    settles and `monitor links` no longer lists it."""
     monkeypatch.setenv(TEST_HOOKS_ENV, "1")
     crashed = a_held_page_killed_a_worker(tmp_path, web_server, db_url)
     fixed = crashed.monitor
@@ -398,6 +398,36 @@ def test_a_held_page_read_after_its_crash_leaves_no_failed_link_behind(
     assert extraction(fixed) | {"pages": 0} == SOUND  # discarded: it read as the story was
     assert fixed.json("links") == []
     assert versions(fixed) == crashed.versions
+
+
+def test_reextract_settles_held_checks_in_the_pool_and_a_deadly_page_costs_only_itself(
+    tmp_path: Path, web_server: WebServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`monitor reextract` settles held re-checks as the service does (read, extracted in the
+    process pool, written in a short transaction): a held page that kills the extraction
+    process is its story link's failure and stays held, the others are settled, and the
+    command exits 0."""
+    monkeypatch.setenv(TEST_HOOKS_ENV, "1")
+    stories, _, monitor, _ = a_degraded_site_with_an_edit(tmp_path, web_server, db_url)
+    held = int(extraction(monitor)["held"])  # type: ignore[call-overload]
+    before = versions(monitor)
+    [deadly] = [s for s in monitor.json("list") if s["title"] == stories[2].title]
+    _change_held_page(db_url, deadly["id"], lambda page: page + HOOKED)
+
+    fixed = Monitor(
+        write_config(tmp_path, web_server, 'text = "aside.story p"', database=db_url),
+        CliRunner(),
+    )
+    report = fixed.json("reextract")
+    assert (report["held_written"], report["held_discarded"]) == (1, held - 2)
+    assert report["failed"] == 0  # the versions' own pages are sound
+    assert extraction(fixed) | {"pages": 0} == SOUND | {"held": 1}
+    assert versions(fixed) == before | {stories[5].title: before[stories[5].title] + 1}
+    [link] = fixed.json("links")
+    assert (link["url"], link["crashes"], link["quarantined"]) == (deadly["url"], 1, False)
+    assert link["last_error"] == (
+        "held re-check: the extraction process died (SIGABRT) on this page"
+    )
 
 
 def _change_held_page(db_url: str, story_id: int, change: Callable[[bytes], bytes]) -> None:

@@ -165,6 +165,7 @@ def test_reextract_updates_versions_in_place(
         "now_identical": 0,
         "held_written": 0,
         "held_discarded": 0,
+        "failed": 0,
     }
     after = improved.json("show", str(story_id(improved)))
     assert after["text"] == CHIPS.paragraphs[0]

@@ -23,21 +23,21 @@ QUARANTINE_AFTER_CRASHES times the link is quarantined and the check discarded. 
 page that kills a worker would be extracted again, and kill one again, at every settling of
 its source. A check that settles later forgets the failure if a held re-check recorded it.
 
-Settling is split in three so the service never extracts on its writer thread (nor loads the
-extractor at all): `due` reads the checks to settle and the pages to extract (a short read),
-the caller extracts them (the pipeline in its process pool), and `settle_extracted` decides
-and writes in a short transaction, reading again what it decides on: a check replaced by a
-newer reading, a story that moved on or a source that broke again meanwhile changes nothing.
-`settle` does all three in one transaction, extracting in-process, for `monitor reextract`.
+Settling is split in three so no command extracts on its writer thread or in its own process
+(nor loads the extractor at all): `due` reads the checks to settle and the pages to extract (a
+short read), the caller extracts them in its process pool (the pipeline, `monitor
+reextract`), and `settle_extracted` decides and writes in a short transaction, reading again
+what it decides on: a check replaced by a newer reading, a story that moved on or a source
+that broke again meanwhile changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -49,14 +49,19 @@ from monitor.core.normalize import content_hash
 from monitor.core.topics import TopicRule
 from monitor.core.urls import identity_key
 from monitor.fetch import Fetched
-from monitor.pipeline.worker import PageFailed, PageTask, ProcessedPage, process_page
+from monitor.pipeline.worker import PageFailed, PageTask, ProcessedPage
 from monitor.store import extraction, queries
 from monitor.store.blobs import decompress_html
-from monitor.store.models import HeldCheck, SourceExtraction, Story, Version
+from monitor.store.models import HeldCheck, Source, SourceExtraction, Story, Version
 from monitor.store.writer import Extracted, StoryWriter
+
+if TYPE_CHECKING:
+    from monitor.pipeline.pool import ProcessPool
 
 log = logging.getLogger(__name__)
 
+PER_TRANSACTION = 16
+"""Held re-checks read, extracted again and settled together: bounds the bodies in memory."""
 CRASHED = "held re-check: "
 """How the failure of a story link recorded by a held re-check begins (its last error)."""
 
@@ -148,6 +153,45 @@ def due(
         page = None if moved_on else _page(check, settings, rules)
         found.append(DueCheck(check.id, source_id, check.story_id, check.fetched_at, page))
     return found
+
+
+def due_of(
+    session: Session,
+    source_ids: Iterable[int],
+    settings: Mapping[str, SourceConfig],
+    rules: tuple[TopicRule, ...],
+    *,
+    skip: frozenset[int] = frozenset(),
+    now: datetime | None = None,
+) -> tuple[list[DueCheck], set[int]]:
+    """The next PER_TRANSACTION held checks due (`due`) of the sources, in their order, each
+    read as its source's settings (by name) say; and the sources all of whose due checks are
+    among them, done with until a new settling."""
+    found: list[DueCheck] = []
+    done: set[int] = set()
+    for source_id in source_ids:
+        room = PER_TRANSACTION - len(found)
+        if room <= 0:
+            break
+        source = session.get(Source, source_id)
+        checks = due(
+            session,
+            source_id,
+            settings.get(source.name) if source is not None else None,
+            rules,
+            skip=skip,
+            limit=room,
+            now=now,
+        )
+        if len(checks) < room:
+            done.add(source_id)
+        found.extend(checks)
+    return found, done
+
+
+async def extract(pool: ProcessPool, check: DueCheck) -> Extraction:
+    """The due check's page extracted again in the process pool (not at all if moot)."""
+    return None if check.page is None else await pool.process(check.page)
 
 
 def is_due(kind: str, seq: int, seen: int) -> bool:
@@ -243,21 +287,6 @@ def _record_crashes(
                 link.error.removeprefix(CRASHED),
             )
     return given_up
-
-
-def settle(
-    session: Session, writer: StoryWriter, source_id: int, settings: SourceConfig | None
-) -> Settled:
-    """Settle the due held checks of a healthy source in this transaction, extracting their
-    pages in this process (`monitor reextract`, which extracts in-process anyway)."""
-    now = utcnow()
-    found = due(session, source_id, settings, writer.rules, now=now)
-    return settle_extracted(
-        session,
-        writer,
-        [(check, process_page(check.page) if check.page else None) for check in found],
-        now=now,
-    )
 
 
 def _healthy_seen(row: SourceExtraction | None) -> int | None:

@@ -70,8 +70,6 @@ _Result = TypeVar("_Result")
 NEW_STORIES_PER_TRANSACTION = 16
 """At most this many new stories share a transaction: enough to spare most commits and trips
 to the writer thread, few enough that SQLite's write lock is not held long."""
-HELD_PER_TRANSACTION = 16
-"""Held re-checks read, extracted again and settled together: bounds the bodies in memory."""
 MAX_CHILD_SITEMAPS = 20  # of a sitemap index, per poll
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
@@ -1015,7 +1013,7 @@ class Pipeline:
     async def _settle_held(self, summary: PassSummary) -> None:
         """Settle the held re-checks of the sources found healthy again by the writes so far
         (monitor.pipeline.held): read on the writer, extracted again in the process pool,
-        then decided and written in a short transaction, HELD_PER_TRANSACTION at a time. One
+        then decided and written in a short transaction, held.PER_TRANSACTION at a time. One
         task settles at a time and also takes the sources found meanwhile. A failure is
         logged; what was not settled stays held for the next settling. A page that kills or
         hangs a worker is its story link's failure: held, not extracted again before the
@@ -1031,7 +1029,7 @@ class Pipeline:
                     continue  # the sources read are done; any left were found meanwhile
                 tried.update(check.check_id for check in due)
                 async with asyncio.TaskGroup() as group:
-                    extracting = [group.create_task(self._extract_held(c)) for c in due]
+                    extracting = [group.create_task(held.extract(self.pool, c)) for c in due]
                 pairs = [(c, t.result()) for c, t in zip(due, extracting, strict=True)]
                 summary.changed += await self.writer.run(self._write_settled, pairs)
         except Exception:
@@ -1042,30 +1040,17 @@ class Pipeline:
     def _due_held(self, skip: frozenset[int]) -> list[held.DueCheck]:
         """The next held checks due, of the sources waiting to be settled (a short read); a
         source leaves the waiting set once all its due checks are handed out."""
-        found: list[held.DueCheck] = []
         with self.sessions() as session:
-            for source_id in sorted(self.stories.to_settle):
-                room = HELD_PER_TRANSACTION - len(found)
-                if room <= 0:
-                    break
-                source = session.get(Source, source_id)
-                settings = self._settings(source.name) if source is not None else None
-                checks = held.due(
-                    session,
-                    source_id,
-                    settings,
-                    self.stories.rules,
-                    skip=skip,
-                    limit=room,
-                    now=self.clock(),
-                )
-                if len(checks) < room:
-                    self.stories.to_settle.discard(source_id)
-                found.extend(checks)
+            found, done = held.due_of(
+                session,
+                sorted(self.stories.to_settle),
+                self._source_configs,
+                self.stories.rules,
+                skip=skip,
+                now=self.clock(),
+            )
+        self.stories.to_settle -= done
         return found
-
-    async def _extract_held(self, check: held.DueCheck) -> held.Extraction:
-        return None if check.page is None else await self.pool.process(check.page)
 
     def _write_settled(self, extracted: list[tuple[held.DueCheck, held.Extraction]]) -> int:
         """Write or discard held checks given their pages extracted again; the versions

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import monitor
 from monitor.pipeline.worker import (
@@ -42,6 +42,9 @@ from monitor.pipeline.worker import (
     ProcessedPage,
     process_page,
 )
+
+if TYPE_CHECKING:
+    from monitor.config import ProcessingConfig
 
 __all__ = [
     "TEST_HOOKS_ENV",
@@ -123,6 +126,16 @@ class ProcessPool:
         self._spawn_failures = 0
         self._closed = False
         self.replaced = 0  # workers that died or were killed and replaced
+
+    @classmethod
+    def configured(cls, processing: ProcessingConfig) -> ProcessPool:
+        """The pool `[processing]` describes, as every command that extracts builds it (the
+        service's passes, `monitor reextract`); test hooks on when TEST_HOOKS_ENV is "1"."""
+        return cls(
+            processing.processes,
+            processing.page_timeout.total_seconds(),
+            test_hooks=os.environ.get(TEST_HOOKS_ENV) == "1",
+        )
 
     async def __aenter__(self) -> Self:
         return self
