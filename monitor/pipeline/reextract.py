@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -57,12 +58,13 @@ class ReextractReport:
     now_identical: int = 0
     held_written: int = 0  # re-checks held back during a breakage, now written as versions
     held_discarded: int = 0  # … and those that only reflected the breakage
-    failed: int = 0  # versions left as they were: their page killed, hung or failed a worker
+    failed: int = 0  # versions left as they were: their page killed, hung or failed a worker,
+    # or could not be read
 
     def line(self) -> str:
         line = self._versions_line()
         if self.failed:
-            line += f", {self.failed} left as they were (the extraction process failed on them)"
+            line += f", {self.failed} left as they were (their stored page could not be extracted)"
         if self.held_written or self.held_discarded:
             line += (
                 f"; held re-checks: {self.held_written} written as versions, "
@@ -198,7 +200,11 @@ async def _extract(pool: ProcessPool, pages: Sequence[_StoredPage]) -> dict[int,
 
     async def one(page: _StoredPage) -> tuple[int, Result]:
         async with slots:
-            return page.version_id, await pool.process(page.task())
+            try:
+                task = page.task()
+            except zlib.error as exc:  # a damaged row: that version is left as it is, too
+                return page.version_id, PageFailed(f"stored page unreadable: {exc}", False)
+            return page.version_id, await pool.process(task)
 
     return dict(await asyncio.gather(*(one(page) for page in pages)))
 
