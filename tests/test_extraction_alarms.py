@@ -27,7 +27,7 @@ from monitor.demo.newsroom import NewsArticle, Newsroom
 from monitor.demo.webserver import Response, WebServer
 from monitor.pipeline import held
 from monitor.pipeline.pool import TEST_HOOKS_ENV
-from monitor.pipeline.worker import process_page
+from monitor.pipeline.worker import PageTask, process_page
 from monitor.store import extraction as source_extraction
 from monitor.store.blobs import compress_html, decompress_html
 from monitor.store.db import make_engine, session_factory
@@ -430,15 +430,42 @@ def test_reextract_settles_held_checks_in_the_pool_and_a_deadly_page_costs_only_
     )
 
 
-def _change_held_page(db_url: str, story_id: int, change: Callable[[bytes], bytes]) -> None:
-    """Rewrite the stored page of the story's held re-check."""
+def _change_held_page(
+    db_url: str, story_id: int, change: Callable[[bytes], bytes], *, damage: bool = False
+) -> None:
+    """Rewrite the stored page of the story's held re-check (`damage`: store it as bytes that
+    are no zlib stream, as a mangled row would be)."""
     engine = make_engine(db_url)
     try:
         with session_factory(engine).begin() as session:
             check = session.scalars(select(HeldCheck).where(HeldCheck.story_id == story_id)).one()
-            check.raw_html = compress_html(change(decompress_html(check.raw_html) or b""))
+            page = change(decompress_html(check.raw_html) or b"")
+            check.raw_html = page if damage else compress_html(page)
     finally:
         engine.dispose()
+
+
+def test_a_held_page_stored_damaged_is_discarded_and_the_others_settle(
+    tmp_path: Path, web_server: WebServer, db_url: str
+) -> None:
+    """A held re-check whose stored response is no zlib stream can never be read: it is
+    discarded like one the extractor failed on, and the source's other held checks are
+    settled (before, the error stopped every settling of the source, and `monitor reextract`)."""
+    stories, _, monitor, _ = a_degraded_site_with_an_edit(tmp_path, web_server, db_url)
+    held = int(extraction(monitor)["held"])  # type: ignore[call-overload]
+    before = versions(monitor)
+    [damaged] = [s for s in monitor.json("list") if s["title"] == stories[2].title]
+    _change_held_page(db_url, damaged["id"], lambda page: b"damaged", damage=True)
+
+    fixed = Monitor(
+        write_config(tmp_path, web_server, 'text = "aside.story p"', database=db_url),
+        CliRunner(),
+    )
+    report = fixed.json("reextract")
+    assert (report["held_written"], report["held_discarded"]) == (1, held - 1)
+    assert extraction(fixed) | {"pages": 0} == SOUND
+    assert versions(fixed) == before | {stories[5].title: before[stories[5].title] + 1}
+    assert fixed.json("links") == []
 
 
 def _in_database(db_url: str, statement: Executable) -> None:
@@ -477,7 +504,8 @@ def test_held_checks_settled_by_another_worker_meanwhile_are_not_written_twice(
         with sessions() as session:
             due = held.due(session, source_id, config.sources[0], slow.rules)
         assert len(due) == extraction(fixed)["held"]
-        pages = [(check, process_page(check.page) if check.page else None) for check in due]
+        pages = [(c, process_page(c.page)) for c in due if isinstance(c.page, PageTask)]
+        assert len(pages) == len(due)  # every page readable, none moot
 
         # ... while another settles them at its next re-check, and writes the real edit.
         recheck(fixed)

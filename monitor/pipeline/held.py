@@ -34,6 +34,7 @@ that broke again meanwhile changes nothing.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,14 +75,16 @@ class Settled:
 
 @dataclass(frozen=True, slots=True)
 class DueCheck:
-    """A held check due to be settled, as read: the page to extract again, or None when the
-    story has moved on since (a newer version, or taken down) and the check is discarded."""
+    """A held check due to be settled, as read: the page to extract again; None when the
+    story has moved on since (a newer version, or taken down) and the check is discarded; or
+    the failure already known when its stored page cannot be read (a damaged row: the check
+    is discarded as one the extractor failed on)."""
 
     check_id: int
     source_id: int
     story_id: int
     fetched_at: datetime
-    page: PageTask | None
+    page: PageTask | PageFailed | None
 
 
 Extraction = ProcessedPage | PageFailed | None
@@ -191,7 +194,9 @@ def due_of(
 
 async def extract(pool: ProcessPool, check: DueCheck) -> Extraction:
     """The due check's page extracted again in the process pool (not at all if moot)."""
-    return None if check.page is None else await pool.process(check.page)
+    if check.page is None or isinstance(check.page, PageFailed):
+        return check.page
+    return await pool.process(check.page)
 
 
 def is_due(kind: str, seq: int, seen: int) -> bool:
@@ -367,11 +372,17 @@ def _write(
 
 def _page(
     check: HeldCheck, settings: SourceConfig | None, rules: tuple[TopicRule, ...]
-) -> PageTask:
-    """The held response as a page to extract, read as its source wants it read."""
+) -> PageTask | PageFailed:
+    """The held response as a page to extract, read as its source wants it read; a failure
+    when the stored response cannot be decompressed (it never will be: discarded)."""
+    try:
+        body = decompress_html(check.raw_html) or b""
+    except zlib.error as exc:
+        log.warning("held re-check %d of story %d unreadable: %s", check.id, check.story_id, exc)
+        return PageFailed(f"stored page unreadable: {exc}", crashed=False)
     return PageTask(
         check.final_url,
-        decompress_html(check.raw_html) or b"",
+        body,
         check.charset,
         title_selector=settings.title if settings else None,
         text_selector=settings.text if settings else None,
