@@ -373,17 +373,31 @@ def _write(
 def _page(
     check: HeldCheck, settings: SourceConfig | None, rules: tuple[TopicRule, ...]
 ) -> PageTask | PageFailed:
-    """The held response as a page to extract, read as its source wants it read; a failure
-    when the stored response cannot be decompressed (it never will be: discarded)."""
+    """The held response as a page to extract (see `stored_page`)."""
+    page = stored_page(check.final_url, check.raw_html, check.charset, settings, rules)
+    if isinstance(page, PageFailed):
+        log.warning("held re-check %d of story %d: %s", check.id, check.story_id, page.message)
+    return page
+
+
+def stored_page(
+    url: str,
+    blob: bytes | None,
+    charset: str | None,
+    settings: SourceConfig | None,
+    rules: tuple[TopicRule, ...] = (),
+) -> PageTask | PageFailed:
+    """A stored response (a held check's, a version's) as a page to extract, read as its
+    source wants it read; a failure when it cannot be decompressed (a damaged row, which
+    never will be: what reads it is left or discarded as one the extractor failed on)."""
     try:
-        body = decompress_html(check.raw_html) or b""
+        body = decompress_html(blob) or b""
     except zlib.error as exc:
-        log.warning("held re-check %d of story %d unreadable: %s", check.id, check.story_id, exc)
         return PageFailed(f"stored page unreadable: {exc}", crashed=False)
     return PageTask(
-        check.final_url,
+        url,
         body,
-        check.charset,
+        charset,
         title_selector=settings.title if settings else None,
         text_selector=settings.text if settings else None,
         topics=rules,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -41,7 +40,6 @@ from monitor.core.text import count
 from monitor.pipeline import held
 from monitor.pipeline.pool import PageFailed, PageTask, ProcessedPage, ProcessPool
 from monitor.store import extraction, queries
-from monitor.store.blobs import decompress_html
 from monitor.store.dedupe import index_story, reindex_story
 from monitor.store.models import HeldCheck, Source, SourceExtraction, Story, Version
 from monitor.store.writer import StoryWriter, classify_version
@@ -100,14 +98,8 @@ class _StoredPage:
     charset: str | None
     source: SourceConfig | None
 
-    def task(self) -> PageTask:
-        return PageTask(
-            self.url,
-            decompress_html(self.blob) or b"",
-            self.charset,
-            title_selector=self.source.title if self.source else None,
-            text_selector=self.source.text if self.source else None,
-        )
+    def task(self) -> PageTask | PageFailed:
+        return held.stored_page(self.url, self.blob, self.charset, self.source)
 
 
 def reextract_stories(
@@ -200,10 +192,9 @@ async def _extract(pool: ProcessPool, pages: Sequence[_StoredPage]) -> dict[int,
 
     async def one(page: _StoredPage) -> tuple[int, Result]:
         async with slots:
-            try:
-                task = page.task()
-            except zlib.error as exc:  # a damaged row: that version is left as it is, too
-                return page.version_id, PageFailed(f"stored page unreadable: {exc}", False)
+            task = page.task()  # a damaged row fails here: its version is left as it is
+            if isinstance(task, PageFailed):
+                return page.version_id, task
             return page.version_id, await pool.process(task)
 
     return dict(await asyncio.gather(*(one(page) for page in pages)))
